@@ -1,0 +1,51 @@
+"""The ``tosc`` command. It only parses arguments and calls the Python API.
+
+Library errors (:class:`tosc.errors.ToscError`) become one ``error: ...`` line on
+stderr and exit status 2; anything else is a bug and keeps its traceback (status 1).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer._click.exceptions import NoArgsIsHelpError
+
+from ..errors import ToscError
+from .app import app
+
+__all__ = ["app", "main"]
+
+# Each module adds its commands to ``app`` on import.
+from . import data as _data  # noqa: E402,F401
+from . import theory as _theory  # noqa: E402,F401
+from . import channel as _channel  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, prog_name="tosc", standalone_mode=False)
+    except ToscError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 130
+    except NoArgsIsHelpError as exc:
+        print(exc.format_message(), file=sys.stderr)
+        return 2
+    except typer.TyperException as exc:
+        # usage errors (unknown option, bad value) follow the same one-line contract
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

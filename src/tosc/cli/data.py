@@ -1,0 +1,40 @@
+"""``tosc data ...``: inspect data sets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Optional
+
+import typer
+
+from .. import data as tosc_data
+from .app import app
+
+data_app = typer.Typer(help="Inspect data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("info")
+def info(
+    dataset: str = typer.Argument(..., help="Dataset name: " + ", ".join(tosc_data.dataset_names())),
+    root: Optional[str] = typer.Option(None, help="Directory holding the data set files."),
+    seed: int = typer.Option(0, help="Seed of the train/validation split."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Counts, image shape, classes and pixel statistics of DATASET."""
+    summary = tosc_data.dataset_info(dataset, root=root, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(asdict(summary), indent=2))
+        return
+    sizes = summary.split_sizes
+    c, h, w = summary.image_shape
+    typer.echo(f"dataset     {summary.name}   ({summary.root})")
+    typer.echo(f"train       {sizes['train'] + sizes['validation']}   "
+               f"(= {sizes['train']} train + {sizes['validation']} validation, seed {seed})")
+    typer.echo(f"test        {sizes['test']}")
+    typer.echo(f"image       {c}x{h}x{w} (C x H x W), float in [0, 1]")
+    typer.echo(f"classes     {len(summary.classes)}: {', '.join(summary.classes)}")
+    typer.echo(f"pixels      mean {summary.pixel_mean:.4f}, std {summary.pixel_std:.4f}")
+    counts = ", ".join(f"{k} {v}" for k, v in summary.class_counts.items())
+    typer.echo(f"per class   {counts}")

@@ -1,0 +1,3 @@
+"""``tosc theory ...`` commands (filled in by the theory work)."""
+
+from .app import app  # noqa: F401
