@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -160,7 +161,7 @@ def load_image_arrays(path: str | os.PathLike) -> ImageArrays:
     try:
         with np.load(path, allow_pickle=False) as npz:
             raw = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise CorruptFileError(f"{path}: not a readable .npz file ({exc})") from None
     if "images" not in raw:
         raise DataError(f"{path}: has no 'images' array (found {sorted(raw)})")

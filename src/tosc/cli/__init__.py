@@ -47,5 +47,3 @@ def entry_point() -> None:
     sys.exit(main())
 
 
-if __name__ == "__main__":
-    entry_point()

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-step setup on a fresh machine: Debian packages, then .venv with the pinned set.
+# Idempotent: a venv whose stamp matches requirements.lock + pyproject.toml is reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(dataset-fashion-mnist)
+PYTHON=${PYTHON:-python3.11}
+VENV=.venv
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
+    say "error: need root or sudo to install Debian packages: ${missing[*]}"; exit 2; fi
+  say "installing Debian packages: ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v "$PYTHON" >/dev/null; then
+  say "error: $PYTHON not found; tosc needs CPython 3.11 (set PYTHON=/path/to/python3.11)"; exit 2
+fi
+stamp="$("$PYTHON" --version 2>&1) $(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.tosc-stamp" 2>/dev/null)" = "$stamp" ]; then
+  exit 0
+fi
+
+say "creating $VENV with the pinned packages (first time: a few minutes, ~5.5 GB)"
+"$PYTHON" -m venv --clear "$VENV"
+# pip.conf on this machine kind lists local indexes it warns about per package: keep the log readable
+quiet_pip() { "$VENV/bin/pip" install --quiet --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
+quiet_pip -r requirements.lock
+quiet_pip --no-deps --no-build-isolation -e .
+echo "$stamp" > "$VENV/.tosc-stamp"
+say "ready: $VENV"

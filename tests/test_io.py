@@ -1,0 +1,95 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tosc.errors import CorruptFileError, DataError
+from tosc.io import append_jsonl, atomic_write_bytes, load_image_arrays, read_jsonl, save_image_arrays
+
+
+def test_atomic_write_never_leaves_half_a_file(tmp_path):
+    target = tmp_path / "out.bin"
+    atomic_write_bytes(target, b"old")
+    # a writer killed mid-write leaves the old content and no temp file visible under the name
+    script = textwrap.dedent(f"""
+        import os, time
+        from tosc.io import atomic_write
+        with atomic_write({str(target)!r}) as f:
+            f.write(b"new" * 1000)
+            f.flush()
+            print("writing", flush=True)
+            time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert target.read_bytes() == b"old"
+
+
+def test_failed_write_removes_temp_file(tmp_path):
+    from tosc.io import atomic_write
+
+    with pytest.raises(RuntimeError):
+        with atomic_write(tmp_path / "x.json", "w") as handle:
+            handle.write("{")
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+
+
+def test_jsonl_append_and_corruption(tmp_path):
+    path = tmp_path / "results.jsonl"
+    append_jsonl(path, {"a": 1})
+    append_jsonl(path, {"a": 2})
+    assert [r["a"] for r in read_jsonl(path)] == [1, 2]
+    path.write_text(path.read_text() + '{"a": 3')
+    with pytest.raises(CorruptFileError, match="incomplete"):
+        append_jsonl(path, {"a": 4})
+    with pytest.raises(CorruptFileError, match=":3: not valid JSON"):
+        read_jsonl(path)
+
+
+def test_image_npz_contract(tmp_path, fashion_test_slice):
+    images = fashion_test_slice.images[:5].numpy()
+    path = tmp_path / "received.npz"
+    save_image_arrays(path, images, fashion_test_slice.labels[:5].numpy(), np.arange(10, 15),
+                      ok=[True, True, False, True, True], payload_bits=[8, 16, 24, 8, 0])
+    loaded = load_image_arrays(path)
+    assert loaded["images"].dtype == np.float32 and loaded["images"].shape == (5, 1, 28, 28)
+    np.testing.assert_array_equal(loaded["images"], images)
+    assert loaded["indices"].tolist() == [10, 11, 12, 13, 14]
+    assert loaded["ok"].tolist() == [True, True, False, True, True]
+    # uint8 N x H x W input is accepted and normalised
+    np.savez(tmp_path / "u8.npz", images=(images[:, 0] * 255).round().astype(np.uint8))
+    u8 = load_image_arrays(tmp_path / "u8.npz")
+    assert u8["images"].shape == (5, 1, 28, 28) and u8["labels"].tolist() == [-1] * 5
+    np.testing.assert_allclose(u8["images"], images, atol=1 / 255)
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"images": np.zeros((2, 5, 8, 8), np.float32)}, "1 or 3 channels"),
+        ({"images": np.full((2, 1, 8, 8), 2.0, np.float32)}, r"\[0, 1\]"),
+        ({"images": np.zeros((2, 8), np.float32)}, "N x C x H x W"),
+        ({"labels": np.zeros(2)}, "no 'images'"),
+        ({"images": np.zeros((2, 1, 8, 8), np.float32), "labels": np.zeros(3)}, "labels must have shape"),
+    ],
+)
+def test_bad_image_arrays(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError, match=message):
+        load_image_arrays(tmp_path / "bad.npz")
+
+
+def test_truncated_npz(tmp_path, fashion_test_slice):
+    path = tmp_path / "x.npz"
+    save_image_arrays(path, fashion_test_slice.images[:3].numpy())
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CorruptFileError):
+        load_image_arrays(path)
