@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Train the shipped model family on Fashion-MNIST: task networks, then codecs.
+
+Codecs: for each of five rate points, an MSE-only codec (lambda_s = 0), then a
+TOSC-SR codec (pixel + semantic) and a task-only codec (lambda_p = 0), both
+fine-tuned from that MSE-only codec (the two-stage schedule; see
+``benchmarks/schedule_bench.py`` for the measurement that chose it).
+
+    .venv/bin/python scripts/train_family.py [--only NAME ...] [--epochs N] [--jobs 2]
+
+Writes src/tosc/zoo/tasks/*.pt and src/tosc/zoo/codecs/*.pt; rerunning resumes
+unfinished checkpoints and skips finished ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import os
+import sys
+
+# rate points: lambda_p for the MSE-only stage; the semantic stage adds lambda_s
+RATE_POINTS = {"r1": 8.0, "r2": 20.0, "r3": 50.0, "r4": 140.0, "r5": 400.0}
+LAMBDA_S_TOSC = 0.05
+LAMBDA_S_TASK_ONLY = 0.05
+
+
+def plan(epochs: int, finetune_epochs: int) -> list[tuple[str, dict, str | None]]:
+    jobs = []
+    for point, lambda_p in RATE_POINTS.items():
+        base = f"mse-only-{point}"
+        jobs.append((base, {"lambda_p": lambda_p, "lambda_s": 0.0, "epochs": epochs}, None))
+        jobs.append((f"tosc-sr-{point}", {"lambda_p": lambda_p, "lambda_s": LAMBDA_S_TOSC,
+                                          "epochs": finetune_epochs, "lr": 3e-4}, base))
+        jobs.append((f"task-only-{point}", {"lambda_p": 0.0, "lambda_s": LAMBDA_S_TASK_ONLY,
+                                            "epochs": finetune_epochs, "lr": 3e-4}, base))
+    return jobs
+
+
+def run_job(name: str, settings: dict, base: str | None) -> str:
+    import torch
+
+    torch.set_num_threads(1)
+    from tosc.checkpoint import load_checkpoint
+    from tosc.source_coding.learned.train import TrainConfig, train_codec
+    from tosc.zoo import codec_path
+
+    out = codec_path(name)
+    if base is not None:
+        settings = {**settings, "init_from": str(codec_path(base))}
+    cfg = TrainConfig(**settings)
+    if out.exists():
+        state = load_checkpoint(out, kind="codec").get("train_state", {})
+        if state.get("epoch") == cfg.epochs:
+            return f"{name}: already trained"
+    metrics = train_codec(cfg, out, resume=True, progress=False)
+    return f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="parallel training processes (one thread each)")
+    parser.add_argument("--only", nargs="*", help="train only these codec names")
+    args = parser.parse_args()
+
+    from tosc.tasks import HELD_OUT_TASKS, TRAINING_TASK, train_classifier
+    from tosc.zoo import task_path
+
+    for arch in (TRAINING_TASK, *HELD_OUT_TASKS):
+        if not task_path(arch).exists():
+            print(train_classifier(arch, epochs=10, seed=0), flush=True)
+
+    jobs = [j for j in plan(args.epochs, args.finetune_epochs) if not args.only or j[0] in args.only]
+    stage1 = [j for j in jobs if j[2] is None]
+    stage2 = [j for j in jobs if j[2] is not None]
+    with cf.ProcessPoolExecutor(args.jobs) as pool:
+        for stage in (stage1, stage2):
+            for result in pool.map(run_job, *zip(*stage)) if stage else []:
+                print(result, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

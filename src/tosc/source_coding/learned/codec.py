@@ -1,0 +1,138 @@
+"""A trained learned codec: real bitstreams in and out.
+
+:class:`LearnedCodec` wraps a :class:`TinyImageCodec` whose entropy tables were
+frozen at the end of training. ``encode`` returns one stream per image (the
+payload) and ``encode_file``/``decode_file`` the ``.tosc`` container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ...checkpoint import load_checkpoint, save_checkpoint
+from ...errors import CorruptFileError, DataError
+from ...zoo import codec_path
+from . import arithmetic
+from .bitstream import FileHeader, pack_file, unpack_file
+from .model import CodecConfig, TinyImageCodec
+
+__all__ = ["LearnedCodec", "freeze_entropy_tables", "load_codec_state"]
+
+_TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
+
+
+def freeze_entropy_tables(model: TinyImageCodec) -> None:
+    """Compute the integer CDF tables once; they are saved with the weights and never recomputed."""
+    model.entropy_bottleneck.update(force=True)
+
+
+def load_codec_state(model: TinyImageCodec, state_dict: dict) -> None:
+    """Load weights including the variable-size entropy tables."""
+    eb = model.entropy_bottleneck
+    for name in _TABLE_BUFFERS:
+        key = f"entropy_bottleneck.{name}"
+        if key not in state_dict:
+            raise CorruptFileError(f"checkpoint has no entropy table {name}: it was saved before tables were frozen")
+        setattr(eb, name, torch.zeros_like(state_dict[key]))
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        raise CorruptFileError(f"checkpoint weights do not fit this architecture: {str(exc).splitlines()[0]}") from None
+
+
+@dataclass
+class LearnedCodec:
+    model: TinyImageCodec
+    name: str = "unnamed"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        eb = self.model.entropy_bottleneck
+        if eb._quantized_cdf.numel() == 0:
+            raise CorruptFileError("codec has no frozen entropy tables (call freeze_entropy_tables)")
+        # converting the tables to Python lists once per codec (not once per image) is most of
+        # the speed-up over CompressAI's stock compress()
+        self._cdfs = eb._quantized_cdf.tolist()
+        self._lengths = eb._cdf_length.reshape(-1).tolist()
+        self._offsets = eb._offset.reshape(-1).tolist()
+        self._indexes = list(range(self.model.config.latent_dim))
+        digest = hashlib.sha256()
+        for key, value in sorted(self.model.state_dict().items()):
+            if not key.startswith("g_a."):  # the decoder's identity: synthesis weights and tables
+                digest.update(key.encode())
+                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        self.model_id = digest.digest()[:8]
+
+    # -- loading ------------------------------------------------------------------
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> "LearnedCodec":
+        path = Path(name_or_path)
+        if not path.suffix:
+            path = codec_path(str(name_or_path))
+        ckpt = load_checkpoint(path, kind="codec")
+        if ckpt.get("arch") != "tiny-image-codec":
+            raise CorruptFileError(f"{path}: architecture {ckpt.get('arch')!r} is not a tosc image codec")
+        model = TinyImageCodec(CodecConfig.from_dict(ckpt["config"]["codec"]))
+        load_codec_state(model, ckpt["state_dict"])
+        return cls(model, name=path.stem, meta={k: ckpt.get(k) for k in ("config", "metrics", "variant")})
+
+    def save(self, path: str | Path, **extra) -> None:
+        save_checkpoint(path, kind="codec", arch="tiny-image-codec", state_dict=self.model.state_dict(),
+                        config={"codec": self.model.config.to_dict(), **self.meta.get("config", {})}, **extra)
+
+    # -- coding -------------------------------------------------------------------
+    @property
+    def config(self) -> CodecConfig:
+        return self.model.config
+
+    @torch.no_grad()
+    def symbols(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """Quantised latents (int64, N x latent_dim) and the padding used."""
+        images = torch.as_tensor(images, dtype=torch.float32)
+        y, pad = self.model.analysis(images)
+        return torch.round(y - self.model.medians()).long(), pad
+
+    def encode(self, images: torch.Tensor) -> list[bytes]:
+        """Images N x C x H x W in [0, 1] -> one stream per image."""
+        sym, _ = self.symbols(images)
+        return [arithmetic.encode(row, self._indexes, self._cdfs, self._lengths, self._offsets) for row in sym.tolist()]
+
+    def decode_symbols(self, streams: list[bytes]) -> torch.Tensor:
+        rows = [arithmetic.decode(s, self._indexes, self._cdfs, self._lengths, self._offsets) for s in streams]
+        return torch.tensor(rows, dtype=torch.int64).view(len(streams), self.config.latent_dim)
+
+    @torch.no_grad()
+    def reconstruct(self, symbols: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+        y_hat = symbols.float() + self.model.medians()
+        return self.model.synthesis(y_hat, pad).clamp_(0.0, 1.0)
+
+    def decode(self, streams: list[bytes], image_hw: tuple[int, int] | None = None) -> torch.Tensor:
+        """Streams -> images N x C x H x W in [0, 1] (H, W default to the training size)."""
+        h, w = image_hw or self.config.image_hw
+        return self.reconstruct(self.decode_symbols(streams), self.model.padding_for(h, w))
+
+    def encode_file(self, images: torch.Tensor) -> bytes:
+        images = torch.as_tensor(images, dtype=torch.float32)
+        self.model.check_images(images)
+        if images.numel() and (images.min() < 0 or images.max() > 1 or not torch.isfinite(images).all()):
+            raise DataError("images must be finite and lie in [0, 1]")
+        _, c, h, w = images.shape
+        header = FileHeader(self.model_id, (c, h, w), self.model.padding_for(h, w))
+        return pack_file(header, self.encode(images))
+
+    def decode_file(self, data: bytes) -> torch.Tensor:
+        header, streams = unpack_file(data)
+        if header.model_id != self.model_id:
+            raise CorruptFileError(
+                f"file was written by model {header.model_id.hex()}, not by {self.name} ({self.model_id.hex()})")
+        c, h, w = header.shape
+        if c != self.config.in_channels or header.padding != self.model.padding_for(h, w):
+            raise CorruptFileError("file header disagrees with the model's geometry")
+        if not streams:
+            return torch.zeros(0, c, h, w)
+        return self.reconstruct(self.decode_symbols(streams), header.padding)

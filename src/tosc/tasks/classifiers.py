@@ -1,0 +1,200 @@
+"""Image classifiers: architectures, training on clean images, frozen loading.
+
+Inputs are float tensors N x C x H x W in [0, 1]; outputs are logits N x n_classes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .. import registry
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data import load_dataset
+from ..errors import ConfigError, DataError
+from ..zoo import task_path
+
+__all__ = ["ARCHITECTURES", "TRAINING_TASK", "HELD_OUT_TASKS", "build_classifier", "load_task_network",
+           "train_classifier", "accuracy", "predict"]
+
+TRAINING_TASK = "classifier-cnn"
+HELD_OUT_TASKS = ("classifier-mlp", "classifier-resnet")
+
+
+def _conv_bn(c_in: int, c_out: int, k: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class ConvNet(nn.Module):
+    """VGG-style: two blocks of two 3x3 convs with max-pooling, then two linear layers."""
+
+    def __init__(self, in_channels: int, n_classes: int, width: int = 16) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            _conv_bn(in_channels, width), _conv_bn(width, width), nn.MaxPool2d(2),
+            _conv_bn(width, 2 * width), _conv_bn(2 * width, 2 * width), nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.LazyLinear(128), nn.ReLU(inplace=True),
+                                  nn.Dropout(0.3), nn.Linear(128, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class MLP(nn.Module):
+    """Two hidden layers on the flattened pixels: no convolution at all."""
+
+    def __init__(self, in_channels: int, n_classes: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden), nn.ReLU(inplace=True), nn.Dropout(0.2),
+                                 nn.Linear(hidden, hidden // 2), nn.ReLU(inplace=True), nn.Linear(hidden // 2, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _Residual(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 5, stride, 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 5, 1, 2, bias=False), nn.BatchNorm2d(c_out),
+        )
+        self.skip = (nn.Identity() if stride == 1 and c_in == c_out else
+                     nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.skip(x))
+
+
+class ResNet(nn.Module):
+    """Small residual net with 5x5 kernels, strided downsampling and global average pooling."""
+
+    def __init__(self, in_channels: int, n_classes: int, width: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            _Residual(in_channels, width, 1), _Residual(width, 2 * width, 2), _Residual(2 * width, 4 * width, 2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+ARCHITECTURES: dict[str, Callable[[int, int], nn.Module]] = {
+    "classifier-cnn": ConvNet,
+    "classifier-mlp": MLP,
+    "classifier-resnet": ResNet,
+}
+
+for _name, _desc in (("classifier-cnn", "VGG-style CNN classifier (the task in the TOSC-SR loss)"),
+                     ("classifier-mlp", "held-out MLP classifier (never used in codec training)"),
+                     ("classifier-resnet", "held-out 5x5 ResNet classifier (never used in codec training)")):
+    registry.register("task", _name, _desc)(lambda name=_name, **kw: load_task_network(name, **kw))
+
+
+def build_classifier(arch: str, in_channels: int, n_classes: int, image_hw: tuple[int, int]) -> nn.Module:
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"unknown classifier architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    model = ARCHITECTURES[arch](in_channels, n_classes)
+    with torch.no_grad():  # materialise lazy layers
+        model.eval()(torch.zeros(1, in_channels, *image_hw))
+    return model
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Predicted labels (int64, N) for images N x C x H x W in [0, 1]."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
+                      for i in range(0, len(images), batch_size)]) if len(images) else torch.zeros(0, dtype=torch.long)
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    if len(images) != len(labels):
+        raise DataError(f"{len(images)} images but {len(labels)} labels")
+    known = labels >= 0
+    if not known.any():
+        return float("nan")
+    return (predict(model, images)[known] == labels[known]).double().mean().item()
+
+
+def load_task_network(name: str, path: str | Path | None = None) -> nn.Module:
+    """A trained task network in eval mode with frozen weights."""
+    path = Path(path) if path is not None else task_path(name)
+    ckpt = load_checkpoint(path, kind="task")
+    cfg = ckpt["config"]
+    model = build_classifier(ckpt["arch"], cfg["in_channels"], cfg["n_classes"], tuple(cfg["image_hw"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random shifts of up to 2 pixels and horizontal flips (both label-preserving here)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (2, 2, 2, 2))
+    dy, dx = torch.randint(0, 5, (2,), generator=generator).tolist()
+    x = padded[:, :, dy:dy + h, dx:dx + w]
+    flip = torch.rand(n, generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int = 8, batch_size: int = 128,
+                     lr: float = 2e-3, seed: int = 0, out: str | Path | None = None, root=None,
+                     progress: bool = True) -> dict:
+    """Train ``arch`` on clean training images; keep the best validation epoch; write a checkpoint.
+
+    Returns the metrics dict (validation and test accuracy) that is also stored in the file.
+    """
+    if epochs <= 0 or batch_size <= 0 or lr <= 0:
+        raise ConfigError("epochs, batch_size and lr must be positive")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    train = load_dataset(dataset, "train", root=root, seed=seed)
+    val = load_dataset(dataset, "validation", root=root, seed=seed)
+    test = load_dataset(dataset, "test", root=root)
+    c, h, w = train.shape
+    model = build_classifier(arch, c, len(train.classes), (h, w))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * math.ceil(len(train) / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    best = (-1.0, None)
+    start = time.time()
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(train), generator=gen)
+        bar = tqdm(range(0, len(train), batch_size), desc=f"{arch} epoch {epoch + 1}/{epochs}",
+                   disable=not progress, leave=False)
+        for i in bar:
+            idx = order[i:i + batch_size]
+            x = _augment(train.images[idx], gen)
+            loss = F.cross_entropy(model(x), train.labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        val_acc = accuracy(model, val.images, val.labels)
+        if progress:
+            tqdm.write(f"{arch} epoch {epoch + 1}: validation accuracy {val_acc:.4f}")
+        if val_acc > best[0]:
+            best = (val_acc, {k: v.clone() for k, v in model.state_dict().items()})
+    model.load_state_dict(best[1])
+    metrics = {"validation_accuracy": best[0], "test_accuracy": accuracy(model, test.images, test.labels),
+               "train_time_s": time.time() - start}
+    config = {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+              "in_channels": c, "n_classes": len(train.classes), "image_hw": [h, w]}
+    save_checkpoint(out if out is not None else task_path(arch), kind="task", arch=arch,
+                    state_dict=model.state_dict(), config=config, metrics=metrics)
+    return metrics
