@@ -20,7 +20,7 @@ import os
 import sys
 
 # rate points: lambda_p for the MSE-only stage; the semantic stage adds lambda_s
-RATE_POINTS = {"r1": 8.0, "r2": 20.0, "r3": 50.0, "r4": 140.0, "r5": 400.0}
+RATE_POINTS = {"r1": 6.0, "r2": 15.0, "r3": 40.0, "r4": 120.0, "r5": 400.0}
 LAMBDA_S_TOSC = 0.05
 LAMBDA_S_TASK_ONLY = 0.05
 
@@ -59,17 +59,18 @@ def run_job(name: str, settings: dict, base: str | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2, help="parallel training processes (one thread each)")
     parser.add_argument("--only", nargs="*", help="train only these codec names")
+    parser.add_argument("--codecs-only", action="store_true", help="do not train missing task networks first")
     args = parser.parse_args()
 
     from tosc.tasks import HELD_OUT_TASKS, TRAINING_TASK, train_classifier
     from tosc.zoo import task_path
 
     for arch in (TRAINING_TASK, *HELD_OUT_TASKS):
-        if not task_path(arch).exists():
+        if not args.codecs_only and not task_path(arch).exists():
             print(train_classifier(arch, epochs=10, seed=0), flush=True)
 
     jobs = [j for j in plan(args.epochs, args.finetune_epochs) if not args.only or j[0] in args.only]

@@ -58,6 +58,7 @@ class TrainConfig:
     task: str = TRAINING_TASK
     init_from: str | None = None  # warm start (two-stage schedule): a codec checkpoint path
     eval_images: int = 2000  # validation images coded to real bytes after each epoch
+    train_images: int | None = None  # use only the first N training images (quick runs, tests)
     root: str | None = None
 
     def __post_init__(self) -> None:
@@ -135,7 +136,7 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
     Returns the final validation metrics (real bytes).
     """
     out = Path(out)
-    train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed)
+    train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     val = load_dataset(cfg.dataset, "validation", root=cfg.root, seed=cfg.seed).subset(cfg.eval_images)
     c, h, w = train.shape
     torch.manual_seed(cfg.seed)
