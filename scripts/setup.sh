@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist)
+APT_PACKAGES=(dataset-fashion-mnist cmake g++)
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 
@@ -25,6 +25,9 @@ fi
 if ! command -v "$PYTHON" >/dev/null; then
   say "error: $PYTHON not found; tosc needs CPython 3.11 (set PYTHON=/path/to/python3.11)"; exit 2
 fi
+# VVC encoder (VVenC from ../shared/vendor), built once into ~/.cache/tosc; a no-op when built
+bash scripts/build_vvenc.sh >/dev/null
+
 stamp="$("$PYTHON" --version 2>&1) $(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.tosc-stamp" 2>/dev/null)" = "$stamp" ]; then
   exit 0

@@ -21,6 +21,7 @@ from . import data as _data  # noqa: E402,F401
 from . import theory as _theory  # noqa: E402,F401
 from . import channel as _channel  # noqa: E402,F401
 from . import codec as _codec  # noqa: E402,F401
+from . import codecs as _codecs  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
