@@ -22,6 +22,7 @@ from . import theory as _theory  # noqa: E402,F401
 from . import channel as _channel  # noqa: E402,F401
 from . import codec as _codec  # noqa: E402,F401
 from . import codecs as _codecs  # noqa: E402,F401
+from . import systems as _systems  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

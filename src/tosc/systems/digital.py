@@ -1,0 +1,182 @@
+"""Separate source and channel coding: a source coder rate-matched to the link's bit budget.
+
+Source coders:
+
+- classic codecs (``tosc.source_coding.classic``), whole file or payload only (container,
+  parameter sets and fixed tables counted as known to the receiver);
+- the learned codec families (MSE-only, TOSC-SR, task-only): each image is coded with the
+  highest-rate model of the family whose stream fits; a fixed-length model index is sent
+  in front of the stream (and counted).
+
+Links: ``ldpc`` (5G LDPC + QAM at the MCS table's scheme for the SNR) or ``ideal``
+(error-free up to k log2(1 + SNR) bits). An image that does not fit, a failed codeword
+or a bitstream the decoder rejects gives the fallback image and ``ok`` False.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import registry
+from ..channel import DigitalLink, IdealLink, bits_from_bytes, bytes_from_bits
+from ..errors import ConfigError, CorruptFileError, DataError, DoesNotFitError, UnknownNameError
+from .base import System, Transmission, fallback_image
+
+__all__ = ["DigitalSystem", "ClassicSource", "LearnedFamilySource", "LEARNED_VARIANTS", "CLASSIC_CODECS"]
+
+LEARNED_VARIANTS = ("mse-only", "tosc-sr", "task-only")
+CLASSIC_CODECS = ("jpeg", "jpeg2000", "webp", "heif", "avif", "jpegxl", "vvc")
+
+
+class ClassicSource:
+    """A classic codec rate-matched per image by bisection on its quality knob."""
+
+    def __init__(self, codec_name: str, measure: str) -> None:
+        from ..source_coding import classic
+
+        self._classic = classic
+        self.codec = classic.get_codec(codec_name)
+        self.measure = measure  # "file" or "payload"
+
+    def encode(self, images: torch.Tensor, budget_bits: int) -> list[np.ndarray | None]:
+        matches = self._classic.match_rate_batch(self.codec, images, budget_bits // 8, measure=self.measure)
+        self._matches = matches
+        out: list[np.ndarray | None] = []
+        for m in matches:
+            if not m.fits:
+                out.append(None)
+            elif self.measure == "file":
+                out.append(bits_from_bytes(m.bitstream))
+            else:
+                out.append(bits_from_bytes(self.codec.payload(m.bitstream)))
+        return out
+
+    def decode(self, i: int, bits: np.ndarray, channels: int) -> torch.Tensor:
+        data = bytes_from_bits(bits)
+        if self.measure == "payload":
+            # the receiver knows the container and parameter sets for the chosen quality
+            data = self.codec.splice_payload(self._matches[i].bitstream, data)
+        return torch.as_tensor(self.codec.decode(data, channels=channels), dtype=torch.float32)
+
+
+class LearnedFamilySource:
+    """Per image, the highest-rate model of a family whose stream fits the budget."""
+
+    def __init__(self, variant: str) -> None:
+        from ..source_coding.learned import LearnedCodec, list_codecs
+
+        entries = [e for e in list_codecs() if e.variant == variant]
+        if not entries:
+            raise UnknownNameError(f"no trained {variant} codecs in the model zoo (run scripts/train_family.py)")
+        entries.sort(key=lambda e: e.metrics.get("bpp", 0.0))
+        self.codecs = [LearnedCodec.load(e.path) for e in entries]
+        self.index_bits = max(1, math.ceil(math.log2(len(self.codecs))))
+
+    def encode(self, images: torch.Tensor, budget_bits: int) -> list[np.ndarray | None]:
+        streams = [c.encode(images) for c in self.codecs]
+        out: list[np.ndarray | None] = []
+        for i in range(len(images)):
+            choice = None
+            for m in range(len(self.codecs) - 1, -1, -1):
+                if self.index_bits + 8 * len(streams[m][i]) <= budget_bits:
+                    choice = m
+                    break
+            if choice is None:
+                out.append(None)
+                continue
+            prefix = np.array([(choice >> b) & 1 for b in range(self.index_bits - 1, -1, -1)], dtype=np.uint8)
+            out.append(np.concatenate([prefix, bits_from_bytes(streams[choice][i])]))
+        return out
+
+    def decode(self, i: int, bits: np.ndarray, channels: int) -> torch.Tensor:
+        choice = int("".join(map(str, bits[: self.index_bits].tolist())) or "0", 2)
+        if choice >= len(self.codecs):
+            raise CorruptFileError(f"model index {choice} out of range")
+        stream = bits[self.index_bits:]
+        stream = np.concatenate([stream, np.zeros((-len(stream)) % 8, np.uint8)])
+        return self.codecs[choice].decode([bytes_from_bits(stream)])[0]
+
+
+class DigitalSystem(System):
+    def __init__(self, name: str, source_factory: Callable[[], object], link: str, *, residual_ber: float = 0.0,
+                 dataset: str = "fashion-mnist") -> None:
+        if link not in ("ldpc", "ideal"):
+            raise ConfigError(f"link must be 'ldpc' or 'ideal', got {link!r}")
+        self.name, self.link_kind, self.mode = name, link, "digital" if link == "ldpc" else "ideal"
+        self.source = source_factory()
+        self.residual_ber = residual_ber
+        self.dataset = dataset
+
+    def _link(self, channel: str):
+        if self.link_kind == "ideal":
+            return IdealLink(channel, residual_ber=self.residual_ber)
+        return DigitalLink(channel=channel, residual_ber=self.residual_ber)
+
+    def transmit(self, images: torch.Tensor, *, snr_db: float, n_channel_uses: int, channel: str = "awgn",
+                 seed: int = 0) -> Transmission:
+        if images.ndim != 4:
+            raise DataError(f"expected images N x C x H x W, got shape {tuple(images.shape)}")
+        n, c, h, w = images.shape
+        link = self._link(channel)
+        fallback = fallback_image((c, h, w), self.dataset)
+        try:
+            budget = link.capacity_bits(snr_db, n_channel_uses)
+        except DoesNotFitError:
+            budget = 0
+        payloads = self.source.encode(images, budget) if budget > 0 else [None] * n
+        fitted = np.array([p is not None for p in payloads], dtype=bool)
+        received = fallback.expand(n, c, h, w).clone()
+        ok = np.zeros(n, bool)
+        payload_bits = np.zeros(n, np.int64)
+        uses = np.zeros(n, np.int64)
+        failed = np.zeros(n, np.int64)
+        decode_errors = np.zeros(n, bool)
+        info = {"budget_bits": int(budget), "link": self.link_kind}
+        sent = [i for i in range(n) if fitted[i]]
+        if sent:
+            out = link.transmit([payloads[i] for i in sent], snr_db=snr_db, n_channel_uses=n_channel_uses, seed=seed)
+            if getattr(out, "mcs", None) is not None:
+                info["mcs"] = out.mcs.name
+            if out.meets_target is not None:
+                info["mcs_meets_target"] = bool(out.meets_target)
+            for i, r in zip(sent, out.images):
+                payload_bits[i], uses[i], failed[i] = r.payload_bits, r.n_channel_uses, r.n_failed_codewords
+                if not r.ok:
+                    continue
+                try:
+                    image = self.source.decode(i, r.bits, c)
+                except (CorruptFileError, DataError):
+                    decode_errors[i] = True
+                    continue
+                if image.shape != (c, h, w):
+                    decode_errors[i] = True
+                    continue
+                received[i] = image
+                ok[i] = True
+        return Transmission(received, ok, payload_bits, uses, fitted, failed, decode_errors, info)
+
+
+def _register() -> None:
+    for codec in CLASSIC_CODECS:
+        for measure, suffix, what in (("file", "", "whole file"), ("payload", "-payload", "payload only")):
+            for link, link_desc in (("ldpc", "5G LDPC + QAM"), ("ideal", "ideal capacity-bound link")):
+                name = f"{codec}{suffix}+{link}"
+                desc = f"{codec.upper()} ({what}) over the {link_desc}"
+                if codec == "heif":
+                    desc += " (HEVC intra: the BPG equivalent)"
+                registry.register("system", name, desc)(
+                    lambda codec=codec, measure=measure, link=link, name=name, **kw: DigitalSystem(
+                        name, lambda: ClassicSource(codec, measure), link, **kw))
+    for variant in LEARNED_VARIANTS:
+        for link, link_desc in (("ldpc", "5G LDPC + QAM"), ("ideal", "ideal capacity-bound link")):
+            name = f"{variant}+{link}"
+            registry.register("system", name, f"learned {variant} codec family over the {link_desc}")(
+                lambda variant=variant, link=link, name=name, **kw: DigitalSystem(
+                    name, lambda: LearnedFamilySource(variant), link, **kw))
+
+
+_register()

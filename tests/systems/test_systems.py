@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tosc.cli import main
+from tosc.io import load_image_arrays
+from tosc.systems import build_system, system_names
+from tosc.systems.digital import CLASSIC_CODECS, LEARNED_VARIANTS
+
+
+def _vvc_available():
+    from tosc.errors import DependencyMissingError
+    from tosc.source_coding.classic import get_codec
+
+    try:
+        get_codec("vvc").encode(np.zeros((1, 8, 8), np.float32), 10)
+        return True
+    except DependencyMissingError:
+        return False
+
+
+def test_every_name_is_listed_by_the_cli(capsys):
+    assert main(["systems"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == system_names()
+    for codec in CLASSIC_CODECS:
+        assert f"{codec}+ldpc" in system_names() and f"{codec}-payload+ideal" in system_names()
+    for variant in LEARNED_VARIANTS:
+        assert f"{variant}+ldpc" in system_names()
+
+
+@pytest.mark.parametrize("name", system_names())
+def test_eight_images_through_every_system(name, fashion_test_slice):
+    if name.startswith("vvc") and not _vvc_available():
+        pytest.skip("VVenC not built: run bash scripts/build_vvenc.sh")
+    images = fashion_test_slice.images[:8]
+    # CBR 2 at 20 dB: even the largest whole-file container (HEIF, ~460 B) fits
+    tx = build_system(name).transmit(images, snr_db=20.0, n_channel_uses=1568, seed=1)
+    assert tx.received.shape == images.shape and tx.received.dtype == torch.float32
+    assert 0 <= tx.received.min() and tx.received.max() <= 1
+    assert tx.ok.shape == (8,) and tx.payload_bits.shape == (8,)
+    assert (tx.payload_bits <= tx.info["budget_bits"]).all()
+    assert (tx.channel_uses <= 1568).all()
+    assert tx.ok.all(), f"{name} failed at 20 dB and CBR 2"
+    from tosc.metrics import psnr_db
+
+    assert psnr_db(tx.received, images).mean() > 15
+
+
+def test_too_small_budget_is_recorded_not_a_crash(fashion_test_slice):
+    tx = build_system("jpeg+ideal").transmit(fashion_test_slice.images[:4], snr_db=0.0, n_channel_uses=49)
+    assert not tx.fitted.any() and not tx.ok.any() and (tx.payload_bits == 0).all()
+    from tosc.systems import fallback_image
+
+    assert torch.allclose(tx.received[0], fallback_image((1, 28, 28)))
+
+
+def test_same_seed_same_noise(fashion_test_slice):
+    images = fashion_test_slice.images[:8]
+    a = build_system("mse-only+ldpc").transmit(images, snr_db=2.0, n_channel_uses=98, seed=5)
+    b = build_system("mse-only+ldpc").transmit(images, snr_db=2.0, n_channel_uses=98, seed=5)
+    assert torch.equal(a.received, b.received) and (a.ok == b.ok).all()
+
+
+def test_transmit_cli_writes_the_contract(tmp_path, capsys):
+    out = tmp_path / "tx"
+    assert main(["transmit", "--system", "tosc-sr+ldpc", "--limit", "8", "--snr-db", "10", "--cbr", "1/8",
+                 "--seed", "3", "--out", str(out)]) == 0
+    arrays = load_image_arrays(out / "received.npz")
+    assert arrays["images"].shape == (8, 1, 28, 28) and arrays["ok"].shape == (8,)
+    record = json.loads((out / "result.json").read_text())
+    assert record["system"] == "tosc-sr+ldpc" and record["channel"] == {"kind": "awgn", "snr_db": 10.0, "csi": "perfect"}
+    assert record["rate"]["cbr"] == 0.125 and record["rate"]["channel_uses_per_image"] <= 98
+    for key in ("psnr_db", "ms_ssim", "accuracy", "failure_rate"):
+        assert key in record["metrics"]
+    assert main(["transmit", "--system", "tosc-sr+ldpc", "--limit", "8", "--snr-db", "10", "--cbr", "0",
+                 "--out", str(out)]) == 2
+    assert main(["transmit", "--system", "nope", "--snr-db", "10", "--cbr", "1/8", "--out", str(out)]) == 2
