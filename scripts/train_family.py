@@ -22,7 +22,7 @@ import sys
 # rate points: lambda_p for the MSE-only stage; the semantic stage adds lambda_s
 RATE_POINTS = {"r1": 6.0, "r2": 15.0, "r3": 40.0, "r4": 120.0, "r5": 400.0}
 LAMBDA_S_TOSC = 0.05
-LAMBDA_S_TASK_ONLY = 0.05
+LAMBDA_S_TASK_ONLY = 0.1
 
 
 def plan(epochs: int, finetune_epochs: int) -> list[tuple[str, dict, str | None]]:
@@ -57,10 +57,29 @@ def run_job(name: str, settings: dict, base: str | None) -> str:
     return f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
+def strip_finished(names: list[str]) -> None:
+    """Drop optimizer and scheduler state from finished checkpoints: it triples their size and
+    is only needed to resume. Epoch count and per-epoch history stay."""
+    from tosc.checkpoint import load_checkpoint, save_checkpoint
+    from tosc.zoo import codec_path
+
+    for name in names:
+        path = codec_path(name)
+        if not path.exists():
+            continue
+        ckpt = load_checkpoint(path, kind="codec")
+        state = ckpt.get("train_state", {})
+        if "optimizer" not in state or state.get("epoch") != ckpt["config"]["train"]["epochs"]:
+            continue
+        ckpt["train_state"] = {"epoch": state["epoch"], "history": state["history"], "finished": True}
+        fields = {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "versions", "git_commit")}
+        save_checkpoint(path, **fields)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2, help="parallel training processes (one thread each)")
     parser.add_argument("--only", nargs="*", help="train only these codec names")
     parser.add_argument("--codecs-only", action="store_true", help="do not train missing task networks first")
@@ -80,6 +99,7 @@ def main() -> int:
         for stage in (stage1, stage2):
             for result in pool.map(run_job, *zip(*stage)) if stage else []:
                 print(result, flush=True)
+    strip_finished([name for name, _, _ in jobs])
     return 0
 
 

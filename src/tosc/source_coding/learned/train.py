@@ -159,6 +159,8 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
             raise ConfigError(f"{out} was trained with other settings; resume needs the same config")
         load_codec_state(model, ckpt["state_dict"])
         state = ckpt["train_state"]
+        if state["epoch"] >= cfg.epochs:  # already complete (shipped checkpoints keep no optimizer state)
+            return state["history"][-1]
         opt.load_state_dict(state["optimizer"])
         aux_opt.load_state_dict(state["aux_optimizer"])
         sched.load_state_dict(state["scheduler"])
