@@ -25,7 +25,27 @@ from . import codecs as _codecs  # noqa: E402,F401
 from . import systems as _systems  # noqa: E402,F401
 
 
+# Options that take several values after one flag (`--snr-db 0 5 10`), as the documented
+# commands are written; Click wants the flag repeated, so the argument list is rewritten.
+MULTI_VALUE_OPTIONS = {"--systems", "--snr-db", "--cbr", "--channel", "--merge"}
+
+
+def expand_multi_value_options(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    current = None
+    for token in argv:
+        if token.startswith("--"):
+            current = token if token in MULTI_VALUE_OPTIONS else None
+            out.append(token)
+        elif current is not None and out and out[-1] != current:
+            out += [current, token]
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = expand_multi_value_options(list(sys.argv[1:] if argv is None else argv))
     try:
         app(args=argv, prog_name="tosc", standalone_mode=False)
     except ToscError as exc:

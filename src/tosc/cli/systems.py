@@ -54,3 +54,35 @@ def transmit(
     typer.echo(f"{system} @ {channel} {snr_db:g} dB, CBR {cbr}: {record.rate.payload_bits_per_image:.0f} bits/image, "
                f"{record.rate.channel_uses_per_image:.1f} channel uses/image, failures {m['failure_rate']:.3f}, "
                f"PSNR {m['psnr_db']:.2f} dB, accuracy {m['accuracy']:.3f} -> {out}")
+
+
+@app.command("evaluate")
+def evaluate(
+    out: Path = typer.Option(..., "--out", help="Folder for results.jsonl, report.html and plots/."),
+    systems: Optional[list[str]] = typer.Option(None, "--systems", help="System names (repeat the option)."),
+    snr_db: Optional[list[float]] = typer.Option(None, "--snr-db", help="SNRs in dB (repeat the option)."),
+    cbr: Optional[list[str]] = typer.Option(None, "--cbr", help="Channel bandwidth ratios (repeat the option)."),
+    channel: list[str] = typer.Option(["awgn"], "--channel", help="awgn, rayleigh-block, rayleigh-fast."),
+    dataset: str = typer.Option("fashion-mnist", "--dataset"),
+    split: str = typer.Option("test", "--split"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="First N images of the split."),
+    seed: int = typer.Option(0, "--seed"),
+    jobs: int = typer.Option(2, "--jobs", help="Worker processes (one torch thread each)."),
+    shard: str = typer.Option("0/1", "--shard", help="Run the I-th of N slices of the grid."),
+    merge: Optional[list[Path]] = typer.Option(None, "--merge", help="Join these shard folders into --out."),
+) -> None:
+    """Run every system at every (channel, SNR, CBR); resumable; write results, plots and report."""
+    from ..channel import parse_cbr
+    from ..evaluation import GridSpec, merge_results, parse_shard, run_grid, write_report
+    from ..errors import ConfigError
+
+    if merge:
+        records = merge_results(merge, out)
+    else:
+        if not systems or not snr_db or not cbr:
+            raise ConfigError("--systems, --snr-db and --cbr are required (or --merge DIR ...)")
+        spec = GridSpec(tuple(systems), tuple(channel), tuple(snr_db), tuple(parse_cbr(c) for c in cbr), dataset,
+                        split, limit, seed)
+        records = run_grid(spec, out, jobs=jobs, shard=parse_shard(shard))
+    report = write_report(out, records)
+    typer.echo(f"{len(records)} operating points; report: {report}")
