@@ -61,6 +61,10 @@ def test_awkward_payloads_round_trip():
     assert [im.padding_bits for im in out.images] == [0, 499, 1, 0, 499, 0]
     assert [im.n_channel_uses for im in out.images] == [0, 500, 500, 500, 1000, 1000]
     assert out.ok.all() and out.n_failed_codewords.sum() == 0 and out.failure_rate == 0.0
+    assert out.meets_target is None and out.mcs.name == "qpsk-1/2"  # a fixed scheme, not the table's
+    assert out.channel_uses.tolist() == [0, 500, 500, 500, 1000, 1000]
+    empty = link.transmit([], snr_db=20.0, n_channel_uses=n_uses)
+    assert empty.images == [] and empty.failure_rate == 0.0
 
 
 def test_payload_over_capacity_fails_clearly():
@@ -83,6 +87,11 @@ def test_bytes_payloads():
         DigitalLink("qpsk-1/2").transmit([np.array([0, 1, 2])], snr_db=5.0, n_channel_uses=100)
     with pytest.raises(ConfigError):
         DigitalLink("qpsk-1/2").transmit([np.zeros((2, 3))], snr_db=5.0, n_channel_uses=100)
+    with pytest.raises(ConfigError):
+        DigitalLink("qpsk-1/2").transmit([np.array([0.0, 0.5])], snr_db=5.0, n_channel_uses=100)
+    out = DigitalLink("qpsk-1/2").transmit([np.array([True, False, True]), [1.0, 0.0]], snr_db=20.0,
+                                           n_channel_uses=100)
+    assert out.images[0].bits.tolist() == [1, 0, 1] and out.images[1].bits.tolist() == [1, 0]
 
 
 def test_low_snr_fails_and_is_counted():
@@ -178,6 +187,8 @@ def test_choice_of_scheme():
     assert big.mcs.code_rate == Fraction(3, 4) or big.mcs.code_rate == Fraction(1, 2)
     link = DigitalLink(table=table)
     assert link.choose(30.0, 4000).mcs == get_mcs("64qam-5/6")
+    out = link.transmit([random_bits(100)], snr_db=-10.0, n_channel_uses=400)
+    assert out.meets_target is False and out.mcs == get_mcs("bpsk-1/2") and not out.ok[0]
     assert link.capacity_bits(30.0, 4000) == bit_budget(4000, 5 / 6, 6)
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from tosc.channel.conventions import capacity_bits_per_use
+from tosc.channel.conventions import capacity_bits_per_use, ergodic_rayleigh_capacity_bits_per_use
 from tosc.channel.mcs import (
     MCS_SET,
     McsTable,
@@ -40,8 +40,12 @@ def test_shipped_awgn_table_is_complete_and_documented(awgn):
     assert {"versions", "git_commit", "created_utc"} <= set(awgn.provenance)
 
 
-def test_thresholds_rest_on_their_evidence(awgn):
-    for ref, curves in awgn.curves.items():
+@pytest.mark.parametrize("channel", ["awgn", "rayleigh-fast"])
+def test_thresholds_rest_on_their_evidence(channel):
+    table = load_table(channel, shipped_table_path(channel))
+    assert table.reference_bits == [128, 256, 512, 1024] and table.derived_from is None
+    for ref, curves in table.curves.items():
+        assert set(curves) == {m.name for m in MCS_SET}
         for name, entry in curves.items():
             *before, last = entry["points"]
             snr, sent, failed = last
@@ -97,6 +101,19 @@ def test_block_fading_table(awgn):
         thr_b, thr_a = block.threshold_db(mcs, 1024), awgn.threshold_db(mcs, 1024)
         # without diversity a deep fade of probability ~1e-3 must be survived: ~30 dB more
         assert thr_b is not None and 25.0 < thr_b - thr_a < 35.0
+
+
+def test_fast_fading_table(awgn):
+    fast = load_table("rayleigh-fast", shipped_table_path("rayleigh-fast"))
+    block = load_table("rayleigh-block", shipped_table_path("rayleigh-block"))
+    for mcs in MCS_SET:
+        for ref in fast.reference_bits:
+            thr = fast.threshold_db(mcs, ref)
+            assert thr > awgn.threshold_db(mcs, ref)  # fading costs SNR even with perfect CSI
+            if mcs.bits_per_symbol > 1:
+                assert mcs.spectral_efficiency < ergodic_rayleigh_capacity_bits_per_use(thr)
+        # ... but far less than block fading: a codeword sees many independent gains
+        assert fast.threshold_db(mcs, 1024) < block.threshold_db(mcs, 1024) - 15.0
 
 
 def step_table(threshold_db):

@@ -174,7 +174,7 @@ class LinkOutput:
     n_channel_uses: int  # allotted per image
     mcs: Mcs | None = None
     plan: SegmentPlan | None = None
-    meets_target: bool | None = None  # False when the MCS table had no scheme for this SNR
+    meets_target: bool | None = None  # table choice: False when no scheme met the target; None for a fixed MCS
     capacity_bits: int = 0
     stats: dict[str, float] = field(default_factory=dict)
 
@@ -227,7 +227,8 @@ def _as_bit_arrays(payloads: Sequence[np.ndarray | bytes]) -> list[np.ndarray]:
         arr = np.asarray(p.cpu().numpy() if isinstance(p, torch.Tensor) else p)
         if arr.ndim != 1:
             raise ConfigError(f"payload {i} must be a 1-D bit array, got shape {arr.shape}")
-        if arr.size and not np.isin(arr, (0, 1)).all():
+        if arr.size and (arr.dtype.kind not in "biuf" or arr.min() < 0 or arr.max() > 1
+                         or (arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)))):
             raise ConfigError(f"payload {i} must hold only 0 and 1")
         out.append(arr.astype(np.uint8))
     return out
@@ -406,4 +407,5 @@ class DigitalLink:
         stats = {"codewords": float(its.numel()), "mean_bp_iterations": float(its.mean()) if its.numel() else 0.0}
         return LinkOutput(images=images, mode="digital", channel=self.channel, snr_db=snr_db,
                           n_channel_uses=int(n_channel_uses), mcs=plan.mcs, plan=plan,
-                          meets_target=choice.meets_target, capacity_bits=plan.capacity_bits, stats=stats)
+                          meets_target=None if self.mcs is not None else choice.meets_target,
+                          capacity_bits=plan.capacity_bits, stats=stats)

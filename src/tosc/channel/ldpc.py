@@ -296,16 +296,20 @@ class LDPC5GCode:
         ], dim=1)
 
     def decode(self, llr: torch.Tensor, decoder: str = "fast", early_stop: bool = True,
-               batch_size: int = 256, workers: int = 1) -> DecodeResult:
+               batch_size: int | None = None, workers: int = 1) -> DecodeResult:
         """Decode B codewords from channel logits [B, n]; see :class:`DecodeResult`.
 
-        batch_size: codewords decoded together (256 keeps the fast decoder's messages in
-        cache). workers: decode that many batches at once in Python threads (torch releases
-        the GIL inside its kernels); use with ``torch.set_num_threads(1)``, since small
-        batches gain little from torch's own threads and suffer when cores are shared.
+        batch_size: codewords decoded together; by default about 2**20 edge messages (256
+        codewords of 1024 bits), which keeps the fast decoder's messages in cache while
+        amortising Python overhead.
+        workers: decode that many batches at once in Python threads (torch releases the GIL
+        inside its kernels); use with ``torch.set_num_threads(1)``, since small batches gain
+        little from torch's own threads and suffer when cores are shared.
         """
         if decoder not in DECODERS:
             raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if batch_size is None:
+            batch_size = min(4096, max(128, (1 << 20) // self.graph.n_edges))
         if workers < 1 or batch_size < 1:
             raise ConfigError("workers and batch_size must be >= 1")
         full = self.rate_recover(llr)

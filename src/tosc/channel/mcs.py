@@ -12,9 +12,10 @@ when its decoded bits are wrong or its success flag is false. The counts behind 
 threshold are stored in the JSON file with the parameters that produced them, the package
 versions and the git commit.
 
-Tables for ``awgn`` (simulated) and ``rayleigh-block`` (derived exactly from the AWGN
-curves, see :func:`derive_block_fading`) ship inside the package (``channel/data``);
-``tosc channel mcs --recompute`` recomputes them into the user cache
+Tables for ``awgn`` and ``rayleigh-fast`` (simulated, about 15 and 30 minutes on two busy
+cores) and ``rayleigh-block`` (derived exactly from the AWGN curves, see
+:func:`derive_block_fading`) ship inside the package (``channel/data``);
+``tosc channel mcs --channel C --recompute`` recomputes one into the user cache
 (``$TOSC_CACHE_DIR`` or ``~/.cache/tosc``), which takes precedence when present.
 """
 
