@@ -46,7 +46,9 @@ def test_eight_images_through_every_system(name, fashion_test_slice):
     assert tx.ok.all(), f"{name} failed at 20 dB and CBR 2"
     from tosc.metrics import psnr_db
 
-    assert psnr_db(tx.received, images).mean() > 15
+    # task-only codecs keep what the classifier needs, not the pixels
+    if not name.startswith("task-only"):
+        assert psnr_db(tx.received, images).mean() > 15
 
 
 def test_too_small_budget_is_recorded_not_a_crash(fashion_test_slice):
