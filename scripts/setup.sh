@@ -28,16 +28,21 @@ fi
 # VVC encoder (VVenC from ../shared/vendor), built once into ~/.cache/tosc; a no-op when built
 bash scripts/build_vvenc.sh >/dev/null
 
-stamp="$("$PYTHON" --version 2>&1) $(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
-if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.tosc-stamp" 2>/dev/null)" = "$stamp" ]; then
-  exit 0
-fi
-
-say "creating $VENV with the pinned packages (first time: a few minutes, ~5.5 GB)"
-"$PYTHON" -m venv --clear "$VENV"
+stamp="$("$PYTHON" --version 2>&1) $(sha256sum requirements.lock | cut -c1-16)"
+project_stamp="$(sha256sum pyproject.toml | cut -c1-16)"
 # pip.conf on this machine kind lists local indexes it warns about per package: keep the log readable
 quiet_pip() { "$VENV/bin/pip" install --quiet --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
-quiet_pip -r requirements.lock
-quiet_pip --no-deps --no-build-isolation -e .
-echo "$stamp" > "$VENV/.tosc-stamp"
-say "ready: $VENV"
+
+if ! { [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.tosc-stamp" 2>/dev/null)" = "$stamp" ]; }; then
+  say "creating $VENV with the pinned packages (first time: a few minutes, ~5.5 GB)"
+  "$PYTHON" -m venv --clear "$VENV"
+  quiet_pip -r requirements.lock
+  echo "$stamp" > "$VENV/.tosc-stamp"
+  rm -f "$VENV/.tosc-project-stamp"
+fi
+# the project itself (editable): cheap, redone only when pyproject.toml changed
+if [ "$(cat "$VENV/.tosc-project-stamp" 2>/dev/null)" != "$project_stamp" ]; then
+  quiet_pip --no-deps --no-build-isolation -e .
+  echo "$project_stamp" > "$VENV/.tosc-project-stamp"
+  say "ready: $VENV"
+fi
