@@ -7,7 +7,8 @@ Trains, with the same loss (bpp + lambda_p MSE), data, order and epochs:
   A. tosc's codec: vector latent, factorized prior (one EntropyBottleneck channel per
      latent), our arithmetic coder: one stream per image, no side information.
   B. CompressAI's mean-scale hyperprior (Minnen et al. 2018, ``MeanScaleHyperprior``,
-     N=64, M=96) on images padded to 32x32, compressed with its stock ``compress()``:
+     N=64, M=96, one-channel input/output, one stride-2 step in h_a/h_s so that y is
+     96 x 2 x 2 and z 64 x 1 x 1) on images padded to 32x32, compressed with its stock ``compress()``:
      two rANS strings per image (y and z).
   C. B's symbols re-coded in ONE stream with our arithmetic coder (z then y), to separate
      the cost of side information from the cost of the rANS flush.
@@ -28,8 +29,15 @@ import torch.nn.functional as F
 def train_hyperprior(images: torch.Tensor, lambda_p: float, epochs: int, batch: int, seed: int):
     from compressai.models import MeanScaleHyperprior
 
+    from compressai.models.utils import conv, deconv
+
     torch.manual_seed(seed)
     net = MeanScaleHyperprior(N=64, M=96)
+    net.g_a[0] = conv(1, 64)  # grayscale in and out
+    net.g_s[-1] = deconv(64, 1)
+    # 32x32 -> y 2x2: one stride-2 step in the hyper transforms (not two) so z is 1x1
+    net.h_a[4] = conv(64, 64, kernel_size=5, stride=1)
+    net.h_s[0] = conv(64, 96, kernel_size=5, stride=1)
     params = [p for n, p in net.named_parameters() if not n.endswith("quantiles")]
     aux = [p for n, p in net.named_parameters() if n.endswith("quantiles")]
     opt, aux_opt = torch.optim.Adam(params, 1e-3), torch.optim.Adam(aux, 1e-3)
