@@ -26,16 +26,18 @@ def ssim(decoded: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return _ssim(decoded.float(), reference.float(), data_range=1.0, size_average=False).reshape(-1)
 
 
-MS_SSIM_MIN_SIDE = 161  # 5 scales with an 11-pixel window need (11 - 1) * 2**4 + 1 pixels
+MS_SSIM_WINDOW = 7
+MS_SSIM_MIN_SIDE = (MS_SSIM_WINDOW - 1) * 2**4 + 1  # 5 scales need 97 pixels with a 7-pixel window
 
 
 def ms_ssim(decoded: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Per-image MS-SSIM -> N.
 
-    pytorch-msssim needs sides of at least 161 pixels for its 5 scales, so smaller images
-    (28x28 Fashion-MNIST, 32x32 CIFAR) are first upsampled by the smallest integer factor
-    that reaches it, bilinearly and identically for both images. Values are therefore
-    comparable between systems here, not with MS-SSIM reported on large photos.
+    pytorch-msssim's 5 scales need sides of at least (win - 1) * 16 + 1 pixels; with a
+    7-pixel Gaussian window that is 97, so smaller images (28x28 Fashion-MNIST, 32x32 CIFAR)
+    are first upsampled by the smallest integer factor that reaches it (4 for 28x28),
+    bilinearly and identically for both images. Values are therefore comparable between
+    systems here, not with MS-SSIM reported on large photos (window 11, no upsampling).
     """
     from pytorch_msssim import ms_ssim as _ms_ssim
 
@@ -48,5 +50,5 @@ def ms_ssim(decoded: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     out = []
     for i in range(0, len(decoded), 256):
         out.append(_ms_ssim(decoded[i:i + 256].float(), reference[i:i + 256].float(), data_range=1.0,
-                            size_average=False).reshape(-1))
+                            win_size=MS_SSIM_WINDOW, size_average=False).reshape(-1))
     return torch.cat(out) if out else torch.zeros(0)
