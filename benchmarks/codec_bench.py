@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=50)
     args = parser.parse_args()
 
+    import tosc  # noqa: F401  (quiets CompressAI's import-time deprecation notices)
     from compressai.ans import RansEncoder
 
     from tosc.data import load_dataset
