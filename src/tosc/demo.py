@@ -17,7 +17,7 @@ from .cli import main as cli_main
 DEMO_SYSTEMS = ("tosc-sr+ldpc", "mse-only+ldpc", "task-only+ldpc", "jpeg2000-payload+ldpc", "webp-payload+ldpc",
                 "vvc-payload+ldpc", "tosc-sr+ideal")
 DEMO_POINTS = (("5", "1/8"), ("15", "1/4"))
-DEMO_IMAGES = "1000"
+DEMO_IMAGES = "300"
 
 
 def _step(title: str, argv: list[str]) -> None:
@@ -34,7 +34,7 @@ def run(out: Path) -> None:
     commands = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     if "theory" in commands:
         _step("theory: semantic rate-distortion of a doubly symmetric binary source",
-              ["theory", "--source", "doubly-symmetric-binary", "--out", str(out / "theory")])
+              ["theory", "--source", "dsbs", "--out", str(out / "theory")])
     _step("channel: the modulation and coding table (simulated once, shipped)", ["channel", "mcs", "--channel", "awgn"])
     _step("codec: the trained models", ["models"])
     from .data import load_dataset
