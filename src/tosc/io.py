@@ -106,10 +106,13 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 class ImageArrays(dict):
     """The arrays of an image .npz file: ``images`` (N,C,H,W float32 in [0,1]), ``labels``,
-    ``indices`` and optional per-image ``ok``, ``payload_bits``, ``channel_uses``."""
+    ``indices`` and optional per-image ``ok``, ``payload_bits``, ``channel_uses``, plus two keys
+    tosc adds: ``failed_codewords`` and ``predictions`` (the training-time classifier's labels
+    for the received images)."""
 
 
-_OPTIONAL_KEYS = {"ok": np.bool_, "payload_bits": np.int64, "channel_uses": np.int64}
+_OPTIONAL_KEYS = {"ok": np.bool_, "payload_bits": np.int64, "channel_uses": np.int64,
+                  "failed_codewords": np.int64, "predictions": np.int64}
 
 
 def _normalise_images(images: np.ndarray, source: str) -> np.ndarray:

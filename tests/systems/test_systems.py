@@ -72,10 +72,11 @@ def test_transmit_cli_writes_the_contract(tmp_path, capsys):
                  "--seed", "3", "--out", str(out)]) == 0
     arrays = load_image_arrays(out / "received.npz")
     assert arrays["images"].shape == (8, 1, 28, 28) and arrays["ok"].shape == (8,)
+    assert arrays["predictions"].shape == (8,) and arrays["failed_codewords"].shape == (8,)
     record = json.loads((out / "result.json").read_text())
     assert record["system"] == "tosc-sr+ldpc" and record["channel"] == {"kind": "awgn", "snr_db": 10.0, "csi": "perfect"}
     assert record["rate"]["cbr"] == 0.125 and record["rate"]["channel_uses_per_image"] <= 98
-    for key in ("psnr_db", "ms_ssim", "accuracy", "failure_rate"):
+    for key in ("psnr_db", "ms_ssim", "accuracy", "failure_rate", "failed_codewords_per_image"):
         assert key in record["metrics"]
     assert main(["transmit", "--system", "tosc-sr+ldpc", "--limit", "8", "--snr-db", "10", "--cbr", "0",
                  "--out", str(out)]) == 2

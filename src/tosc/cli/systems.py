@@ -47,12 +47,17 @@ def transmit(
     sys_ = build_system(system)
     tx, record = run_point(sys_, data.images, data.labels, point, dataset=dataset, split=split, seed=seed,
                            config={"limit": limit})
+    from ..tasks import TRAINING_TASK, load_task_network, predict
+
+    predictions = predict(load_task_network(TRAINING_TASK), tx.received).numpy()
     save_image_arrays(out / "received.npz", tx.received.numpy(), data.labels.numpy(), data.indices.numpy(),
-                      ok=tx.ok, payload_bits=tx.payload_bits, channel_uses=tx.channel_uses)
+                      ok=tx.ok, payload_bits=tx.payload_bits, channel_uses=tx.channel_uses,
+                      failed_codewords=tx.failed_codewords, predictions=predictions)
     write_result(out / "result.json", record)
     m = record.metrics
     typer.echo(f"{system} @ {channel} {snr_db:g} dB, CBR {cbr}: {record.rate.payload_bits_per_image:.0f} bits/image, "
-               f"{record.rate.channel_uses_per_image:.1f} channel uses/image, failures {m['failure_rate']:.3f}, "
+               f"{record.rate.channel_uses_per_image:.1f} channel uses/image, "
+               f"{m['failed_codewords_per_image']:.3f} failed codewords/image, failures {m['failure_rate']:.3f}, "
                f"PSNR {m['psnr_db']:.2f} dB, accuracy {m['accuracy']:.3f} -> {out}")
 
 

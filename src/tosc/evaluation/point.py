@@ -74,6 +74,7 @@ def run_point(system: System, images: torch.Tensor, labels: torch.Tensor, point:
     metrics["failure_rate"] = float(1.0 - tx.ok.mean()) if n else float("nan")
     metrics["did_not_fit_rate"] = float(1.0 - tx.fitted.mean()) if n else float("nan")
     metrics["decode_error_rate"] = float(tx.decode_errors.mean()) if n else float("nan")
+    metrics["failed_codewords_per_image"] = float(tx.failed_codewords.mean()) if n else float("nan")
     payload = float(tx.payload_bits.mean()) if n else 0.0
     record = ResultRecord(
         system=system.name, dataset=dataset, split=split, n_images=n,
