@@ -78,19 +78,78 @@ def _split_nal_units(data: bytes) -> list[tuple[int, int]]:
     return units
 
 
+class _RbspReader:
+    """Bits of a NAL unit's payload, emulation prevention bytes (00 00 03) removed."""
+
+    def __init__(self, nal_payload: bytes) -> None:
+        self.data = nal_payload.replace(b"\x00\x00\x03", b"\x00\x00")
+        self.pos = 0
+
+    def u(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            if self.pos >= 8 * len(self.data):
+                raise CorruptFileError("vvc: sequence parameter set is truncated")
+            value = (value << 1) | (self.data[self.pos >> 3] >> (7 - (self.pos & 7))) & 1
+            self.pos += 1
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise CorruptFileError("vvc: Exp-Golomb code too long in the sequence parameter set")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def align(self) -> None:
+        self.pos += -self.pos % 8
+
+
+def _sps_size(nal_payload: bytes) -> tuple[int, int]:
+    """(height, width) of the coded picture (sps_pic_*_max_in_luma_samples, H.266 7.3.2.4).
+
+    Read so that a damaged size field is refused before FFmpeg allocates the picture. Streams
+    with general constraints info (which VVenC does not write) are refused rather than guessed.
+    """
+    r = _RbspReader(nal_payload)
+    r.u(8)  # sps_seq_parameter_set_id, sps_video_parameter_set_id
+    max_sublayers_minus1 = r.u(3)
+    r.u(4)  # sps_chroma_format_idc, sps_log2_ctu_size_minus5
+    if r.u(1):  # sps_ptl_dpb_hrd_params_present_flag: profile_tier_level(1, max_sublayers_minus1)
+        r.u(7 + 1 + 8 + 1 + 1)  # profile, tier, level, frame-only and multilayer flags
+        if r.u(1):
+            raise CorruptFileError("vvc: general constraints info in the SPS is not supported")
+        r.align()
+        present = [r.u(1) for _ in range(max_sublayers_minus1)]
+        r.align()
+        r.u(8 * sum(present))  # sublayer_level_idc
+        r.u(32 * r.u(8))  # ptl_num_sub_profiles x general_sub_profile_idc
+    r.u(1)  # sps_gdr_enabled_flag
+    if r.u(1):  # sps_ref_pic_resampling_enabled_flag
+        r.u(1)
+    width = r.ue()
+    height = r.ue()
+    if not (width and height):
+        raise CorruptFileError("vvc: the SPS declares an empty picture")
+    return height, width
+
+
 def parse_vvc(data: bytes) -> Parsed:
     ranges = []
-    seen_sps = False
+    size = None
     for start, end in _split_nal_units(data):
         if end - start < 2 or data[start] & 0x80:
             raise CorruptFileError(f"vvc: bad NAL unit header at byte {start}")
         nal_type = data[start + 1] >> 3
-        seen_sps |= nal_type == 15
+        if nal_type == 15 and size is None:
+            size = _sps_size(data[start + 2 : end])
         if nal_type in _PICTURE_NALS:
             ranges.append((start, end))
-    if not seen_sps or not any(data[s + 1] >> 3 < 12 for s, _ in ranges):
+    if size is None or not any(data[s + 1] >> 3 < 12 for s, _ in ranges):
         raise CorruptFileError("vvc: no sequence parameter set or no coded slice")
-    return Parsed(tuple(ranges), 0, 0)  # the size lives in the SPS (Exp-Golomb coded); not parsed
+    # the SPS gives the coded size; the conformance window crops the picture to at most that
+    return Parsed(tuple(ranges), size[0], size[1], exact=False)
 
 
 def _rgb_to_ycbcr420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

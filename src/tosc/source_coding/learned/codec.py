@@ -109,7 +109,11 @@ class LearnedCodec:
     @torch.no_grad()
     def reconstruct(self, symbols: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
         y_hat = symbols.float() + self.model.medians()
-        return self.model.synthesis(y_hat, pad).clamp_(0.0, 1.0)
+        images = self.model.synthesis(y_hat, pad).clamp_(0.0, 1.0)
+        # escape codes allow latents up to 2**40; such (damaged) values overflow the synthesis
+        if not torch.isfinite(images).all():
+            raise CorruptFileError("stream decodes to latent values far outside the model's range (damaged data)")
+        return images
 
     def decode(self, streams: list[bytes], image_hw: tuple[int, int] | None = None) -> torch.Tensor:
         """Streams -> images N x C x H x W in [0, 1] (H, W default to the training size)."""
@@ -131,6 +135,9 @@ class LearnedCodec:
             raise CorruptFileError(
                 f"file was written by model {header.model_id.hex()}, not by {self.name} ({self.model_id.hex()})")
         c, h, w = header.shape
+        ch, cw = self.config.canvas_hw
+        if h > ch or w > cw:
+            raise CorruptFileError(f"file declares {h}x{w} images; {self.name} decodes at most {ch}x{cw}")
         if c != self.config.in_channels or header.padding != self.model.padding_for(h, w):
             raise CorruptFileError("file header disagrees with the model's geometry")
         if not streams:
