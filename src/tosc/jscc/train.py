@@ -1,0 +1,241 @@
+"""Training Deep JSCC and analog TOSC-SR through the analog channel, resumably.
+
+Loss per batch (the paper's loss in the analog mode; there is no rate term, the CBR fixes
+the channel uses)::
+
+    L = lambda_p * MSE(x, x_hat) + lambda_s * CE(y, classifier-cnn(x_hat))
+
+MSE on [0, 1] pixels, CE in nats from the frozen training-time classifier
+(``tosc.tasks.TRAINING_TASK``; the held-out networks are never loaded here).
+``lambda_s = 0`` is Deep JSCC, ``lambda_s > 0`` analog TOSC-SR.
+
+Each batch draws its SNR uniformly from ``snr_range_db`` (CHANNEL.md: "SNR drawn per batch")
+and its number of symbols ``k``: from ``cbrs`` when given (one CBR: the paper's one model per
+CBR), otherwise half the batches from the evaluator's CBRs 1/16..1/2 of ``max_cbr`` and half
+uniformly from [k_max / 16, k_max] (the bandwidth-agile model).
+
+Determinism and resumption as in :mod:`tosc.source_coding.learned.train`: epoch ``e`` draws
+its shuffle, SNRs, k and channel noise from seeds derived from (seed, e) alone, and a
+checkpoint (weights, optimizer, scheduler, history) is written atomically after every epoch,
+so a run killed anywhere and resumed ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..channel import AnalogChannel
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data import load_dataset
+from ..errors import ConfigError
+from ..metrics import psnr_db
+from ..source_coding.learned.train import _epoch_seed  # the same per-epoch seed derivation as the codec
+from ..tasks import HELD_OUT_TASKS, TRAINING_TASK, load_task_network
+from .model import DeepJSCC, JSCCConfig
+from .zoo import ARCH, CHECKPOINT_KIND
+
+__all__ = ["JSCCTrainConfig", "train_jscc", "evaluate_jscc", "EVAL_CBRS", "EVAL_SNRS_DB", "CHECKPOINT_KIND",
+           "ARCH"]
+
+EVAL_CBRS = (Fraction(1, 16), Fraction(1, 8), Fraction(1, 4), Fraction(1, 2))
+EVAL_SNRS_DB = (0.0, 10.0, 20.0)
+
+
+@dataclass
+class JSCCTrainConfig:
+    dataset: str = "fashion-mnist"
+    lambda_p: float = 1.0
+    lambda_s: float = 0.0
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    width: int = 32
+    max_cbr: float = 0.5
+    snr_adaptive: bool = True
+    snr_range_db: tuple[float, float] = (0.0, 20.0)
+    cbrs: tuple[float, ...] | None = None  # None: bandwidth-agile (random k); else k drawn from these CBRs
+    channel: str = "awgn"
+    task: str = TRAINING_TASK
+    init_from: str | None = None  # warm start (two-stage schedule): a JSCC checkpoint path
+    eval_images: int = 1000
+    train_images: int | None = None
+    root: str | None = None
+
+    def __post_init__(self) -> None:
+        self.snr_range_db = tuple(float(s) for s in self.snr_range_db)
+        if self.cbrs is not None:
+            self.cbrs = tuple(float(c) for c in self.cbrs)
+            if not self.cbrs or any(not 0 < c <= self.max_cbr for c in self.cbrs):
+                raise ConfigError(f"cbrs must lie in (0, max_cbr = {self.max_cbr}], got {self.cbrs}")
+        if self.lambda_p < 0 or self.lambda_s < 0 or (self.lambda_p == 0 and self.lambda_s == 0):
+            raise ConfigError(f"need lambda_p, lambda_s >= 0, not both 0 (got {self.lambda_p}, {self.lambda_s})")
+        if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:
+            raise ConfigError("epochs, batch_size and lr must be positive")
+        lo, hi = self.snr_range_db
+        if not lo <= hi:
+            raise ConfigError(f"snr_range_db must be (low, high) with low <= high, got {self.snr_range_db}")
+        if self.task in HELD_OUT_TASKS:
+            raise ConfigError(f"{self.task} is a held-out network: it must never be used in training")
+
+    @property
+    def variant(self) -> str:
+        return "tosc-sr-analog" if self.lambda_s > 0 else "deep-jscc"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JSCCTrainConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def _draw_k(cfg: JSCCTrainConfig, k_max: int, n_source: int, gen: torch.Generator) -> int:
+    if cfg.cbrs is not None:
+        choice = cfg.cbrs[int(torch.randint(len(cfg.cbrs), (1,), generator=gen))]
+        return max(1, math.floor(choice * n_source))
+    if torch.rand((), generator=gen) < 0.5:
+        return max(1, k_max >> int(torch.randint(4, (1,), generator=gen)))
+    return int(torch.randint(max(1, k_max // 16), k_max + 1, (1,), generator=gen))
+
+
+def _loss_terms(model: DeepJSCC, task: torch.nn.Module | None, x: torch.Tensor, labels: torch.Tensor,
+                snr_db: float, k: int, channel: AnalogChannel, gen: torch.Generator,
+                cfg: JSCCTrainConfig) -> dict[str, torch.Tensor]:
+    x_hat = model(x, snr_db, k, channel, gen)["x_hat"]
+    terms = {"mse": F.mse_loss(x_hat, x)}
+    if task is not None:
+        logits = task(x_hat)
+        terms["ce"] = F.cross_entropy(logits, labels)
+        terms["correct"] = (logits.argmax(1) == labels).float().mean()
+    loss = cfg.lambda_p * terms["mse"]
+    if cfg.lambda_s > 0:
+        loss = loss + cfg.lambda_s * terms["ce"]
+    terms["loss"] = loss
+    return terms
+
+
+@torch.no_grad()
+def evaluate_jscc(model: DeepJSCC, images: torch.Tensor, labels: torch.Tensor, task: torch.nn.Module | None,
+                  *, cbrs=EVAL_CBRS, snrs_db=EVAL_SNRS_DB, channel: str = "awgn", seed: int = 0) -> dict[str, float]:
+    """Mean PSNR (and accuracy of ``task``) over the (CBR, SNR) grid, plus one entry per point."""
+    from ..tasks import accuracy
+
+    model.eval()
+    ch = AnalogChannel(channel, normalize=False)
+    metrics: dict[str, float] = {}
+    for cbr in cbrs:
+        k = max(1, math.floor(cbr * images[0].numel()))
+        for snr in snrs_db:
+            gen = torch.Generator().manual_seed(seed)
+            x_hat = model(images, snr, k, ch, gen)["x_hat"]
+            key = f"cbr{Fraction(cbr).limit_denominator(1 << 10)}@{snr:g}dB".replace("/", "_")
+            metrics[f"psnr_db/{key}"] = psnr_db(x_hat, images).mean().item()
+            if task is not None:
+                metrics[f"accuracy/{key}"] = accuracy(task, x_hat, labels)
+    for name in ("psnr_db", "accuracy"):
+        values = [v for k, v in metrics.items() if k.startswith(name + "/")]
+        if values:
+            metrics[name] = sum(values) / len(values)
+    return metrics
+
+
+def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
+    """Train one model; write ``out`` (a checkpoint rewritten atomically after every epoch).
+
+    Returns the last epoch's validation metrics (see :func:`evaluate_jscc`).
+    """
+    out = Path(out)
+    train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
+    val = load_dataset(cfg.dataset, "validation", root=cfg.root, seed=cfg.seed).subset(cfg.eval_images)
+    c, h, w = train.shape
+    torch.manual_seed(cfg.seed)
+    model = DeepJSCC(JSCCConfig(in_channels=c, image_hw=(h, w), max_cbr=cfg.max_cbr, width=cfg.width,
+                                snr_adaptive=cfg.snr_adaptive))
+    if cfg.init_from:
+        init = load_checkpoint(cfg.init_from, kind=CHECKPOINT_KIND, arch=ARCH)
+        if JSCCConfig.from_dict(init["config"]["model"]) != model.config:
+            raise ConfigError(f"{cfg.init_from} has another architecture than this training config")
+        model.load_state_dict(init["state_dict"])
+    task = load_task_network(cfg.task) if cfg.lambda_s > 0 else None
+    # Deep JSCC never needs the classifier but reports its accuracy when it is installed
+    monitor = task if task is not None else _maybe_task(cfg.task)
+    channel = AnalogChannel(cfg.channel, normalize=False)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr * 0.05)
+    start_epoch, history = 0, []
+    if resume and out.exists():
+        ckpt = load_checkpoint(out, kind=CHECKPOINT_KIND, arch=ARCH)
+        if ckpt["config"].get("train") != _config_dict(cfg):
+            raise ConfigError(f"{out} was trained with other settings; resume needs the same config")
+        model.load_state_dict(ckpt["state_dict"])
+        state = ckpt["train_state"]
+        if state["epoch"] >= cfg.epochs:  # already complete (shipped checkpoints keep no optimizer state)
+            return state["history"][-1]
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, history = state["epoch"], state["history"]
+    started = time.time()
+    lo, hi = cfg.snr_range_db
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
+        noise = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
+        order = torch.randperm(len(train), generator=gen)
+        bar = tqdm(range(steps_per_epoch), desc=f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   leave=False, mininterval=1.0)
+        running: dict[str, float] = {}
+        for step in bar:
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            snr = lo + (hi - lo) * float(torch.rand((), generator=gen))
+            k = _draw_k(cfg, model.k_max, c * h * w, gen)
+            terms = _loss_terms(model, task, train.images[idx], train.labels[idx], snr, k, channel, noise, cfg)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            for key in ("mse", "ce", "correct"):
+                if key in terms:
+                    running[key] = 0.98 * running.get(key, terms[key].item()) + 0.02 * terms[key].item()
+            if progress and step % 20 == 0:
+                post = {"psnr": f"{-10 * math.log10(max(running['mse'], 1e-10)):.2f}"}
+                if "ce" in running:
+                    post.update(ce=f"{running['ce']:.3f}", acc=f"{running['correct']:.3f}")
+                bar.set_postfix(post)
+        metrics = evaluate_jscc(model, val.images, val.labels, monitor, channel=cfg.channel, seed=cfg.seed)
+        metrics["epoch"] = epoch + 1
+        history.append(metrics)
+        if progress:
+            tqdm.write(f"{out.stem} epoch {epoch + 1}: psnr_db {metrics['psnr_db']:.3f}"
+                       + (f", accuracy {metrics['accuracy']:.4f}" if "accuracy" in metrics else ""))
+        save_checkpoint(out, kind=CHECKPOINT_KIND, arch=ARCH, state_dict=model.state_dict(),
+                        config={"model": model.config.to_dict(), "train": _config_dict(cfg)}, metrics=metrics,
+                        variant=cfg.variant,
+                        train_state={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                     "epoch": epoch + 1, "history": history},
+                        train_time_s=time.time() - started)
+    return history[-1] if history else {}
+
+
+def _config_dict(cfg: JSCCTrainConfig) -> dict:
+    d = asdict(cfg)
+    d["snr_range_db"] = list(cfg.snr_range_db)
+    d["cbrs"] = list(cfg.cbrs) if cfg.cbrs is not None else None
+    return d
+
+
+def _maybe_task(name: str) -> torch.nn.Module | None:
+    from ..zoo import task_path
+
+    return load_task_network(name) if task_path(name).exists() else None

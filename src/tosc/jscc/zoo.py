@@ -1,0 +1,57 @@
+"""The shipped analog models (``src/tosc/zoo/jscc/<name>.pt``, or ``$TOSC_ZOO/jscc``), found by name."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..errors import UnknownNameError
+from ..zoo import zoo_dir
+from .model import DeepJSCC, JSCCConfig
+
+__all__ = ["jscc_path", "load_jscc", "jscc_names", "strip_training_state"]
+
+CHECKPOINT_KIND = "jscc"
+ARCH = "deep-jscc"
+
+
+def jscc_path(name: str) -> Path:
+    return zoo_dir() / "jscc" / f"{name}.pt"
+
+
+def jscc_names() -> list[str]:
+    return sorted(p.stem for p in (zoo_dir() / "jscc").glob("*.pt"))
+
+
+def load_jscc(name_or_path: str | Path) -> tuple[DeepJSCC, dict]:
+    """A trained model in eval mode with frozen weights, and its checkpoint (config, metrics, variant)."""
+    path = Path(name_or_path)
+    if path.suffix != ".pt":
+        path = jscc_path(str(name_or_path))
+        if not path.exists():
+            known = ", ".join(jscc_names()) or "none (run scripts/train_jscc.py)"
+            raise UnknownNameError(f"no trained JSCC model {name_or_path!r}; known: {known}")
+    return _load(str(path.resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str) -> tuple[DeepJSCC, dict]:
+    ckpt = load_checkpoint(path, kind=CHECKPOINT_KIND, arch=ARCH)
+    model = DeepJSCC(JSCCConfig.from_dict(ckpt["config"]["model"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    info = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return model, info
+
+
+def strip_training_state(path: str | Path) -> None:
+    """Drop optimizer and scheduler state from a finished checkpoint (only resuming needs them;
+    they triple its size). Epoch count and per-epoch history stay."""
+    ckpt = load_checkpoint(path, kind=CHECKPOINT_KIND, arch=ARCH)
+    state = ckpt.get("train_state", {})
+    ckpt["train_state"] = {"epoch": state.get("epoch"), "history": state.get("history", []), "finished": True}
+    fields = {k: v for k, v in ckpt.items() if k not in ("format", "format_version")}  # keeps the training run's versions and commit
+    save_checkpoint(path, **fields)
