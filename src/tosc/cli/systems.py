@@ -32,6 +32,9 @@ def transmit(
     seed: int = typer.Option(0, "--seed"),
     root: Optional[str] = typer.Option(None, "--root", help="Dataset directory."),
     out: Path = typer.Option(..., "--out", help="Folder for received.npz and result.json."),
+    residual_ber: float = typer.Option(0.0, "--residual-ber",
+                                       help="Flip each delivered bit with this probability after channel "
+                                            "decoding (undetected errors; digital systems only)."),
 ) -> None:
     """Send images through a system at one (SNR, CBR); write received.npz and result.json."""
     from ..channel import parse_cbr
@@ -40,13 +43,18 @@ def transmit(
     from ..evaluation import OperatingPoint, run_point
     from ..io import save_image_arrays
     from ..results import write_result
+    from ..errors import ConfigError
     from ..systems import build_system
 
     point = OperatingPoint(check_channel_kind(channel), float(snr_db), parse_cbr(cbr))
     data = load_dataset(dataset, split, root=root, limit=limit)
     sys_ = build_system(system)
+    if residual_ber:
+        if sys_.mode == "analog":
+            raise ConfigError(f"--residual-ber flips delivered bits; {system} is analog and delivers no bits")
+        sys_ = build_system(system, residual_ber=residual_ber)
     tx, record = run_point(sys_, data.images, data.labels, point, dataset=dataset, split=split, seed=seed,
-                           config={"limit": limit})
+                           config={"limit": limit, "residual_ber": residual_ber})
     from ..tasks import TRAINING_TASK, load_task_network, predict
 
     predictions = predict(load_task_network(TRAINING_TASK), tx.received).numpy()

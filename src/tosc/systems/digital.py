@@ -136,6 +136,8 @@ class DigitalSystem(System):
         failed = np.zeros(n, np.int64)
         decode_errors = np.zeros(n, bool)
         info = {"budget_bits": int(budget), "link": self.link_kind}
+        if self.residual_ber > 0:
+            info["residual_ber"] = float(self.residual_ber)
         sent = [i for i in range(n) if fitted[i]]
         if sent:
             out = link.transmit([payloads[i] for i in sent], snr_db=snr_db, n_channel_uses=n_channel_uses, seed=seed)
@@ -143,6 +145,10 @@ class DigitalSystem(System):
                 info["mcs"] = out.mcs.name
             if out.meets_target is not None:
                 info["mcs_meets_target"] = bool(out.meets_target)
+            flipped = [r.residual_flips for r in out.images]
+            if self.residual_ber > 0:  # what the residual-error mode did, so a study can count it
+                info["residual_bit_flips"] = int(sum(flipped))
+                info["images_with_residual_flips"] = int(sum(f > 0 for f in flipped))
             for i, r in zip(sent, out.images):
                 payload_bits[i], uses[i], failed[i] = r.payload_bits, r.n_channel_uses, r.n_failed_codewords
                 if not r.ok:

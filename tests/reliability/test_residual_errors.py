@@ -1,0 +1,98 @@
+"""Residual bit errors (flips after the channel decoder) against every registered system.
+
+The residual-error mode (``residual_ber``) flips each delivered payload bit with that probability
+after the LDPC decoder or the ideal link has declared it intact, as undetected errors would.
+Every digital system must survive it: the run finishes, each image is either decoded (degraded)
+or replaced by the fallback with ``ok`` False, and the failures are counted.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tosc.cli import main
+from tosc.systems import build_system, fallback_image, system_names
+from tosc.systems.digital import CLASSIC_CODECS, LEARNED_VARIANTS
+
+from .conftest import available_codecs
+
+#: the systems that deliver bits (the others, Deep JSCC and friends, are analog)
+DIGITAL = {f"{codec}{part}+{link}" for codec in CLASSIC_CODECS for part in ("", "-payload")
+           for link in ("ldpc", "ideal")} | {f"{v}+{link}" for v in LEARNED_VARIANTS for link in ("ldpc", "ideal")}
+
+N_IMAGES = 3
+N_USES = 1568  # CBR 2 on 28 x 28: every source fits at 20 dB, so only the flips can hurt
+
+
+def _buildable(name: str) -> None:
+    if name not in DIGITAL:
+        pytest.skip("an analog system: it delivers no bits to flip")
+    codec = name.split("+")[0].removesuffix("-payload")
+    if codec == "vvc" and "vvc" not in available_codecs():
+        pytest.skip("VVenC not built: run bash scripts/build_vvenc.sh")
+
+
+def _check(tx, images: torch.Tensor) -> None:
+    n = len(images)
+    assert tx.received.shape == images.shape and torch.isfinite(tx.received).all()
+    assert 0 <= tx.received.min() and tx.received.max() <= 1
+    assert tx.ok.shape == tx.decode_errors.shape == (n,)
+    assert not (tx.ok & tx.decode_errors).any(), "an image cannot both decode and be rejected"
+    assert not (tx.ok & ~tx.fitted).any()
+    fallback = fallback_image(tuple(images.shape[1:]))
+    for i in np.flatnonzero(~tx.ok):
+        assert torch.equal(tx.received[i], fallback), "a failed image must show the documented fallback"
+
+
+@pytest.mark.parametrize("name", system_names())
+def test_every_digital_system_survives_residual_bit_errors(name, fashion_test_slice):
+    _buildable(name)
+    images = fashion_test_slice.images[:N_IMAGES]
+    clean = build_system(name).transmit(images, snr_db=20.0, n_channel_uses=N_USES, seed=2)
+    assert clean.ok.all() and "residual_bit_flips" not in clean.info
+    tx = build_system(name, residual_ber=0.02).transmit(images, snr_db=20.0, n_channel_uses=N_USES, seed=2)
+    _check(tx, images)
+    assert tx.info["residual_ber"] == 0.02
+    # the flips really happened (the test could not pass by sending clean bits)
+    assert tx.info["images_with_residual_flips"] == N_IMAGES and tx.info["residual_bit_flips"] >= N_IMAGES
+    # each image is either rejected by its decoder (counted) or decoded from the damaged bits
+    assert (tx.ok | tx.decode_errors).all()
+    damaged = [i for i in range(N_IMAGES) if tx.ok[i] and not torch.equal(tx.received[i], clean.received[i])]
+    assert len(damaged) + int(tx.decode_errors.sum()) == N_IMAGES, "a flipped stream decoded to the clean image"
+
+
+def test_residual_errors_are_counted_in_the_results_record(tmp_path, capsys):
+    out = tmp_path / "tx"
+    assert main(["transmit", "--system", "jpeg+ldpc", "--limit", "8", "--snr-db", "20", "--cbr", "2",
+                 "--residual-ber", "0.01", "--out", str(out)]) == 0
+    record = json.loads((out / "result.json").read_text())
+    assert record["config"]["residual_ber"] == 0.01 and record["config"]["images_with_residual_flips"] > 0
+    m = record["metrics"]
+    # whole JPEG files with flipped bits: libjpeg rejects some (decode errors), the rest decode degraded
+    assert m["failure_rate"] == pytest.approx(m["decode_error_rate"]) and m["decode_error_rate"] > 0
+    assert m["psnr_db"] > 5
+    assert "failures" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["-0.1", "0.6", "nan"])
+def test_cli_refuses_impossible_residual_rates(value, tmp_path, capsys):
+    assert main(["transmit", "--system", "jpeg+ldpc", "--limit", "2", "--snr-db", "20", "--cbr", "2",
+                 "--residual-ber", value, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "residual_ber" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ber", [1e-4, 1e-3, 0.05, 0.5])
+def test_every_digital_system_survives_residual_bit_errors_long(ber, fashion_test_slice):
+    images = fashion_test_slice.images[:32]
+    for name in sorted(DIGITAL):
+        if name.startswith("vvc") and "vvc" not in available_codecs():
+            continue
+        for snr_db, uses in ((20.0, N_USES), (8.0, 98)):
+            tx = build_system(name, residual_ber=ber).transmit(images, snr_db=snr_db, n_channel_uses=uses, seed=5)
+            _check(tx, images)
