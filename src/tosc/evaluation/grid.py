@@ -84,11 +84,13 @@ def _run_one(args: tuple) -> tuple[dict, dict]:
     from ..data import load_dataset
     from ..systems import build_system
 
-    if "data" not in _WORKER_CACHE:
-        _WORKER_CACHE["data"] = load_dataset(spec.dataset, spec.split, limit=spec.limit)
+    # keyed by the data it holds: a process may run grids of different datasets or limits
+    data_key = ("data", spec.dataset, spec.split, spec.limit)
+    if data_key not in _WORKER_CACHE:
+        _WORKER_CACHE[data_key] = load_dataset(spec.dataset, spec.split, limit=spec.limit)
     if system_name not in _WORKER_CACHE:
         _WORKER_CACHE[system_name] = build_system(system_name)
-    data = _WORKER_CACHE["data"]
+    data = _WORKER_CACHE[data_key]
     tx, record = run_point(_WORKER_CACHE[system_name], data.images, data.labels, point, dataset=spec.dataset,
                            split=spec.split, seed=spec.seed, config={"limit": spec.limit})
     k = EXAMPLES_PER_POINT

@@ -19,7 +19,9 @@ from ..channel import channel_uses, parse_cbr
 from ..metrics import ms_ssim, psnr_db
 from ..results import ChannelSpec, RateSpec, ResultRecord
 from ..systems import System, Transmission
-from ..tasks import HELD_OUT_TASKS, TRAINING_TASK, accuracy, load_task_network
+from ..errors import CorruptFileError
+from ..tasks import (HELD_OUT_TASKS, SEGMENTATION_TASK, TRAINING_TASK, accuracy, load_segmenter, load_task_network,
+                     segmentation_iou)
 
 __all__ = ["OperatingPoint", "point_seed", "run_point", "score_images"]
 
@@ -45,9 +47,26 @@ def _task(name: str) -> torch.nn.Module:
     return _TASKS[name]
 
 
+def _segmenter(name: str, shape: tuple[int, int, int]) -> torch.nn.Module | None:
+    """The segmenter if it is installed and was trained on images of this shape (C, H, W)."""
+    key = f"seg:{name}"
+    if key not in _TASKS:
+        try:
+            _TASKS[key] = load_segmenter(name)
+        except CorruptFileError:  # not installed: seg_iou is not measured
+            _TASKS[key] = None
+    net = _TASKS[key]
+    if net is None or net.enc1[0].in_channels != shape[0] or shape[1] % 4 or shape[2] % 4:
+        return None
+    return net
+
+
 def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor,
-                 tasks: tuple[str, ...] = (TRAINING_TASK, *HELD_OUT_TASKS)) -> dict[str, float]:
-    """PSNR (mean of per-image dB), MS-SSIM (upsampled, see tosc.metrics) and task accuracies."""
+                 tasks: tuple[str, ...] = (TRAINING_TASK, *HELD_OUT_TASKS),
+                 segmenter: str | None = SEGMENTATION_TASK) -> dict[str, float]:
+    """PSNR (mean of per-image dB), MS-SSIM (upsampled, see tosc.metrics), task accuracies and,
+    where the segmenter fits the images, ``seg_iou``: the mean IoU of the item mask it predicts
+    on ``received`` against the ground-truth mask of the clean ``reference`` (tosc.tasks.segmentation)."""
     metrics = {"psnr_db": psnr_db(received, reference).mean().item(),
                "ms_ssim": ms_ssim(received, reference).mean().item()}
     for name in tasks:
@@ -58,6 +77,9 @@ def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.
             metrics[key] = float("nan")
             continue
         metrics[key] = accuracy(net, received, labels)
+    seg = _segmenter(segmenter, tuple(reference.shape[1:])) if segmenter else None
+    if seg is not None:
+        metrics["seg_iou"] = segmentation_iou(seg, received, reference)
     return metrics
 
 

@@ -1,23 +1,35 @@
-"""Plots and the self-contained HTML report of an evaluation folder."""
+"""Plots and the self-contained HTML report of an evaluation folder.
+
+Line styles say what a curve is: dashed for the ideal capacity-bound link (a bound, drawn
+beside the real links), solid for real systems, digital (LDPC + QAM) or analog (JSCC).
+Analog systems send no bits, so their rate columns read "NA" and they have no rate curve.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import math
 from collections import defaultdict
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError, DatasetNotFoundError
 from ..io import atomic_write_bytes, atomic_write_text, load_image_arrays
 from ..results import ResultRecord
+from .bd import bd_table, rate_curve, record_mode
+from .targets import GENERALISATION_METRICS, check_targets
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "METRICS"]
 
-_METRICS = (("psnr_db", "PSNR (dB)"), ("accuracy", "accuracy, training-time classifier"),
-            ("accuracy_classifier-mlp", "accuracy, held-out MLP"),
-            ("accuracy_classifier-resnet", "accuracy, held-out ResNet"), ("failure_rate", "failure rate"))
+METRICS = (("psnr_db", "PSNR (dB)"), ("ms_ssim", "MS-SSIM"), ("accuracy", "accuracy, training-time classifier"),
+           ("accuracy_classifier-mlp", "accuracy, held-out MLP"),
+           ("accuracy_classifier-resnet", "accuracy, held-out ResNet"),
+           ("seg_iou", "segmentation IoU, held-out U-Net"), ("failure_rate", "failure rate"))
+_LABELS = dict(METRICS)
 
 
 def _png(fig) -> bytes:
@@ -29,68 +41,127 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _style(system: str) -> dict:
-    return {"linestyle": "--" if system.endswith("+ideal") else "-", "marker": "o", "markersize": 3}
+def _modes(records: list[ResultRecord]) -> dict[str, str]:
+    return {r.system: record_mode(r) for r in records}
 
 
-def _plots(records: list[ResultRecord]) -> dict[str, bytes]:
+def _style(mode: str) -> dict:
+    return {"linestyle": "--" if mode == "ideal" else "-", "marker": "s" if mode == "analog" else "o",
+            "markersize": 3}
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _line_plot(group: list[ResultRecord], modes: dict[str, str], x_of, key: str, xlabel: str, title: str,
+               log2_x: bool = False) -> bytes | None:
+    plt = _pyplot()
+    series = {}
+    for system in sorted({r.system for r in group}):
+        pts = sorted((x_of(r), r.metrics.get(key)) for r in group if r.system == system)
+        pts = [(x, np.nan if y is None else y) for x, y in pts]
+        if not all(math.isnan(y) for _, y in pts):
+            series[system] = pts
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for system, pts in series.items():
+        ax.plot(*zip(*pts), label=system, **_style(modes[system]))
+    if log2_x:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(_LABELS[key])
+    ax.set_title(title + " (dashed: ideal capacity-bound link)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _plots(records: list[ResultRecord]) -> dict[str, bytes]:
+    modes = _modes(records)
     plots: dict[str, bytes] = {}
     by_channel_cbr = defaultdict(list)
     for r in records:
         by_channel_cbr[(r.channel.kind, r.rate.cbr)].append(r)
     for (channel, cbr), group in sorted(by_channel_cbr.items()):
-        for key, label in _METRICS:
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for system in sorted({r.system for r in group}):
-                pts = sorted((r.channel.snr_db, r.metrics.get(key)) for r in group if r.system == system)
-                pts = [(x, y if y is not None else np.nan) for x, y in pts]
-                ax.plot(*zip(*pts), label=system, **_style(system))
-            ax.set_xlabel("SNR (dB)")
-            ax.set_ylabel(label)
-            ax.set_title(f"{channel}, CBR {cbr:.4g} (dashed: ideal capacity-bound link)", fontsize=9)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
-            fig.tight_layout()
-            plots[f"{key}_vs_snr_{channel}_cbr{cbr:.4g}.png"] = _png(fig)
+        for key, _ in METRICS:
+            png = _line_plot(group, modes, lambda r: r.channel.snr_db, key, "SNR (dB)", f"{channel}, CBR {cbr:.4g}")
+            if png is not None:
+                plots[f"{key}_vs_snr_{channel}_cbr{cbr:.4g}.png"] = png
     by_channel_snr = defaultdict(list)
     for r in records:
         by_channel_snr[(r.channel.kind, r.channel.snr_db)].append(r)
     for (channel, snr), group in sorted(by_channel_snr.items()):
         if len({r.rate.cbr for r in group}) < 2:
             continue
-        for key, label in _METRICS[:2]:
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for system in sorted({r.system for r in group}):
-                pts = sorted((r.rate.cbr, r.metrics.get(key)) for r in group if r.system == system)
-                pts = [(x, y if y is not None else np.nan) for x, y in pts]
-                ax.plot(*zip(*pts), label=system, **_style(system))
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("channel bandwidth ratio k/n")
-            ax.set_ylabel(label)
-            ax.set_title(f"{channel}, SNR {snr:g} dB", fontsize=9)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
-            fig.tight_layout()
-            plots[f"{key}_vs_cbr_{channel}_snr{snr:g}.png"] = _png(fig)
+        for key, _ in METRICS[:-1]:
+            png = _line_plot(group, modes, lambda r: r.rate.cbr, key, "channel bandwidth ratio k/n",
+                             f"{channel}, SNR {snr:g} dB", log2_x=True)
+            if png is not None:
+                plots[f"{key}_vs_cbr_{channel}_snr{snr:g}.png"] = png
+    for channel in sorted({r.channel.kind for r in records}):
+        for key in ("psnr_db", "accuracy", *GENERALISATION_METRICS):
+            png = _rate_plot(records, modes, channel, key)
+            if png is not None:
+                plots[f"{key}_vs_bpp_{channel}.png"] = png
     return plots
 
 
-def _examples_grid(folder: Path) -> bytes | None:
+def _rate_plot(records: list[ResultRecord], modes: dict[str, str], channel: str, key: str) -> bytes | None:
+    """Operational rate curves (bd.rate_curve) with every measured point behind them."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = False
+    for i, system in enumerate(sorted(s for s, m in modes.items() if m != "analog")):
+        curve = rate_curve(records, system, channel, key)
+        if not len(curve):
+            continue
+        color = f"C{i % 10}"
+        pts = [(r.rate.bpp, r.metrics[key]) for r in records if r.system == system and r.channel.kind == channel
+               and r.rate.bpp > 0 and r.metrics.get(key) is not None]
+        ax.scatter(*zip(*pts), s=6, color=color, alpha=0.4)
+        ax.plot(curve.bpp, curve.quality, label=system, color=color, **_style(modes[system]))
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlabel("rate (payload bits per pixel, actual bytes)")
+    ax.set_ylabel(_LABELS[key])
+    ax.set_title(f"{channel}: operational rate curves (upper envelope of all points; dashed: ideal link)", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _originals(arrays: dict, record: ResultRecord | None) -> np.ndarray | None:
+    """The clean images the example row shows (by their dataset indices), if the dataset is here."""
+    if record is None or "indices" not in arrays:
+        return None
+    from ..data import load_dataset
+
+    try:
+        data = load_dataset(record.dataset, record.split)
+    except (DatasetNotFoundError, DataError):  # a report of someone else's run, without the dataset
+        return None
+    return data.images[np.asarray(arrays["indices"], dtype=np.int64)].numpy()
+
+
+def _examples_grid(folder: Path, records: list[ResultRecord]) -> bytes | None:
     files = sorted((folder / "examples").glob("*.npz"))
     if not files:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     # one row per system, at its best-quality point in the folder
-    best: dict[str, tuple[float, Path]] = {}
+    best: dict[str, tuple[tuple[float, float], Path]] = {}
     for f in files:
         system = f.name.split("_")[0]
         arrays = load_image_arrays(f)
@@ -99,19 +170,83 @@ def _examples_grid(folder: Path) -> bytes | None:
         if system not in best or (score, snr) > best[system][0]:
             best[system] = ((score, snr), f)
     systems = sorted(best)
+    first = load_image_arrays(best[systems[0]][1])
+    originals = _originals(first, records[0] if records else None)
+    rows = ([("clean (sent)", originals)] if originals is not None else []) + \
+        [(best[s][1].stem, load_image_arrays(best[s][1])["images"]) for s in systems]
     n = 8
-    fig, axes = plt.subplots(len(systems), n, figsize=(n * 0.9, len(systems) * 0.95 + 0.3), squeeze=False)
-    for row, system in enumerate(systems):
-        arrays = load_image_arrays(best[system][1])
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.9, len(rows) * 0.95 + 0.3), squeeze=False)
+    for row, (title, images) in enumerate(rows):
         for col in range(n):
             ax = axes[row][col]
             ax.axis("off")
-            if col < len(arrays["images"]):
-                img = arrays["images"][col]
+            if col < len(images):
+                img = images[col]
                 ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1)
-        axes[row][0].set_title(best[system][1].stem, fontsize=5, loc="left")
+        axes[row][0].set_title(title, fontsize=5, loc="left")
     fig.tight_layout()
     return _png(fig)
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+            + "</table>")
+
+
+def _results_table(records: list[ResultRecord]) -> str:
+    keys = [k for k, _ in METRICS if any(r.metrics.get(k) is not None for r in records)]
+    rows = []
+    for r in records:
+        analog = record_mode(r) == "analog"
+        rows.append([r.system, record_mode(r), r.channel.kind, f"{r.channel.snr_db:g}",
+                     str(Fraction(r.rate.cbr).limit_denominator(4096)),
+                     "NA" if analog else f"{r.rate.payload_bits_per_image:.0f}",
+                     "NA" if analog else f"{r.rate.bpp:.4f}", _fmt(r.rate.channel_uses_per_image, ".1f"),
+                     *[_fmt(r.metrics.get(k)) for k in keys]])
+    return _table(["system", "mode", "channel", "SNR dB", "CBR", "bits/image", "bpp", "channel uses/image", *keys], rows)
+
+
+def _tosc_systems(records: list[ResultRecord]) -> list[str]:
+    return sorted({r.system for r in records if r.system.startswith("tosc-sr") and record_mode(r) != "analog"})
+
+
+def _bd_section(records: list[ResultRecord]) -> str:
+    rows = []
+    for test in _tosc_systems(records):
+        for bd in bd_table(records, test):
+            rows.append([bd.test, bd.anchor, bd.channel, _fmt(bd.bd_rate_pct, "+.1f"), _fmt(bd.bd_quality, "+.2f"),
+                         _fmt(bd.rate_overlap, ".0%"), _fmt(bd.quality_overlap, ".0%"),
+                         f"{bd.n_test} / {bd.n_anchor}", bd.note])
+    if not rows:
+        return "<p>No digital or ideal-link TOSC-SR system with a baseline on the same link in this folder.</p>"
+    return ("<p>Bjøntegaard deltas of TOSC-SR (test) against each baseline (anchor) on the same link, on their "
+            "operational rate curves (rate: actual payload bpp; quality: PSNR; PCHIP, as in the JVET CTC sheet). "
+            "Negative BD-rate and positive BD-PSNR favour TOSC-SR. Overlap: share of the joint log-rate "
+            "(BD-PSNR) or PSNR (BD-rate) range both curves cover; small overlaps make the numbers extrapolations "
+            "of very little data.</p>"
+            + _table(["test", "anchor", "channel", "BD-rate %", "BD-PSNR dB", "rate overlap", "PSNR overlap",
+                      "rate points", "note"], rows))
+
+
+def _generalisation_section(records: list[ResultRecord]) -> str:
+    rows = []
+    for test in _tosc_systems(records):
+        anchor = test.replace("tosc-sr", "mse-only", 1)
+        for metric in ("accuracy", *GENERALISATION_METRICS):
+            for bd in [b for b in bd_table(records, test, metric) if b.anchor == anchor]:
+                rows.append([test, anchor, bd.channel, _LABELS[metric], _fmt(bd.bd_quality, "+.4f"),
+                             _fmt(bd.rate_overlap, ".0%"), f"{bd.n_test} / {bd.n_anchor}", bd.note])
+    intro = ("<p>The codecs were trained with the classifier-cnn term only. The held-out MLP and ResNet classifiers "
+             "and the U-Net segmenter (IoU of the item mask predicted on the received image against the mask of the "
+             "clean image) were never used in codec training. BD of the metric: the mean gain of TOSC-SR over the "
+             "MSE-only codec at equal rate, over the overlapping log-rate range.</p>")
+    return intro + (_table(["test", "anchor", "channel", "metric", "BD (metric units)", "rate overlap", "rate points",
+                            "note"], rows) if rows else "<p>No TOSC-SR / MSE-only pair in this folder.</p>")
 
 
 def write_report(folder: str | Path, records: list[ResultRecord]) -> Path:
@@ -120,34 +255,41 @@ def write_report(folder: str | Path, records: list[ResultRecord]) -> Path:
     plots = _plots(records)
     for name, data in plots.items():
         atomic_write_bytes(folder / "plots" / name, data)
-    examples = _examples_grid(folder)
+    examples = _examples_grid(folder, records)
     if examples is not None:
         atomic_write_bytes(folder / "plots" / "examples.png", examples)
-    keys = ["psnr_db", "ms_ssim", "accuracy", "accuracy_classifier-mlp", "accuracy_classifier-resnet", "failure_rate"]
-    rows = []
-    for r in records:
-        cells = [r.system, r.channel.kind, f"{r.channel.snr_db:g}", f"{r.rate.cbr:.4g}",
-                 f"{r.rate.payload_bits_per_image:.0f}", f"{r.rate.channel_uses_per_image:.1f}"]
-        cells += ["—" if r.metrics.get(k) is None else f"{r.metrics[k]:.3f}" for k in keys]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    header = ["system", "channel", "SNR dB", "CBR", "bits/image", "channel uses/image", *keys]
     img = lambda data, alt: f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'  # noqa: E731
+
+    def section(kinds: tuple[str, ...]) -> list[str]:
+        return [img(data, name) for name, data in plots.items() if name.startswith(kinds)]
+
+    checks = check_targets(records) if any(r.system == "tosc-sr+ldpc" for r in records) else []
+    targets = "".join(f"<p><b>({c.name}) {c.verdict}</b>: {html.escape(c.description)}</p><ul>"
+                      + "".join(f"<li>{html.escape(d)}</li>" for d in c.details) + "</ul>" for c in checks)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>tosc evaluation report</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child{text-align:left}"
-        "img{max-width:48%;margin:4px}</style></head><body>",
+        "img{max-width:48%;margin:4px}li{font-size:12px}</style></head><body>",
         "<h1>tosc evaluation report</h1>",
         f"<p>{len(records)} operating points, {len({r.system for r in records})} systems, "
-        f"{records[0].n_images if records else 0} {html.escape(records[0].dataset if records else '')} images per point. "
-        "Dashed lines: the ideal capacity-bound link. Failed images show the training-set mean image.</p>",
-        "<h2>Results</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
-        *rows, "</table><h2>Plots</h2>",
-        *[img(data, name) for name, data in plots.items()],
+        f"{records[0].n_images if records else 0} {html.escape(records[0].dataset if records else '')} images per point"
+        f"{f', seed {records[0].seed}, git commit {html.escape(records[0].git_commit[:12])}' if records else ''}. "
+        "Solid lines: real systems (digital LDPC + QAM, or analog JSCC); dashed lines: the ideal capacity-bound link "
+        "beside them. Failed images show the training-set mean image. Analog systems send no bits (rate NA).</p>",
+        "<h2>Targets</h2>" + (targets or "<p>No tosc-sr+ldpc records here.</p>"),
+        "<h2>Results</h2>", _results_table(records),
+        "<h2>Image quality and task accuracy vs SNR and vs channel bandwidth ratio</h2>",
+        *section(("psnr_db_vs_snr", "ms_ssim_vs_snr", "accuracy_vs_snr", "failure_rate_vs_snr",
+                  "psnr_db_vs_cbr", "ms_ssim_vs_cbr", "accuracy_vs_cbr")),
+        "<h2>Rate curves and Bjøntegaard deltas</h2>", _bd_section(records),
+        *section(("psnr_db_vs_bpp", "accuracy_vs_bpp")),
+        "<h2>Multi-task generalisation: held-out networks and segmentation</h2>", _generalisation_section(records),
+        *section(("accuracy_classifier", "seg_iou")),
     ]
     if examples is not None:
-        parts += ["<h2>Example reconstructions</h2><p>First 8 test images, each system at its best point.</p>",
-                  img(examples, "examples")]
+        parts += ["<h2>Example reconstructions</h2><p>The first 8 test images as sent, then each system at its "
+                  "best point in this folder.</p>", img(examples, "examples")]
     parts.append("</body></html>")
     atomic_write_text(folder / "report.html", "\n".join(parts))
     return folder / "report.html"

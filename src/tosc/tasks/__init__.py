@@ -1,6 +1,7 @@
 """Task networks run on received images: the classifier used in the codec's loss
 (trained on clean images, then frozen) and held-out networks of other architectures
-that the codecs never see, used only to judge multi-task generalisation."""
+that the codecs never see, used only to judge multi-task generalisation, and a held-out
+segmentation task (``segmenter-unet``, scored by IoU against the clean image's mask)."""
 
 from .classifiers import (
     ARCHITECTURES,
@@ -12,6 +13,16 @@ from .classifiers import (
     accuracy,
     predict,
 )
+from .segmentation import (
+    SEGMENTATION_TASK,
+    FOREGROUND_THRESHOLD,
+    item_masks,
+    load_segmenter,
+    mean_iou,
+    predict_masks,
+    segmentation_iou,
+    train_segmenter,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -22,4 +33,12 @@ __all__ = [
     "train_classifier",
     "accuracy",
     "predict",
+    "SEGMENTATION_TASK",
+    "FOREGROUND_THRESHOLD",
+    "item_masks",
+    "load_segmenter",
+    "mean_iou",
+    "predict_masks",
+    "segmentation_iou",
+    "train_segmenter",
 ]

@@ -150,6 +150,36 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
+def fit_best_epoch(model: nn.Module, n_train: int, batch_loss: Callable[[torch.Tensor], torch.Tensor],
+                   validate: Callable[[], float], *, epochs: int, batch_size: int, lr: float,
+                   generator: torch.Generator, desc: str, score_name: str, progress: bool) -> float:
+    """AdamW with a one-cycle schedule over shuffled batches of indices into the training set
+    (``batch_loss(idx)`` gives the loss of one batch); after each epoch ``validate()`` scores the
+    model (higher is better) and the best epoch's weights are loaded at the end. Returns its score."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(n_train / batch_size))
+    best = (-1.0, None)
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n_train, generator=generator)
+        bar = tqdm(range(0, n_train, batch_size), desc=f"{desc} epoch {epoch + 1}/{epochs}", disable=not progress,
+                   leave=False)
+        for i in bar:
+            loss = batch_loss(order[i:i + batch_size])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        score = validate()
+        if progress:
+            tqdm.write(f"{desc} epoch {epoch + 1}: {score_name} {score:.4f}")
+        if score > best[0]:
+            best = (score, {k: v.clone() for k, v in model.state_dict().items()})
+    model.load_state_dict(best[1])
+    return best[0]
+
+
 def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int = 8, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, out: str | Path | None = None, root=None,
                      progress: bool = True) -> dict:
@@ -166,32 +196,15 @@ def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int =
     test = load_dataset(dataset, "test", root=root)
     c, h, w = train.shape
     model = build_classifier(arch, c, len(train.classes), (h, w))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(train) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    best = (-1.0, None)
     start = time.time()
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(train), generator=gen)
-        bar = tqdm(range(0, len(train), batch_size), desc=f"{arch} epoch {epoch + 1}/{epochs}",
-                   disable=not progress, leave=False)
-        for i in bar:
-            idx = order[i:i + batch_size]
-            x = _augment(train.images[idx], gen)
-            loss = F.cross_entropy(model(x), train.labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        val_acc = accuracy(model, val.images, val.labels)
-        if progress:
-            tqdm.write(f"{arch} epoch {epoch + 1}: validation accuracy {val_acc:.4f}")
-        if val_acc > best[0]:
-            best = (val_acc, {k: v.clone() for k, v in model.state_dict().items()})
-    model.load_state_dict(best[1])
-    metrics = {"validation_accuracy": best[0], "test_accuracy": accuracy(model, test.images, test.labels),
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(_augment(train.images[idx], gen)), train.labels[idx])
+
+    best_val = fit_best_epoch(model, len(train), batch_loss, lambda: accuracy(model, val.images, val.labels),
+                              epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, desc=arch,
+                              score_name="validation accuracy", progress=progress)
+    metrics = {"validation_accuracy": best_val, "test_accuracy": accuracy(model, test.images, test.labels),
                "train_time_s": time.time() - start}
     config = {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
               "in_channels": c, "n_classes": len(train.classes), "image_hw": [h, w]}

@@ -1,0 +1,146 @@
+"""The evaluation issue's targets, checked on a results file, PASS or FAIL with the numbers.
+
+(a) **Quality.** At every point (channel, SNR, CBR) where the best classic system decodes
+    (its failure rate is at most ``max_failure``, 1% by default), TOSC-SR's PSNR is at least
+    2 dB above the best PSNR among the classic systems that decode there.
+(b) **Task at low bandwidth.** At every point with CBR <= 1/8, TOSC-SR's accuracy (the
+    training-time classifier) is higher than that of every baseline at that point.
+(c) **Multi-task generalisation.** On each held-out classifier and on the segmentation
+    task, TOSC-SR beats the MSE-only codec at equal rate: the Bjøntegaard delta of that
+    metric (mean gain over the overlapping log-rate range of the two operational rate
+    curves, PCHIP, :mod:`tosc.evaluation.bd`) is positive on every channel.
+
+TOSC-SR is ``tosc-sr+ldpc`` (change with ``system=``). Baselines are all other systems on a
+real link (digital or analog); TOSC-SR's own variants (names starting with ``tosc-sr``) and
+the ideal capacity-bound link, a bound rather than a system, are not baselines. Classic
+systems are those whose source coder is a registered classic codec (JPEG, WebP, ...).
+A target with nothing to compare in the file is "n/a", never PASS.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..results import ResultRecord
+from .bd import bd_metrics, rate_curve, record_mode
+
+__all__ = ["TargetCheck", "check_targets", "is_classic", "format_checks"]
+
+PSNR_MARGIN_DB = 2.0
+LOW_CBR = Fraction(1, 8)
+GENERALISATION_METRICS = ("accuracy_classifier-mlp", "accuracy_classifier-resnet", "seg_iou")
+
+
+@dataclass
+class TargetCheck:
+    name: str
+    description: str
+    passed: bool | None  # None: nothing in the file to judge it on
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "n/a" if self.passed is None else ("PASS" if self.passed else "FAIL")
+
+
+def is_classic(system: str) -> bool:
+    from .. import registry
+    from ..source_coding import classic  # noqa: F401  (registers the classic codecs)
+
+    codec = system.split("+")[0]
+    codec = codec[:-len("-payload")] if codec.endswith("-payload") else codec
+    return codec in registry.names("codec")
+
+
+def _is_baseline(record: ResultRecord, system: str) -> bool:
+    return not record.system.startswith("tosc-sr") and record.system != system and record_mode(record) != "ideal"
+
+
+def _points(records: list[ResultRecord]) -> dict[tuple, list[ResultRecord]]:
+    by_point = defaultdict(list)
+    for r in records:
+        by_point[(r.channel.kind, r.channel.snr_db, r.rate.cbr)].append(r)
+    return dict(sorted(by_point.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])))
+
+
+def _where(point: tuple) -> str:
+    channel, snr, cbr = point
+    return f"{channel} {snr:g} dB CBR {Fraction(cbr).limit_denominator(4096)}"
+
+
+def _quality(records, system, max_failure) -> TargetCheck:
+    check = TargetCheck("a", f"PSNR >= best decoding classic + {PSNR_MARGIN_DB:g} dB", None)
+    results = []
+    for point, group in _points(records).items():
+        tosc = next((r for r in group if r.system == system), None)
+        classic = [r for r in group if _is_baseline(r, system) and is_classic(r.system)
+                   and (r.metrics.get("failure_rate") or 0.0) <= max_failure and r.metrics.get("psnr_db") is not None]
+        if tosc is None:
+            continue
+        if not classic:
+            check.details.append(f"{_where(point)}: no classic system decodes (skipped)")
+            continue
+        best = max(classic, key=lambda r: r.metrics["psnr_db"])
+        ok = tosc.metrics["psnr_db"] >= best.metrics["psnr_db"] + PSNR_MARGIN_DB
+        results.append(ok)
+        check.details.append(f"{_where(point)}: {system} {tosc.metrics['psnr_db']:.2f} dB vs {best.system} "
+                             f"{best.metrics['psnr_db']:.2f} dB (margin {tosc.metrics['psnr_db'] - best.metrics['psnr_db']:+.2f})"
+                             f" {'ok' if ok else 'MISSED'}")
+    check.passed = all(results) if results else None
+    return check
+
+
+def _accuracy(records, system) -> TargetCheck:
+    check = TargetCheck("b", f"accuracy beats every baseline at CBR <= {LOW_CBR}", None)
+    results = []
+    for point, group in _points(records).items():
+        if Fraction(point[2]).limit_denominator(4096) > LOW_CBR:
+            continue
+        tosc = next((r for r in group if r.system == system), None)
+        others = [r for r in group if _is_baseline(r, system) and r.metrics.get("accuracy") is not None]
+        if tosc is None or not others:
+            continue
+        best = max(others, key=lambda r: r.metrics["accuracy"])
+        ok = tosc.metrics["accuracy"] > best.metrics["accuracy"]
+        results.append(ok)
+        check.details.append(f"{_where(point)}: {system} {tosc.metrics['accuracy']:.3f} vs best baseline {best.system} "
+                             f"{best.metrics['accuracy']:.3f} {'ok' if ok else 'MISSED'}")
+    check.passed = all(results) if results else None
+    return check
+
+
+def _generalisation(records, system, anchor) -> TargetCheck:
+    check = TargetCheck("c", f"held-out networks and segmentation beat {anchor} at equal rate (BD of the metric > 0)",
+                        None)
+    results = []
+    for channel in sorted({r.channel.kind for r in records if r.system == system}):
+        for metric in GENERALISATION_METRICS:
+            a, t = rate_curve(records, anchor, channel, metric), rate_curve(records, system, channel, metric)
+            bd = bd_metrics(a, t)
+            if math.isnan(bd.bd_quality):
+                check.details.append(f"{channel} {metric}: not comparable ({bd.note or 'no data'})")
+                continue
+            ok = bd.bd_quality > 0
+            results.append(ok)
+            check.details.append(f"{channel} {metric}: BD {bd.bd_quality:+.4f} over {bd.rate_overlap:.0%} of the "
+                                 f"log-rate range ({len(a)} vs {len(t)} rate points) {'ok' if ok else 'MISSED'}")
+    check.passed = all(results) if results else None
+    return check
+
+
+def check_targets(records: list[ResultRecord], system: str = "tosc-sr+ldpc", mse_system: str = "mse-only+ldpc",
+                  max_failure: float = 0.01) -> list[TargetCheck]:
+    """The three targets for ``system`` on ``records`` (one results file)."""
+    return [_quality(records, system, max_failure), _accuracy(records, system),
+            _generalisation(records, system, mse_system)]
+
+
+def format_checks(checks: list[TargetCheck]) -> str:
+    lines = []
+    for c in checks:
+        lines.append(f"({c.name}) {c.verdict}: {c.description}")
+        lines += [f"    {d}" for d in c.details]
+    return "\n".join(lines)
