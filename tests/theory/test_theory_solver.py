@@ -206,6 +206,18 @@ def test_trace_surface_layout_and_progress():
             assert p.rate_bits == pytest.approx(cf.binary_hamming_rate(1 / (1 + 2 ** p.lam_bits)), abs=1e-6)
 
 
+def test_trace_surface_same_points_in_worker_processes():
+    """Rows carry their own seeds: two worker processes give exactly one process's points."""
+    src = make_source("two-bits")
+    lams, betas = [0.5, 2.0, 4.0], [0.0, 1.0, 3.0]
+    one = trace_surface(src.p_xy, src.distortion, lams, betas, seed=3)
+    two = trace_surface(src.p_xy, src.distortion, lams, betas, seed=3, jobs=2)
+    assert len(one) == len(two) == 9
+    for a, b in zip(one, two):
+        assert (a.lam_bits, a.beta) == (b.lam_bits, b.beta)
+        np.testing.assert_array_equal(a.mapping, b.mapping)
+
+
 def test_seed_makes_runs_repeatable():
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(24)).reshape(8, 3)
@@ -386,3 +398,18 @@ def test_vector_gaussian_against_the_solver():
 def test_vector_gaussian_against_the_solver_fine():
     _, point, per_component = _vector_run(32, 32, (10, 6), 3000)
     _check_vector(point, per_component, rate_tol=0.06, rel_tol=0.08)
+
+
+def test_acceleration_reaches_the_same_optimum_faster():
+    """beta = 0 is convex, so the plain iteration and the accelerated one (extrapolation of
+    reconstruction masses, pruning of dead ones) must agree; the accelerated one is the fast one."""
+    rng = np.random.default_rng(5)
+    p = rng.dirichlet(np.ones(60)).reshape(30, 2)
+    d = rng.uniform(0.0, 1.0, (30, 40))
+    fast = solve_lagrangian(p, d, 4.0, 0.0, tol=1e-10)
+    slow = solve_lagrangian(p, d, 4.0, 0.0, tol=1e-10, accelerate=False, max_iter=100_000)
+    assert fast.converged and slow.converged
+    assert fast.objective == pytest.approx(slow.objective, abs=1e-9)
+    np.testing.assert_allclose(fast.mapping, slow.mapping, atol=1e-6)
+    assert fast.blahut_max_c == pytest.approx(1.0, abs=1e-6)  # pruned reconstructions stay out rightly
+    assert fast.iterations * 3 < slow.iterations

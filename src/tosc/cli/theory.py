@@ -49,7 +49,8 @@ def theory(
         "0,0.5,0.8,0.95", "--semantic-levels", help="I_0 of the R(D_p) curves, as fractions of I(X;Y)."),
     n_distortions: int = typer.Option(10, "--distortions", help="D_p points per R(D_p) curve."),
     restarts: int = typer.Option(1, "--restarts", help="Random starts per sweep point besides the warm start."),
-    max_iter: int = typer.Option(3000, "--max-iter", help="Iteration cap per solve."),
+    max_iter: int = typer.Option(300, "--max-iter", help="Update cap per solve of the sweep."),
+    jobs: int = typer.Option(1, "--jobs", help="Worker processes for the sweep (results do not depend on it)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     list_sources: bool = typer.Option(False, "--list-sources", help="List the built-in sources and exit."),
 ) -> None:
@@ -79,7 +80,7 @@ def theory(
         n_restarts=restarts, max_iter=max_iter, seed=seed,
     )
     extra = {"source": src.name, "source_params": params, "input": None if input_path is None else str(input_path)}
-    report = th.run_theory(src, out, config, progress=not quiet, extra_config=extra)
+    report = th.run_theory(src, out, config, progress=not quiet, extra_config=extra, jobs=jobs)
     summary = report.record["source"]
     typer.echo(f"source      {src.description}")
     typer.echo(f"alphabets   |X| = {summary['n_x']}, |Y| = {summary['n_y']}, |Xhat| = {summary['n_xhat']}; "

@@ -421,7 +421,9 @@ def _solution(s: np.ndarray, a: np.ndarray, theta: float, nu: float, binding: st
     )
 
 
-def vector_gaussian_lagrangian(variances: object, rho2s: object, lam_bits: float, beta: float) -> VectorGaussianSolution:
+def vector_gaussian_lagrangian(
+    variances: object, rho2s: object, lam_bits: float, beta: float
+) -> VectorGaussianSolution:
     """The minimiser of I(X;Xhat) + lam_bits * E||X - Xhat||^2 - beta * I(Xhat;Y) for independent
     Gaussian components X_i ~ N(0, variances[i]) with Y_i = X_i + N_i (squared correlation
     rho2s[i]; 0 for a component irrelevant to Y). The problem separates over components and

@@ -18,6 +18,12 @@ variables, the functional G(q, r, p(y|xhat)) = E log(q/r) + lam E d + beta E KL(
 p(y|xhat)) equals F + beta I(X;Y) when r and p(y|xhat) are the ones induced by q, and each
 of the three updates minimises G over one argument with the others fixed (the centroid
 step of a free codebook is a fourth such minimisation).
+
+Speed: the plain iteration is slow where masses of reconstructions change by a factor
+close to 1 per update (typically the edge of the optimal support). By default every two
+updates are followed by a per-reconstruction extrapolation of the log masses that is kept
+only if F does not go up, and reconstructions whose mass has fallen below e^-50 of the
+largest are dropped from the arrays; ``accelerate=False`` gives the plain iteration.
 """
 
 from __future__ import annotations
@@ -59,8 +65,9 @@ DEFAULT_RESTARTS_NONCONVEX = 4  # random starts when beta > 0 (beta = 0 is conve
 
 _LOG_FLOOR = math.log(np.finfo(np.float64).tiny)  # ~ -708: log p(y|xhat) is clipped here
 _LOG_Q_FLOOR = math.log(1e-150)  # linear-domain q is floored here (no subnormal products)
-_EXP_FLOOR = -700.0
-_PRUNE_LOG = 230.0  # reconstructions below e^-230 of the largest mass are dropped (accelerated runs)
+_EXP_FLOOR = -700.0  # exp arguments are clipped here (subnormal results are very slow)
+_MIX = 1e-3  # weight of a random mapping mixed into warm starts (keeps every reconstruction alive)
+_PRUNE_LOG = 50.0  # reconstructions below e^-50 of the largest mass are dropped (accelerated runs)
 _SMALL_MASS = 1e-100  # columns with less mass are recomputed in the log domain
 
 
@@ -271,7 +278,7 @@ def perturb_mapping(mapping: np.ndarray, rng: np.random.Generator, scale: float)
     n_x, n_xhat = mapping.shape
     noisy = mapping * np.exp(scale * rng.standard_normal(mapping.shape))
     noisy /= noisy.sum(axis=1, keepdims=True)
-    mix = min(1e-3, scale)
+    mix = min(_MIX, scale)
     return (1.0 - mix) * noisy + mix * random_mapping(rng, n_x, n_xhat)
 
 
@@ -307,30 +314,29 @@ def _induced(prob: _Problem, q: np.ndarray, logq: np.ndarray) -> tuple[np.ndarra
     recomputed with a per-column shift (log-sum-exp), so rare reconstructions keep a finite
     log mass instead of dying from underflow.
     """
-    r = prob.px @ q
     joint = q.T @ prob.p_xy
-    with np.errstate(divide="ignore"):
-        log_r = np.log(r)
-        log_joint = np.log(joint)
+    r = joint.sum(axis=1)  # sum over y of p(xhat, y)
+    log_r = np.log(r)
+    log_joint = np.log(joint)
     small = np.flatnonzero(r < _SMALL_MASS)
     if small.size:
         live = prob.px > 0
         lq = logq[live][:, small]
         shift = lq.max(axis=0)
         ok = np.isfinite(shift)
+        log_r[small[~ok]] = -np.inf  # no mass at all: a dead reconstruction stays dead
+        log_joint[small[~ok]] = -np.inf
         if ok.any():
             cols = small[ok]
             e = _exp_nonpositive(lq[:, ok] - shift[ok])
-            with np.errstate(divide="ignore"):
-                log_r[cols] = np.log(prob.px[live] @ e) + shift[ok]
-                log_joint[cols] = np.log(e.T @ prob.p_xy[live]) + shift[ok][:, None]
+            log_joint[cols] = np.log(e.T @ prob.p_xy[live]) + shift[ok][:, None]
+            log_r[cols] = np.log(prob.px[live] @ e) + shift[ok]
     return log_r, log_joint
 
 
 def _log_pyxh(log_r: np.ndarray, log_joint: np.ndarray) -> np.ndarray:
     """log p(y|xhat), clipped below at the float range; zero rows for dead reconstructions."""
-    with np.errstate(invalid="ignore"):
-        out = log_joint - log_r[:, None]
+    out = log_joint - log_r[:, None]
     out[~np.isfinite(log_r)] = 0.0
     return np.maximum(out, _LOG_FLOOR)
 
@@ -342,24 +348,29 @@ def _exp_nonpositive(x: np.ndarray) -> np.ndarray:
     return np.exp(np.maximum(x, _EXP_FLOOR))
 
 
-def _row_normalise(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(log q, q) with rows normalised by a max-shifted log-sum-exp; ``logits`` is overwritten.
+def _row_normalise(logits: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(log q, q) with rows normalised by a max-shifted log-sum-exp; ``logits`` is overwritten
+    with log q, and q is written to ``out`` (a new array when None).
 
     log q keeps the exact values; the linear q is floored at 1e-150 of its row maximum
     (exp of more negative arguments, and products with the subnormal results, are one to two
     orders of magnitude slower, and such entries change no reported number).
     """
     logits -= logits.max(axis=1, keepdims=True)
-    e = np.maximum(logits, _LOG_Q_FLOOR)
+    e = np.maximum(logits, _LOG_Q_FLOOR, out=out)
     np.exp(e, out=e)
     s = e.sum(axis=1, keepdims=True)
-    e /= s
+    e *= 1.0 / s
     logits -= np.log(s)
     return logits, e
 
 
 class _Iteration:
-    """The self-consistent update for one (lam, beta) and the objective it decreases."""
+    """The self-consistent update for one (lam, beta) and the objective it decreases.
+
+    Large |X| x |Xhat| arrays come from a small pool (:meth:`take`, :meth:`release`):
+    allocating a fresh one per update costs more than the update's arithmetic here.
+    """
 
     def __init__(self, prob: _Problem, lam_n: float, beta: float) -> None:
         self.prob = prob
@@ -367,11 +378,31 @@ class _Iteration:
         self.beta = beta
         self.free = prob.codebook is not None
         self.neg_lam_d = None if self.free else -lam_n * prob.distortion
+        # [beta p(y|x), 1]: one product gives beta * cross term + log p(xhat)
+        self.beta_pyx1 = np.hstack([beta * prob.pyx, np.ones((prob.n_x, 1))]) if beta > 0.0 else None
+        self.shape = (prob.n_x, prob.n_xhat)
+        self._pool: list[np.ndarray] = []
+        self._owned: set[int] = set()
+        self._scratch = np.empty(self.shape)
         if self.free:
             assert prob.codebook is not None
             self.points = prob.codebook.source_points
             self.weighted_points = prob.px[:, None] * self.points
             self.offsets = prob.codebook.offsets
+
+    def take(self) -> np.ndarray:
+        if self._pool:
+            return self._pool.pop()
+        array = np.empty(self.shape)
+        self._owned.add(id(array))
+        return array
+
+    def release(self, *states: _State) -> None:
+        """Give back the arrays of states no longer used (only arrays this pool made)."""
+        for st in states:
+            for array in (st.logq, st.q):
+                if id(array) in self._owned and not any(array is a for a in self._pool):
+                    self._pool.append(array)
 
     def state(self, logq: np.ndarray, q: np.ndarray, previous_codebook: np.ndarray | None) -> _State:
         log_r, log_joint = _induced(self.prob, q, logq)
@@ -391,71 +422,85 @@ class _Iteration:
 
     def step(self, s: _State) -> tuple[np.ndarray, np.ndarray]:
         """p(xhat|x) proportional to p(xhat) exp(-lam d - beta KL[p(y|x) || p(y|xhat)]); the
-        KL term's p(y|x)-only part cancels in the normalisation, leaving the cross term."""
-        neg_lam_d = self.neg_lam_d if self.neg_lam_d is not None else -self.lam_n * s.d
+        KL term's p(y|x)-only part cancels in the normalisation, leaving the cross term
+        beta sum_y p(y|x) log p(y|xhat), computed with log p(xhat) in one matrix product."""
+        logits = self.take()
+        if self.neg_lam_d is not None:
+            neg_lam_d = self.neg_lam_d
+        else:
+            neg_lam_d = np.multiply(s.d, -self.lam_n, out=self._scratch)
         if self.beta > 0.0:
-            logits = self.prob.pyx @ _log_pyxh(s.log_r, s.log_joint).T
-            logits *= self.beta
+            right = np.empty((self.beta_pyx1.shape[1], s.log_r.size))
+            right[:-1] = _log_pyxh(s.log_r, s.log_joint).T
+            right[-1] = s.log_r
+            np.matmul(self.beta_pyx1, right, out=logits)
             logits += neg_lam_d
         else:
-            logits = neg_lam_d.copy()
-        logits += s.log_r[None, :]
-        return _row_normalise(logits)
+            np.add(neg_lam_d, s.log_r[None, :], out=logits)
+        return _row_normalise(logits, out=self.take())
 
     def measures(self, s: _State) -> tuple[float, float, float, float]:
         """(F, I(X;Xhat), E d, I(Xhat;Y)), informations in nats."""
         prob = self.prob
-        w = prob.px[:, None] * s.q
-        r = w.sum(axis=0)
         if np.isfinite(s.log_r).all():
-            rate = float(np.vdot(w, s.logq) - r @ s.log_r)
+            r = np.exp(s.log_r)
+            rate = float(np.einsum("i,ij,ij->", prob.px, s.q, s.logq) - r @ s.log_r)
         else:  # dead reconstructions: log q = log r = -inf there
-            with np.errstate(invalid="ignore"):
-                rate = float(np.where(np.isfinite(s.logq), w * (s.logq - s.log_r[None, :]), 0.0).sum())
-        with np.errstate(invalid="ignore"):
-            joint = np.exp(s.log_joint)
-            ratio = s.log_joint - s.log_r[:, None] - prob.log_py[None, :]
-            info = float(np.where(joint > 0, joint * ratio, 0.0).sum())
+            w = prob.px[:, None] * s.q
+            rate = float(np.where(np.isfinite(s.logq), w * (s.logq - s.log_r[None, :]), 0.0).sum())
+        joint = np.exp(s.log_joint)
+        ratio = s.log_joint - s.log_r[:, None] - prob.log_py[None, :]
+        info = float(np.where(joint > 0, joint * ratio, 0.0).sum())
         rate = max(rate, 0.0)
         info = max(info, 0.0)
-        dist = float(np.vdot(w, s.d))
+        dist = float(np.einsum("i,ij,ij->", prob.px, s.q, s.d))
         return rate + self.lam_n * dist - self.beta * info, rate, dist, info
 
     def objective(self, s: _State) -> float:
         return self.measures(s)[0]
 
+    def l1_change(self, a: np.ndarray, b: np.ndarray) -> float:
+        """max over x of ||a(.|x) - b(.|x)||_1."""
+        diff = np.subtract(a, b, out=self._scratch)
+        np.abs(diff, out=diff)
+        return float(diff.sum(axis=1).max())
 
-def _l1_change(a: np.ndarray, b: np.ndarray) -> float:
-    """max over x of ||a(.|x) - b(.|x)||_1."""
-    return float(np.abs(a - b).sum(axis=1).max())
 
-
-def _column_extrapolation(u0: np.ndarray, u1: np.ndarray, u2: np.ndarray, logq2: np.ndarray,
-                          k_max: float) -> np.ndarray | None:
+def _column_extrapolation(u0: np.ndarray, u1: np.ndarray, u2: np.ndarray, k_max: float) -> np.ndarray | None:
     """Extrapolate each reconstruction's log mass u = log r(xhat) along its own trajectory.
 
     A mass that moves the same way twice is followed further: by the geometric tail
     d2 rho / (1 - rho) when it slows down (rho = d2 / d1 in (0, 1)), by k_max steps when it
-    does not (a reconstruction dying at a constant rate). Columns of log q are shifted by
-    the change; rows are renormalised by the caller.
+    does not (a reconstruction dying at a constant rate). Returns the change of each log
+    mass (None when there is nothing to follow); the caller shifts the columns of log q by
+    it and renormalises the rows.
     """
-    with np.errstate(invalid="ignore"):
-        d1 = np.where(np.isfinite(u1) & np.isfinite(u0), u1 - u0, 0.0)
-        d2 = np.where(np.isfinite(u2) & np.isfinite(u1), u2 - u1, 0.0)
-    same = d1 * d2 > 0.0
+    d1 = np.where(np.isfinite(u1) & np.isfinite(u0), u1 - u0, 0.0)
+    d2 = np.where(np.isfinite(u2) & np.isfinite(u1), u2 - u1, 0.0)
+    same = d1 * d2 > 0.0  # moving the same way twice
     if not same.any():
         return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.where(same, d2 / np.where(same, d1, 1.0), 0.0)
+    rho = np.where(same, d2 / np.where(same, d1, 1.0), 0.0)
     steps = np.where(rho < 1.0, rho / np.maximum(1.0 - rho, 1e-300), k_max)
     steps = np.where(same, np.minimum(steps, k_max), 0.0)
     shift = d2 * steps
     if not np.any(np.abs(shift) > 1e-12):
         return None
-    return logq2 + shift[None, :]
+    return shift
+
+
+_QUIET = {"divide": "ignore", "invalid": "ignore", "under": "ignore"}  # log 0 and -inf arithmetic are expected
 
 
 def _iterate(
+    prob: _Problem, lam_n: float, beta: float, q0: np.ndarray, max_iter: int, tol: float, record: bool,
+    accelerate: bool,
+) -> _Run:
+    with np.errstate(**_QUIET):
+        return _iterate_quiet(prob, lam_n, beta, q0, max_iter, tol, record, accelerate)
+
+
+def _iterate_quiet(
     prob: _Problem, lam_n: float, beta: float, q0: np.ndarray, max_iter: int, tol: float, record: bool,
     accelerate: bool,
 ) -> _Run:
@@ -471,8 +516,7 @@ def _iterate(
     extrapolations are accepted and shrinks when one is refused).
     """
     it = _Iteration(prob, lam_n, beta)
-    with np.errstate(divide="ignore"):
-        logq0 = np.log(q0)
+    logq0 = np.log(q0)
     start_codebook = prob.codebook.codebook if prob.codebook is not None else None
     s0 = it.state(logq0, q0, start_codebook)
     history: list[float] = []
@@ -484,8 +528,9 @@ def _iterate(
                 history.append(it.objective(s0))
             logq, q = it.step(s0)
             n += 1
-            delta = _l1_change(q, s0.q)
-            s0 = it.state(logq, q, s0.codebook)
+            delta = it.l1_change(q, s0.q)
+            previous, s0 = s0, it.state(logq, q, s0.codebook)
+            it.release(previous)
             if delta < tol:
                 converged = True
                 break
@@ -502,32 +547,34 @@ def _iterate(
         start = s0
         logq1, q1 = it.step(s0)
         n += 1
-        delta = _l1_change(q1, s0.q)
         s1 = it.state(logq1, q1, s0.codebook)
         if record:
             history.append(it.objective(s1))
-        if delta < tol or n >= max_iter:
-            s0, converged = s1, delta < tol
+        if n >= max_iter:
+            s0, converged = s1, it.l1_change(q1, start.q) < tol
+            it.release(start)
             break
         logq2, q2 = it.step(s1)
         n += 1
-        delta = _l1_change(q2, q1)
+        delta = it.l1_change(q2, q1)
         s2 = it.state(logq2, q2, s1.codebook)
         f2 = it.objective(s2) if record else None
         if record:
             history.append(f2)
         if delta < tol or n >= max_iter:
             s0, converged = s2, delta < tol
+            it.release(start, s1)
             break
-        logq_x = _column_extrapolation(start.log_r, s1.log_r, s2.log_r, logq2, k_max)
-        if logq_x is None:
+        shift = _column_extrapolation(start.log_r, s1.log_r, s2.log_r, k_max)
+        if shift is None:
             s0, f0 = s2, f2
+            it.release(start, s1)
             continue
-        logq_x, q_x = _row_normalise(logq_x)
+        logq_x, q_x = _row_normalise(np.add(logq2, shift[None, :], out=it.take()), out=it.take())
         sx = it.state(logq_x, q_x, s2.codebook)
         logq3, q3 = it.step(sx)
         n += 1
-        delta = _l1_change(q3, q_x)
+        delta = it.l1_change(q3, q_x)
         s3 = it.state(logq3, q3, sx.codebook)
         f3 = it.objective(s3)
         # keep the extrapolated point only if F did not go up: against the plain iterate when
@@ -540,14 +587,17 @@ def _iterate(
             s0, f0 = s3, f3
             converged = delta < tol
             k_max = min(4.0 * k_max, 1e8)
+            it.release(start, s1, s2, sx)
         else:
             s0, f0 = s2, f2
             k_max = max(k_max / 8.0, 2.0)
+            it.release(start, s1, sx, s3)
         if record:
             history.append(it.objective(s0))
-        # drop reconstructions whose mass fell below e^-230 of the largest: they change no
-        # reported number and would only cost time (a mass that small never comes back
-        # within any iteration budget; at beta = 0 Blahut's certificate still checks them)
+        # drop reconstructions whose mass fell below e^-50 of the largest: they change no
+        # reported number (< 1e-20) and cost time; one that should come back would need
+        # hundreds of updates to grow from there, and at beta = 0 Blahut's certificate on
+        # the full alphabet still reports it (blahut_max_c > 1)
         top = float(s0.log_r.max())
         dead = s0.log_r < top - _PRUNE_LOG
         n_dead = int(dead.sum())
@@ -589,11 +639,12 @@ def _blahut_certificate(prob: _Problem, log_r: np.ndarray, lam_n: float, dist: f
 def _finish(prob: _Problem, run: _Run, lam_bits: float, beta: float) -> RDPoint:
     lam_n = lam_bits * LN2
     s = run.state
-    f, rate, dist, info = _Iteration(prob, lam_n, beta).measures(s)
+    with np.errstate(**_QUIET):
+        f, rate, dist, info = _Iteration(prob, lam_n, beta).measures(s)
+        max_c = lower = None
+        if beta == 0.0 and prob.codebook is None:
+            max_c, lower = _blahut_certificate(prob, s.log_r, lam_n, dist)
     info_bits = min(info / LN2, prob.i_xy_bits)
-    max_c = lower = None
-    if beta == 0.0 and prob.codebook is None:
-        max_c, lower = _blahut_certificate(prob, s.log_r, lam_n, dist)
     return RDPoint(
         rate_bits=rate / LN2,
         distortion=dist,
@@ -628,10 +679,9 @@ def _best_of(
 
 def _point_of(prob: _Problem, q: np.ndarray, lam_bits: float, beta: float) -> RDPoint:
     """The RDPoint of a given mapping (no iterations)."""
-    with np.errstate(divide="ignore"):
-        logq = np.log(q)
     codebook = prob.codebook.codebook if prob.codebook is not None else None
-    state = _Iteration(prob, lam_bits * LN2, beta).state(logq, q, codebook)
+    with np.errstate(**_QUIET):
+        state = _Iteration(prob, lam_bits * LN2, beta).state(np.log(q), q, codebook)
     return _finish(prob, _Run(state, 0, False, None), lam_bits, beta)
 
 
@@ -684,10 +734,11 @@ def solve_lagrangian(
     n_restarts: random full-support starts; the lowest F wins. Default: 1 when beta == 0
     (the problem is then convex) else 4. init: a |X| x |Xhat| mapping to start from (warm
     start); it replaces the first random start.
-    Stops when max_x ||delta p(.|x)||_1 < tol or after max_iter iterations (then
-    ``converged`` is False). record_history keeps F (bits) of every iterate, from the start to the result.
+    Stops when max_x ||delta p(.|x)||_1 < tol or after max_iter updates (then ``converged``
+    is False). record_history keeps F (bits) of every iterate, from the start to the result.
     accelerate: interleave extrapolation steps of the reconstruction masses (kept only when
-    they do not raise F); False runs the plain self-consistent iteration. ``iterations`` counts updates either way.
+    they do not raise F) and drop reconstructions whose mass fell below e^-50 of the largest;
+    False runs the plain self-consistent iteration. ``iterations`` counts updates either way.
     """
     prob = _prepare(p_xy, distortion)
     lam_bits = check_nonnegative(lam_bits, "lam_bits")
@@ -710,27 +761,71 @@ def solve_lagrangian(
     return _best_of(prob, lam_bits, beta, starts(), max_iter, tol, record_history, accelerate)
 
 
+def _surface_row(prob: _Problem, lam: float, beta_list: list[float], row_seed: Sequence[int], n_restarts: int,
+                 perturbation: float, max_iter: int, tol: float, tick: Any = None) -> list[RDPoint]:
+    """One lam row of :func:`trace_surface`: beta swept up with warm starts, then back down.
+
+    The row's random numbers come from its own seed, so a row gives the same points whether
+    it runs alone, first, last or in another process.
+    """
+    rng = np.random.default_rng(list(row_seed))
+    order = np.argsort(beta_list, kind="stable")
+    row: list[RDPoint | None] = [None] * len(beta_list)
+
+    def solve(beta: float, warm: RDPoint | None, cold: int) -> RDPoint:
+        starts: list[np.ndarray] = []
+        if warm is not None:
+            starts.append(perturb_mapping(warm.mapping, rng, perturbation))
+        starts.extend(random_mapping(rng, prob.n_x, prob.n_xhat) for _ in range(cold))
+        if not starts:
+            starts.append(random_mapping(rng, prob.n_x, prob.n_xhat))
+        point = _best_of(prob, lam, beta, starts, max_iter, tol)
+        if tick is not None:
+            tick()
+        return point
+
+    warm: RDPoint | None = None
+    for j in order:
+        row[j] = warm = solve(beta_list[j], warm, n_restarts)
+    for j in order[::-1][1:]:
+        down = solve(beta_list[j], warm, 0)
+        current = row[j]
+        assert current is not None
+        if down.objective < current.objective - 1e-12:
+            row[j] = current = down
+        warm = current
+    return [p for p in row if p is not None]
+
+
+def _surface_row_job(args: tuple) -> list[RDPoint]:
+    return _surface_row(*args)
+
+
 def trace_surface(
     p_xy: np.ndarray,
     distortion: np.ndarray | FreeCodebook,
     lams: Sequence[float],
     betas: Sequence[float],
     *,
-    n_restarts: int = 1,
+    n_restarts: int = 0,
     seed: int | np.random.Generator | None = 0,
     perturbation: float = 0.05,
-    max_iter: int = 5_000,
-    tol: float = 1e-10,
+    max_iter: int = 300,
+    tol: float = 1e-9,
+    jobs: int = 1,
     progress: bool = False,
 ) -> list[RDPoint]:
     """Lagrangian solutions on the grid lams x betas, annealing in beta.
 
-    For each lam (in the order given), beta is swept upward with warm starts (the previous
-    mapping, perturbed by ``perturbation`` in log-probability) plus ``n_restarts`` random
-    starts at every grid point, then back down with warm starts; each grid point keeps the
-    lowest F found. The first beta of a lam row is also warm-started from the previous row.
-    Returns len(lams) * len(betas) points, row-major: point i * len(betas) + j is
-    (lams[i], betas[j]). ``progress`` shows a tqdm bar.
+    For each lam, beta is swept upward with warm starts (the previous mapping, perturbed by
+    ``perturbation`` in log-probability and mixed with a little of a random mapping) plus
+    ``n_restarts`` random starts at every grid point, then back down with warm starts; each
+    grid point keeps the lowest F found. Rows (lams) are independent, each with its own
+    seed drawn from ``seed``, so ``jobs`` worker processes (one row each at a time) give
+    exactly the points one process gives. Returns len(lams) * len(betas) points,
+    row-major: point i * len(betas) + j is (lams[i], betas[j]). ``progress`` shows a tqdm
+    bar. The defaults (at most 300 updates per solve, tol 1e-9) suit a sweep: each point
+    reports whether it reached tol; solve single points with :func:`solve_lagrangian` for more.
     """
     prob = _prepare(p_xy, distortion)
     lam_list = [check_nonnegative(v, "lams entry") for v in np.atleast_1d(np.asarray(lams, dtype=object))]
@@ -740,52 +835,36 @@ def trace_surface(
     n_restarts = _check_count(n_restarts, "n_restarts", minimum=0)
     max_iter = _check_count(max_iter, "max_iter")
     tol = _check_tol(tol)
+    jobs = _check_count(jobs, "jobs")
     perturbation = check_nonnegative(perturbation, "perturbation")
-    rng = _rng(seed)
-    order = np.argsort(beta_list, kind="stable")
-    n_b = len(beta_list)
-    grid: list[RDPoint | None] = [None] * (len(lam_list) * n_b)
+    base = int(_rng(seed).integers(2**63))
+    rows = [(prob, lam, beta_list, (base, i), n_restarts, perturbation, max_iter, tol)
+            for i, lam in enumerate(lam_list)]
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=2 * len(grid) - len(lam_list), desc="surface", unit="solve", leave=False)
-
-    def solve(lam: float, beta: float, warm: RDPoint | None, cold: int) -> RDPoint:
-        starts: list[np.ndarray] = []
-        if warm is not None:
-            starts.append(perturb_mapping(warm.mapping, rng, perturbation))
-        starts.extend(random_mapping(rng, prob.n_x, prob.n_xhat) for _ in range(cold))
-        if not starts:
-            starts.append(random_mapping(rng, prob.n_x, prob.n_xhat))
-        point = _best_of(prob, lam, beta, starts, max_iter, tol, False)
-        if bar is not None:
-            bar.update(1)
-        return point
-
+        bar = tqdm(total=len(lam_list) * (2 * len(beta_list) - 1), desc="surface", unit="solve", leave=False)
     try:
-        row_start: RDPoint | None = None
-        for i, lam in enumerate(lam_list):
-            warm = row_start
-            for j in order:
-                point = solve(lam, beta_list[j], warm, n_restarts)
-                grid[i * n_b + j] = point
-                warm = point
-            row_start = grid[i * n_b + order[0]]
-            for j in order[::-1][1:]:
-                down = solve(lam, beta_list[j], warm, 0)
-                current = grid[i * n_b + j]
-                assert current is not None
-                if down.objective < current.objective - 1e-12:
-                    grid[i * n_b + j] = down
-                    current = down
-                warm = current
-            row_start = grid[i * n_b + order[0]]
+        if jobs == 1 or len(rows) == 1:
+            tick = None if bar is None else (lambda: bar.update(1))
+            results = [_surface_row(*row, tick=tick) for row in rows]
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: the parent may hold threads (BLAS, torch) that fork would copy mid-state
+            with ProcessPoolExecutor(min(jobs, len(rows)), mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = []
+                for row_points in pool.map(_surface_row_job, rows):
+                    results.append(row_points)
+                    if bar is not None:
+                        bar.update(2 * len(beta_list) - 1)
     finally:
         if bar is not None:
             bar.close()
-    return [p for p in grid if p is not None]
+    return [p for row_points in results for p in row_points]
 
 
 def rate_at(
@@ -808,11 +887,11 @@ def rate_at(
 ) -> RDPoint:
     """The least rate with E d <= max_distortion and I(Xhat;Y) >= min_semantic_info_bits.
 
-    Projected dual ascent on (lam, beta) with warm starts (THEORY.md, step 6):
-        lam <- max(0, lam + eta_lam (D - D_p)),   beta <- max(0, beta + eta_beta (I_0 - I_Y)),
-    each inner problem solved by :func:`solve_lagrangian` from the previous mapping. The
-    step sizes adapt per multiplier (grow while the sign of the constraint violation holds,
-    halve when it flips), so no scale has to be known in advance.
+    Projected dual ascent on (lam, beta) with warm starts (THEORY.md, step 6), with a
+    sign-based step per multiplier so that no scale has to be known in advance:
+        lam <- max(0, lam + eta_lam sign(D - D_p)),   beta <- max(0, beta + eta_beta sign(I_0 - I_Y)),
+    eta growing by 1.5 while the sign of the violation holds and halving when it flips; each
+    inner Lagrangian problem is solved as in :func:`solve_lagrangian` from the previous mapping.
 
     Stops when both constraints hold to within ``distortion_tol`` (default 1e-5 of the
     distortion range) and ``bits_tol`` and each multiplier is zero or its constraint is
@@ -858,9 +937,8 @@ def rate_at(
         best = int((prob.px @ prob.distortion).argmin())
         q = np.zeros((prob.n_x, prob.n_xhat))
         q[:, best] = 1.0
-        with np.errstate(divide="ignore"):
-            logq = np.log(q)
-        state = _Iteration(prob, 0.0, 0.0).state(logq, q, None)
+        with np.errstate(**_QUIET):
+            state = _Iteration(prob, 0.0, 0.0).state(np.log(q), q, None)
         return _finish(prob, _Run(state, 0, True, None), 0.0, 0.0)
 
     lam_scale = max(prob.h_x_bits, 1e-3) / d_range  # bits per unit distortion, the natural scale
@@ -871,7 +949,10 @@ def rate_at(
     steps = [0.5 * max(lam, lam_scale), 0.5 * max(b, 1.0)]
     last_sign = [0, 0]
     mapping = None if init is None else check_mapping(init, prob.n_x, prob.n_xhat)
-    n_first = (1 if b == 0.0 else DEFAULT_RESTARTS_NONCONVEX) if n_restarts is None else _check_count(n_restarts, "n_restarts")
+    if n_restarts is None:
+        n_first = 1 if b == 0.0 else DEFAULT_RESTARTS_NONCONVEX
+    else:
+        n_first = _check_count(n_restarts, "n_restarts")
 
     total_iterations = 0
     best_feasible: RDPoint | None = None
@@ -905,7 +986,7 @@ def rate_at(
             done = True
             break
         # weak duality: the dual value never exceeds the least feasible rate, which is <= H(X)
-        dual = point.objective - lam * target_d + b * target_i
+        dual = point.objective - (lam * target_d if lam > 0.0 else 0.0) + b * target_i
         over_dual = over_dual + 1 if dual > prob.h_x_bits + 0.1 else 0
         if over_dual >= 5 and best_feasible is None:
             break

@@ -222,7 +222,7 @@ def _label_given_x(samples: np.ndarray, variance: float, rho2: float, y_levels: 
     return np.diff(cdf, axis=2).mean(axis=1)
 
 
-def gaussian_pair(rho2: float = 0.8, variance: float = 1.0, levels: int = 64, y_levels: int = 32,
+def gaussian_pair(rho2: float = 0.8, variance: float = 1.0, levels: int = 48, y_levels: int = 32,
                   span: float = 4.5) -> Source:
     """Quantised jointly Gaussian pair: X ~ N(0, variance), Y = X + N with squared correlation rho2.
 
