@@ -29,8 +29,14 @@ def train(
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Warm-start from this codec checkpoint."),
     root: Optional[str] = typer.Option(None, help="Dataset directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint at --out."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda or cuda:N."),
 ) -> None:
-    """Train a codec with L = bpp + lambda_p * MSE + lambda_s * CE(task(x_hat))."""
+    """Train a codec with L = bpp + lambda_p * MSE + lambda_s * CE(task(x_hat)).
+
+    Under torchrun every process trains one data-parallel replica (gloo on CPU, nccl on CUDA);
+    --batch-size is the global batch, split evenly over the processes; rank 0 alone writes.
+    """
+    from ..distributed import distributed_session
     from ..source_coding.learned.train import TrainConfig, train_codec
 
     settings: dict = {}
@@ -45,8 +51,12 @@ def train(
     flags = {"dataset": dataset, "lambda_p": lambda_p, "lambda_s": lambda_s, "epochs": epochs, "batch_size": batch_size,
              "lr": lr, "seed": seed, "init_from": str(init_from) if init_from else None, "root": root}
     settings.update({k: v for k, v in flags.items() if v is not None})
-    metrics = train_codec(TrainConfig.from_dict(settings), out, resume=resume)
-    typer.echo(json.dumps({"checkpoint": str(out), **metrics}))
+    cfg = TrainConfig.from_dict(settings)
+    with distributed_session(device) as ctx:
+        metrics = train_codec(cfg, out, resume=resume, progress=ctx.is_main, context=ctx)
+        if ctx.is_main:
+            typer.echo(json.dumps({"checkpoint": str(out), "processes": ctx.world_size, "device": str(ctx.device),
+                                   **metrics}))
 
 
 def _read_images(path: Path) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None]:

@@ -1,0 +1,56 @@
+"""Launching tosc under torchrun from tests, and comparing checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from tosc.checkpoint import load_checkpoint
+
+# train_images 97 with a global batch of 32: the last global batch holds one image, so one of
+# two ranks gets an empty slice (the weighting and stand-in path are exercised)
+TINY = dict(train_images=97, eval_images=40, batch_size=32, latent_dim=16, width=8, lambda_p=50.0, lambda_s=0.05)
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def torchrun_args(nproc: int, *launcher: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), *launcher]
+
+
+def standalone(nproc: int) -> list[str]:
+    return torchrun_args(nproc, "--standalone")
+
+
+def write_config(path: Path, **settings) -> Path:
+    path.write_text(json.dumps(settings))
+    return path
+
+
+def assert_same_weights(a: str | Path, b: str | Path, atol: float) -> None:
+    """Every tensor of the two codec checkpoints agrees within ``atol`` (tables: exactly)."""
+    sa, sb = (load_checkpoint(p, kind="codec")["state_dict"] for p in (a, b))
+    assert sa.keys() == sb.keys()
+    for key, value in sa.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(sb[key], value, rtol=0, atol=atol, msg=key)
+
+
+def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
