@@ -6,7 +6,10 @@ Source coders:
   parameter sets and fixed tables counted as known to the receiver);
 - the learned codec families (MSE-only, TOSC-SR, task-only): each image is coded with the
   highest-rate model of the family whose stream fits; a fixed-length model index is sent
-  in front of the stream (and counted).
+  in front of the stream (and counted). When even the lowest-rate model's stream is too
+  long, its smallest latents are set to their medians (the cheapest symbol) until the
+  stream fits: the receiver decodes it as any other stream and gets a coarser image
+  instead of the fallback (counted as ``images_truncated_to_fit``).
 
 Links: ``ldpc`` (5G LDPC + QAM at the MCS table's scheme for the SNR) or ``ideal``
 (error-free up to k log2(1 + SNR) bits). An image that does not fit, a failed codeword
@@ -64,7 +67,9 @@ class ClassicSource:
 
 
 class LearnedFamilySource:
-    """Per image, the highest-rate model of a family whose stream fits the budget."""
+    """Per image, the highest-rate model of a family whose stream fits the budget; below the
+    lowest model's rate, that model's stream with its smallest latents zeroed (see
+    :meth:`truncate_to_fit`)."""
 
     def __init__(self, variant: str) -> None:
         from ..source_coding.learned import LearnedCodec, list_codecs
@@ -75,9 +80,41 @@ class LearnedFamilySource:
         entries.sort(key=lambda e: e.metrics.get("bpp", 0.0))
         self.codecs = [LearnedCodec.load(e.path) for e in entries]
         self.index_bits = max(1, math.ceil(math.log2(len(self.codecs))))
+        self.truncated = 0  # images of the last encode() coded by truncate_to_fit
+
+    def truncate_to_fit(self, symbols: torch.Tensor, max_bytes: int) -> bytes | None:
+        """The lowest-rate model's stream for one image (``symbols``: int64, latent_dim) with
+        the fewest of its smallest-magnitude nonzero latents set to 0 (the median, the most
+        probable symbol) that brings it to <= ``max_bytes``; None when even all zeros do not fit.
+
+        Smallest first because they change the reconstruction least; the count is found by
+        bisection (the stream length falls, not always strictly, as more latents are zeroed)
+        and the chosen stream is checked against the budget.
+        """
+        codec = self.codecs[0]
+        nonzero = torch.nonzero(symbols).flatten()
+        order = nonzero[torch.argsort(symbols[nonzero].abs(), stable=True)]
+
+        def stream(m: int) -> bytes:
+            trial = symbols.clone()
+            trial[order[:m]] = 0
+            return codec.encode_symbols(trial[None])[0]
+
+        lo, hi = 1, len(order)
+        if len(stream(hi)) > max_bytes:
+            return None
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if len(stream(mid)) <= max_bytes:
+                hi = mid
+            else:
+                lo = mid + 1
+        return stream(hi)
 
     def encode(self, images: torch.Tensor, budget_bits: int) -> list[np.ndarray | None]:
         streams = [c.encode(images) for c in self.codecs]
+        lowest_symbols: torch.Tensor | None = None
+        self.truncated = 0
         out: list[np.ndarray | None] = []
         for i in range(len(images)):
             choice = None
@@ -85,11 +122,18 @@ class LearnedFamilySource:
                 if self.index_bits + 8 * len(streams[m][i]) <= budget_bits:
                     choice = m
                     break
-            if choice is None:
+            stream = streams[choice][i] if choice is not None else None
+            if choice is None and budget_bits - self.index_bits >= 8:
+                if lowest_symbols is None:
+                    lowest_symbols = self.codecs[0].symbols(images)[0]
+                stream = self.truncate_to_fit(lowest_symbols[i], (budget_bits - self.index_bits) // 8)
+                choice = 0
+                self.truncated += stream is not None
+            if stream is None:
                 out.append(None)
                 continue
             prefix = np.array([(choice >> b) & 1 for b in range(self.index_bits - 1, -1, -1)], dtype=np.uint8)
-            out.append(np.concatenate([prefix, bits_from_bytes(streams[choice][i])]))
+            out.append(np.concatenate([prefix, bits_from_bytes(stream)]))
         return out
 
     def decode(self, i: int, bits: np.ndarray, channels: int) -> torch.Tensor:
@@ -136,6 +180,8 @@ class DigitalSystem(System):
         failed = np.zeros(n, np.int64)
         decode_errors = np.zeros(n, bool)
         info = {"budget_bits": int(budget), "link": self.link_kind}
+        if isinstance(self.source, LearnedFamilySource):
+            info["images_truncated_to_fit"] = int(self.source.truncated) if budget > 0 else 0
         if self.residual_ber > 0:
             info["residual_ber"] = float(self.residual_ber)
         sent = [i for i in range(n) if fitted[i]]

@@ -100,7 +100,12 @@ class LearnedCodec:
     def encode(self, images: torch.Tensor) -> list[bytes]:
         """Images N x C x H x W in [0, 1] -> one stream per image."""
         sym, _ = self.symbols(images)
-        return [arithmetic.encode(row, self._indexes, self._cdfs, self._lengths, self._offsets) for row in sym.tolist()]
+        return self.encode_symbols(sym)
+
+    def encode_symbols(self, symbols: torch.Tensor) -> list[bytes]:
+        """Quantised latents (int64, N x latent_dim, as :meth:`symbols` gives) -> one stream per row."""
+        return [arithmetic.encode(row, self._indexes, self._cdfs, self._lengths, self._offsets)
+                for row in torch.as_tensor(symbols).tolist()]
 
     def decode_symbols(self, streams: list[bytes]) -> torch.Tensor:
         rows = [arithmetic.decode(s, self._indexes, self._cdfs, self._lengths, self._offsets) for s in streams]
