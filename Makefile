@@ -5,13 +5,17 @@ PYTEST := $(VENV)/bin/pytest
 # Torch would start one thread per core in each test worker; two workers share 2 cores.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo demo-full test test-slow bench clean
 
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
 	@$(PY) -m tosc.demo
+
+# the whole evaluation grid (5 SNRs x 4 CBRs x AWGN and block fading, 1000 images): hours
+demo-full: setup
+	@$(PY) -m tosc.demo --full
 
 test: setup
 	$(TEST_ENV) $(PYTEST) -n 2 -q

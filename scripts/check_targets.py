@@ -6,7 +6,7 @@
 (a) where the best classic system decodes, TOSC-SR's PSNR >= best classic + 2 dB;
 (b) at CBR <= 1/8, TOSC-SR's accuracy beats every baseline;
 (c) on the held-out classifiers and the segmentation task, TOSC-SR beats the MSE-only
-    codec at equal rate (Bjøntegaard delta of the metric > 0).
+    codec at matched operating points (mean metric difference > 0; bpp ratio and BD shown).
 The definitions are in src/tosc/evaluation/targets.py. Exit status 0 whatever the
 verdicts (they are results, not errors); 2 on a missing or unreadable file.
 """

@@ -1,13 +1,21 @@
 """``make demo``: the main job a newcomer runs.
 
-It runs each stage of the chain on Fashion-MNIST with the shipped models, prints what
-it measured, and says where the outputs are (``runs/demo``, or $TOSC_DEMO_OUT).
+It runs each stage of the chain on Fashion-MNIST with the shipped models, then evaluates
+the main systems over AWGN at a few operating points with ``tosc evaluate`` (both cores),
+prints the headline table, the Bjøntegaard deltas and the targets, and says where the
+report is (``runs/demo/eval/report.html``; the folder is $TOSC_DEMO_OUT or ``--out``).
 Every step is a ``tosc`` command you can rerun by hand.
+
+``python -m tosc.demo --full`` (``make demo-full``) runs the whole grid instead: SNR 0, 5,
+10, 15, 20 dB x CBR 1/16, 1/8, 1/4, 1/2 over AWGN and block Rayleigh fading, on
+``--limit`` test images (default 1000). That takes hours on 2 cores (VVC's rate matching
+is the slowest part); the grid resumes where it stopped when rerun.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -16,8 +24,13 @@ from .cli import main as cli_main
 
 DEMO_SYSTEMS = ("tosc-sr+ldpc", "mse-only+ldpc", "task-only+ldpc", "jpeg2000-payload+ldpc", "webp-payload+ldpc",
                 "vvc-payload+ldpc", "tosc-sr+ideal")
-DEMO_POINTS = (("5", "1/8"), ("15", "1/4"))
-DEMO_IMAGES = "300"
+DEMO_SNRS_DB = ("5", "15")
+DEMO_CBRS = ("1/8", "1/4")
+DEMO_IMAGES = 300
+FULL_SNRS_DB = ("0", "5", "10", "15", "20")
+FULL_CBRS = ("1/16", "1/8", "1/4", "1/2")
+FULL_CHANNELS = ("awgn", "rayleigh-block")
+FULL_IMAGES = 1000
 
 
 def _step(title: str, argv: list[str]) -> None:
@@ -27,14 +40,59 @@ def _step(title: str, argv: list[str]) -> None:
         sys.exit(status)
 
 
-def run(out: Path) -> None:
-    _step("data: Fashion-MNIST from Debian's dataset-fashion-mnist", ["data", "info", "fashion-mnist"])
-    from .cli import app
+def _repeat(option: str, values) -> list[str]:
+    return [a for v in values for a in (option, str(v))]
 
-    commands = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
-    if "theory" in commands:
-        _step("theory: semantic rate-distortion of a doubly symmetric binary source",
-              ["theory", "--source", "dsbs", "--out", str(out / "theory")])
+
+def evaluate_argv(out: Path, *, full: bool, limit: int) -> list[str]:
+    """The ``tosc evaluate`` command line of the demo (or of the full grid)."""
+    snrs, cbrs, channels = (FULL_SNRS_DB, FULL_CBRS, FULL_CHANNELS) if full else (DEMO_SNRS_DB, DEMO_CBRS, ("awgn",))
+    return ["evaluate", *_repeat("--systems", DEMO_SYSTEMS), *_repeat("--snr-db", snrs), *_repeat("--cbr", cbrs),
+            *_repeat("--channel", channels), "--limit", str(limit), "--jobs", "2", "--out", str(out)]
+
+
+def _fmt(value, spec: str) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def headline_table(records) -> str:
+    """Markdown table: one row per system and operating point (the README's headline table)."""
+    from fractions import Fraction
+
+    from .evaluation.bd import record_mode
+
+    lines = ["| system | channel | SNR dB | CBR | bpp | fail | PSNR dB | MS-SSIM | acc cnn | acc mlp | acc resnet "
+             "| seg IoU |", "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in sorted(records, key=lambda r: (r.channel.kind, r.rate.cbr, r.channel.snr_db, r.system)):
+        m = r.metrics
+        bpp = "NA" if record_mode(r) == "analog" else f"{r.rate.bpp:.3f}"
+        lines.append(f"| {r.system} | {r.channel.kind} | {r.channel.snr_db:g} | "
+                     f"{Fraction(r.rate.cbr).limit_denominator(4096)} | {bpp} | {_fmt(m.get('failure_rate'), '.2f')} | "
+                     f"{_fmt(m.get('psnr_db'), '.2f')} | {_fmt(m.get('ms_ssim'), '.3f')} | "
+                     f"{_fmt(m.get('accuracy'), '.3f')} | {_fmt(m.get('accuracy_classifier-mlp'), '.3f')} | "
+                     f"{_fmt(m.get('accuracy_classifier-resnet'), '.3f')} | {_fmt(m.get('seg_iou'), '.3f')} |")
+    return "\n".join(lines)
+
+
+def bd_markdown(records) -> str:
+    """Markdown table: BD-rate and BD-PSNR of tosc-sr+ldpc against each baseline on the LDPC link."""
+    from .evaluation.bd import bd_table
+
+    lines = ["| anchor | channel | BD-rate % | BD-PSNR dB | rate overlap | PSNR overlap | rate points (test/anchor) |",
+             "|---|---|--:|--:|--:|--:|--:|"]
+    for bd in bd_table(records, "tosc-sr+ldpc"):
+        lines.append(f"| {bd.anchor} | {bd.channel} | {_fmt(bd.bd_rate_pct, '+.1f')} | {_fmt(bd.bd_quality, '+.2f')} | "
+                     f"{_fmt(bd.rate_overlap, '.0%')} | {_fmt(bd.quality_overlap, '.0%')} | {bd.n_test}/{bd.n_anchor} |")
+    return "\n".join(lines)
+
+
+def run(out: Path, *, full: bool = False, limit: int | None = None) -> Path:
+    from .results import read_results
+
+    limit = limit or (FULL_IMAGES if full else DEMO_IMAGES)
+    _step("data: Fashion-MNIST from Debian's dataset-fashion-mnist", ["data", "info", "fashion-mnist"])
+    _step("theory: semantic rate-distortion of a doubly symmetric binary source",
+          ["theory", "--source", "dsbs", "--out", str(out / "theory")])
     _step("channel: the modulation and coding table (simulated once, shipped)", ["channel", "mcs", "--channel", "awgn"])
     _step("codec: the trained models", ["models"])
     from .data import load_dataset
@@ -46,24 +104,36 @@ def run(out: Path) -> None:
           ["encode", str(out / "sample.npz"), "--model", "tosc-sr-r3", "-o", str(out / "sample.tosc")])
     _step("codec: decode (the model is found by the id in the file)",
           ["decode", str(out / "sample.tosc"), "-o", str(out / "sample_decoded.npz")])
-    rows = []
-    for snr, cbr in DEMO_POINTS:
-        for system in DEMO_SYSTEMS:
-            folder = out / "transmit" / f"{system}_snr{snr}_cbr{cbr.replace('/', '-')}"
-            _step(f"transmit: {system} over AWGN at {snr} dB, CBR {cbr}",
-                  ["transmit", "--system", system, "--limit", DEMO_IMAGES, "--snr-db", snr, "--cbr", cbr,
-                   "--out", str(folder)])
-            rows.append(json.loads((folder / "result.json").read_text()))
-    print(f"\n== summary ({DEMO_IMAGES} test images, AWGN)")
-    print(f"{'system':<24}{'SNR dB':>7}{'CBR':>7}{'bits/img':>9}{'fail':>6}{'PSNR dB':>9}{'acc':>7}{'acc mlp':>8}"
-          f"{'acc resnet':>11}")
-    for r in rows:
-        m = r["metrics"]
-        print(f"{r['system']:<24}{r['channel']['snr_db']:>7g}{r['rate']['cbr']:>7.4g}"
-              f"{r['rate']['payload_bits_per_image']:>9.0f}{m['failure_rate']:>6.2f}{m['psnr_db']:>9.2f}"
-              f"{m['accuracy']:>7.3f}{m['accuracy_classifier-mlp']:>8.3f}{m['accuracy_classifier-resnet']:>11.3f}")
-    print(f"\nDemo outputs are in {out}/", flush=True)
+    folder = out / ("eval-full" if full else "eval")
+    what = "the whole grid" if full else f"{len(DEMO_SNRS_DB) * len(DEMO_CBRS)} operating points over AWGN"
+    _step(f"evaluate: {len(DEMO_SYSTEMS)} systems at {what}, {limit} test images, same noise for every system",
+          evaluate_argv(folder, full=full, limit=limit))
+    records = read_results(folder / "results.jsonl")
+    print(f"\n== headline table ({limit} Fashion-MNIST test images; bpp from actual bytes; fail: failed images)")
+    print(headline_table(records))
+    print("\n== Bjøntegaard deltas of tosc-sr+ldpc (PSNR over actual bpp, PCHIP)")
+    print(bd_markdown(records))
+    from .evaluation.targets import check_targets, format_checks
+
+    print(f"\n== targets (also: .venv/bin/python scripts/check_targets.py {folder / 'results.jsonl'})")
+    print(format_checks(check_targets(records)))
+    report = (folder / "report.html").resolve()
+    print(f"\nDemo outputs are in {out}/\nReport: {report}  (open it in a browser; plots in {folder / 'plots'}/)",
+          flush=True)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tosc.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="run the whole grid (hours on 2 cores)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help=f"test images per point (default {DEMO_IMAGES}, or {FULL_IMAGES} with --full)")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("TOSC_DEMO_OUT", "runs/demo")))
+    args = parser.parse_args(argv)
+    run(args.out, full=args.full, limit=args.limit)
+    return 0
 
 
 if __name__ == "__main__":
-    run(Path(os.environ.get("TOSC_DEMO_OUT", "runs/demo")))
+    sys.exit(main())
