@@ -9,6 +9,8 @@ import typer
 
 from .app import app
 
+DEVICE_HELP = "Where neural networks run: auto (CUDA if present), cpu, cuda or cuda:N; entropy coding stays on the CPU."
+
 
 @app.command("systems")
 def systems() -> None:
@@ -35,6 +37,7 @@ def transmit(
     residual_ber: float = typer.Option(0.0, "--residual-ber",
                                        help="Flip each delivered bit with this probability after channel "
                                             "decoding (undetected errors; digital systems only)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Send images through a system at one (SNR, CBR); write received.npz and result.json."""
     from ..channel import parse_cbr
@@ -48,13 +51,19 @@ def transmit(
 
     point = OperatingPoint(check_channel_kind(channel), float(snr_db), parse_cbr(cbr))
     data = load_dataset(dataset, split, root=root, limit=limit)
-    sys_ = build_system(system)
+    from ..distributed import resolve_device
+
+    device = str(resolve_device(device))
+    sys_ = build_system(system, device=device)
     if residual_ber:
         if sys_.mode == "analog":
             raise ConfigError(f"--residual-ber flips delivered bits; {system} is analog and delivers no bits")
-        sys_ = build_system(system, residual_ber=residual_ber)
+        sys_ = build_system(system, residual_ber=residual_ber, device=device)
+    config = {"limit": limit, "residual_ber": residual_ber}
+    if device != "cpu":
+        config["device"] = device
     tx, record = run_point(sys_, data.images, data.labels, point, dataset=dataset, split=split, seed=seed,
-                           config={"limit": limit, "residual_ber": residual_ber})
+                           config=config)
     from ..tasks import TRAINING_TASK, load_task_network, predict
 
     predictions = predict(load_task_network(TRAINING_TASK), tx.received).numpy()
@@ -80,13 +89,20 @@ def evaluate(
     split: str = typer.Option("test", "--split"),
     limit: Optional[int] = typer.Option(None, "--limit", help="First N images of the split."),
     seed: int = typer.Option(0, "--seed"),
-    jobs: int = typer.Option(2, "--jobs", help="Worker processes (one torch thread each)."),
-    shard: str = typer.Option("0/1", "--shard", help="Run the I-th of N slices of the grid."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="Worker processes, one torch thread each "
+                                       "(default 2; 1 per rank under torchrun)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="Run the I-th of N slices of the grid (default 0/1)."),
     merge: Optional[list[Path]] = typer.Option(None, "--merge", help="Join these shard folders into --out."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
-    """Run every system at every (channel, SNR, CBR); resumable; write results, plots and report."""
+    """Run every system at every (channel, SNR, CBR); resumable; write results, plots and report.
+
+    Under torchrun, rank r of W runs slice r/W and rank 0 merges all slices into --out.
+    """
     from ..channel import parse_cbr
+    from ..distributed import distributed_session, launched_by_torchrun
     from ..evaluation import GridSpec, merge_results, parse_shard, run_grid, write_report
+    from ..evaluation.grid import run_grid_on_ranks
     from ..errors import ConfigError
 
     if merge:
@@ -96,6 +112,17 @@ def evaluate(
             raise ConfigError("--systems, --snr-db and --cbr are required (or --merge DIR ...)")
         spec = GridSpec(tuple(systems), tuple(channel), tuple(snr_db), tuple(parse_cbr(c) for c in cbr), dataset,
                         split, limit, seed)
-        records = run_grid(spec, out, jobs=jobs, shard=parse_shard(shard))
+        if launched_by_torchrun():
+            if shard is not None:
+                raise ConfigError("under torchrun rank r of W runs slice r/W: drop --shard")
+            # ranks only exchange Python objects (gloo, even on GPUs), and the first to finish
+            # waits for the slowest at the gather: allow a day
+            with distributed_session(device, backend="gloo", timeout_s=86400) as ctx:
+                records = run_grid_on_ranks(spec, out, ctx, jobs=jobs or 1)
+            if records is None:
+                return
+        else:
+            records = run_grid(spec, out, jobs=2 if jobs is None else jobs, shard=parse_shard(shard or "0/1"),
+                               device=device)
     report = write_report(out, records)
     typer.echo(f"{len(records)} operating points; report: {report}")

@@ -4,12 +4,17 @@ Results go to ``OUT/results.jsonl``, one record per finished point, appended ato
 as each point finishes; a rerun skips the points already there. ``shard=(i, n)`` runs
 every n-th point starting at i, so n processes (or a job array) split a grid; each
 point's noise depends only on its coordinates, so merged shards equal one run.
+Under torchrun, :func:`run_grid_on_ranks` runs shard r/W on rank r into
+``OUT/shards/rank<r>-of-<W>`` and hands its records and examples to rank 0, which merges
+them into OUT (no shared disk needed between nodes).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
+import json
+import multiprocessing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,11 +25,11 @@ from tqdm import tqdm
 from ..channel import parse_cbr
 from ..channel.conventions import check_channel_kind, check_snr_db
 from ..errors import ConfigError
-from ..io import atomic_write_text, save_image_arrays
+from ..io import atomic_write_bytes, atomic_write_text, save_image_arrays
 from ..results import ResultRecord, append_result, read_results
 from .point import OperatingPoint, run_point
 
-__all__ = ["GridSpec", "grid_points", "run_grid", "merge_results", "record_key", "parse_shard"]
+__all__ = ["GridSpec", "grid_points", "run_grid", "run_grid_on_ranks", "merge_results", "record_key", "parse_shard"]
 
 EXAMPLES_PER_POINT = 8
 
@@ -77,7 +82,7 @@ _WORKER_CACHE: dict = {}
 
 
 def _run_one(args: tuple) -> tuple[dict, dict]:
-    system_name, point, spec = args
+    system_name, point, spec, device = args
     import torch
 
     torch.set_num_threads(1)
@@ -106,8 +111,15 @@ def _example_path(out: Path, record: dict) -> Path:
 
 
 def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int, int] = (0, 1),
-             progress: bool = True) -> list[ResultRecord]:
-    """Run the (shard of the) grid not yet in OUT/results.jsonl; return all records of the shard."""
+             progress: bool = True, device: str = "cpu") -> list[ResultRecord]:
+    """Run the (shard of the) grid not yet in OUT/results.jsonl; return all records of the shard.
+
+    ``device`` (cpu, cuda, cuda:N, auto) places the systems' neural networks; entropy coding,
+    channel simulation and scoring stay on the CPU.
+    """
+    from ..distributed import resolve_device
+
+    device = str(resolve_device(device))
     out = Path(out)
     results_path = out / "results.jsonl"
     done = {record_key(r) for r in read_results(results_path)} if results_path.exists() else set()
@@ -115,7 +127,7 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     from ..data import load_dataset
 
     n_images = len(load_dataset(spec.dataset, spec.split, limit=spec.limit))
-    todo = [(system, point, spec) for system, point in points
+    todo = [(system, point, spec, device) for system, point in points
             if (system, point.channel, point.snr_db, float(point.cbr), spec.dataset, spec.split, n_images,
                 spec.seed) not in done]
     bar = tqdm(total=len(todo), desc="operating points", disable=not progress)
@@ -132,7 +144,9 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
             finish(_run_one(task))
     else:
         # each worker caches the systems it has built; results are appended as they come
-        with cf.ProcessPoolExecutor(jobs) as pool:
+        # CUDA cannot be used in a forked child
+        context = multiprocessing.get_context("spawn") if device != "cpu" else None
+        with cf.ProcessPoolExecutor(jobs, mp_context=context) as pool:
             for future in cf.as_completed([pool.submit(_run_one, t) for t in todo]):
                 finish(future.result())
     bar.close()
@@ -142,25 +156,57 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     return sorted(records, key=lambda r: order.get(record_key(r)[:4], 1 << 30))
 
 
+def _merge_into(out: Path, sources) -> list[ResultRecord]:
+    """Write OUT/results.jsonl from ``sources``: (records, {example file name: Path or bytes}),
+    the first record of each point kept; examples already in OUT are left as they are."""
+    merged: dict[tuple, ResultRecord] = {}
+    for records, examples in sources:
+        for record in records:
+            merged.setdefault(record_key(record), record)
+        for name, data in examples.items():
+            target = out / "examples" / name
+            if not target.exists():
+                atomic_write_bytes(target, data if isinstance(data, bytes) else data.read_bytes())
+    records = sorted(merged.values(), key=lambda r: record_key(r))
+    atomic_write_text(out / "results.jsonl", "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records))
+    return records
+
+
 def merge_results(folders: list[str | Path], out: str | Path) -> list[ResultRecord]:
     """Join shard folders into OUT (records de-duplicated by point, examples copied)."""
     out = Path(out)
-    merged: dict[tuple, ResultRecord] = {}
-    for folder in folders:
-        folder = Path(folder)
-        path = folder / "results.jsonl"
-        if not path.exists():
-            raise ConfigError(f"{folder} has no results.jsonl to merge")
-        for record in read_results(path):
-            merged.setdefault(record_key(record), record)
-        for example in sorted((folder / "examples").glob("*.npz")):
-            target = out / "examples" / example.name
-            if not target.exists() and folder.resolve() != out.resolve():
-                from ..io import atomic_write_bytes
 
-                atomic_write_bytes(target, example.read_bytes())
-    records = sorted(merged.values(), key=lambda r: record_key(r))
-    import json
+    def sources():
+        for folder in map(Path, folders):
+            path = folder / "results.jsonl"
+            if not path.exists():
+                raise ConfigError(f"{folder} has no results.jsonl to merge")
+            examples = {} if folder.resolve() == out.resolve() else \
+                {p.name: p for p in sorted((folder / "examples").glob("*.npz"))}
+            yield read_results(path), examples
 
-    atomic_write_text(out / "results.jsonl", "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records))
-    return records
+    return _merge_into(out, sources())
+
+
+def run_grid_on_ranks(spec: GridSpec, out: str | Path, ctx, *, jobs: int = 1,
+                      progress: bool = True) -> list[ResultRecord] | None:
+    """Rank r of W runs shard r/W into ``OUT/shards/rank<r>-of-<W>`` (resumable there), then
+    rank 0 gathers every rank's records and examples and merges them, with any records
+    already in OUT, into OUT/results.jsonl. Returns the merged records on rank 0, None on
+    the others. ``ctx``: a :class:`tosc.distributed.DistContext`; its device places the
+    systems' networks.
+    """
+    out = Path(out)
+    shard_dir = out / "shards" / f"rank{ctx.rank}-of-{ctx.world_size}"
+    records = run_grid(spec, shard_dir, jobs=jobs, shard=(ctx.rank, ctx.world_size),
+                       progress=progress and ctx.is_main, device=str(ctx.device))
+    examples = {}
+    for record in records:
+        path = _example_path(shard_dir, record.to_dict())
+        if path.exists():
+            examples[path.name] = path.read_bytes()
+    gathered = ctx.gather_to_main(([r.to_dict() for r in records], examples))
+    if not ctx.is_main:
+        return None
+    existing = read_results(out / "results.jsonl") if (out / "results.jsonl").exists() else []
+    return _merge_into(out, [(existing, {})] + [([ResultRecord.from_dict(r) for r in rs], ex) for rs, ex in gathered])

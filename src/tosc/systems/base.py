@@ -66,8 +66,20 @@ def fallback_image(shape: tuple[int, int, int], dataset: str = "fashion-mnist") 
     return _mean_image(dataset, tuple(shape)).clone()
 
 
-def build_system(name: str, **options: Any) -> System:
-    return registry.get("system", name).factory(**options)
+def build_system(name: str, *, device: str | None = None, **options: Any) -> System:
+    """The system registered as ``name``; ``device`` (cpu, cuda, cuda:N, auto) places its
+    neural networks, for systems that have any (the others ignore it)."""
+    factory = registry.get("system", name).factory
+    if device is None or str(device) == "cpu":
+        return factory(**options)
+    try:
+        return factory(device=device, **options)
+    except TypeError as exc:
+        if "device" not in str(exc):
+            raise
+        from ..errors import ConfigError
+
+        raise ConfigError(f"system {name} runs on the CPU only (it takes no device); use --device cpu") from None
 
 
 def system_names() -> list[str]:

@@ -69,16 +69,17 @@ class ClassicSource:
 class LearnedFamilySource:
     """Per image, the highest-rate model of a family whose stream fits the budget; below the
     lowest model's rate, that model's stream with its smallest latents zeroed (see
-    :meth:`truncate_to_fit`)."""
+    :meth:`truncate_to_fit`). ``device``: where the codecs' transforms run (entropy coding
+    stays on the CPU)."""
 
-    def __init__(self, variant: str) -> None:
+    def __init__(self, variant: str, device: str = "cpu") -> None:
         from ..source_coding.learned import LearnedCodec, list_codecs
 
         entries = [e for e in list_codecs() if e.variant == variant]
         if not entries:
             raise UnknownNameError(f"no trained {variant} codecs in the model zoo (run scripts/train_family.py)")
         entries.sort(key=lambda e: e.metrics.get("bpp", 0.0))
-        self.codecs = [LearnedCodec.load(e.path) for e in entries]
+        self.codecs = [LearnedCodec.load(e.path, device) for e in entries]
         self.index_bits = max(1, math.ceil(math.log2(len(self.codecs))))
         self.truncated = 0  # images of the last encode() coded by truncate_to_fit
 
@@ -220,15 +221,16 @@ def _register() -> None:
                 desc = f"{codec.upper()} ({what}) over the {link_desc}"
                 if codec == "heif":
                     desc += " (HEVC intra: the BPG equivalent)"
+                # classic codecs run on the CPU whatever the device
                 registry.register("system", name, desc)(
-                    lambda codec=codec, measure=measure, link=link, name=name, **kw: DigitalSystem(
+                    lambda codec=codec, measure=measure, link=link, name=name, device="cpu", **kw: DigitalSystem(
                         name, lambda: ClassicSource(codec, measure), link, **kw))
     for variant in LEARNED_VARIANTS:
         for link, link_desc in (("ldpc", "5G LDPC + QAM"), ("ideal", "ideal capacity-bound link")):
             name = f"{variant}+{link}"
             registry.register("system", name, f"learned {variant} codec family over the {link_desc}")(
-                lambda variant=variant, link=link, name=name, **kw: DigitalSystem(
-                    name, lambda: LearnedFamilySource(variant), link, **kw))
+                lambda variant=variant, link=link, name=name, device="cpu", **kw: DigitalSystem(
+                    name, lambda: LearnedFamilySource(variant, device), link, **kw))
 
 
 _register()

@@ -3,10 +3,17 @@
 :class:`LearnedCodec` wraps a :class:`TinyImageCodec` whose entropy tables were
 frozen at the end of training. ``encode`` returns one stream per image (the
 payload) and ``encode_file``/``decode_file`` the ``.tosc`` container.
+
+``device`` moves only the transforms (analysis, synthesis) to a GPU. Entropy coding
+always runs on the CPU over the stored integer tables, so a stream decodes to the same
+symbols wherever it was written; on CUDA the transforms run in strict float32 (no TF32),
+so that a GPU rounds the latents as the CPU does except for values within float error of a
+rounding boundary. ``benchmarks/gpu_check.sh`` measures how often that happens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +37,14 @@ def freeze_entropy_tables(model: TinyImageCodec) -> None:
     model.entropy_bottleneck.update(force=True)
 
 
+def _strict_float32(device: torch.device) -> contextlib.AbstractContextManager:
+    # cuDNN convolutions default to TF32 (10-bit mantissa), which would round many latents
+    # differently from the CPU; matmuls already default to full float32
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False)
+
+
 def load_codec_state(model: TinyImageCodec, state_dict: dict) -> None:
     """Load weights including the variable-size entropy tables."""
     eb = model.entropy_bottleneck
@@ -49,8 +64,13 @@ class LearnedCodec:
     model: TinyImageCodec
     name: str = "unnamed"
     meta: dict = field(default_factory=dict)
+    device: str | torch.device = "cpu"  # where the transforms run: cpu, cuda, cuda:N or auto
 
     def __post_init__(self) -> None:
+        from ...distributed import resolve_device
+
+        self.device = resolve_device(self.device)
+        self.model.to(self.device)
         self.model.eval()
         eb = self.model.entropy_bottleneck
         if eb._quantized_cdf.numel() == 0:
@@ -70,7 +90,7 @@ class LearnedCodec:
 
     # -- loading ------------------------------------------------------------------
     @classmethod
-    def load(cls, name_or_path: str | Path) -> "LearnedCodec":
+    def load(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> "LearnedCodec":
         path = Path(name_or_path)
         if not path.suffix:
             path = codec_path(str(name_or_path))
@@ -79,7 +99,8 @@ class LearnedCodec:
             raise CorruptFileError(f"{path}: architecture {ckpt.get('arch')!r} is not a tosc image codec")
         model = TinyImageCodec(CodecConfig.from_dict(ckpt["config"]["codec"]))
         load_codec_state(model, ckpt["state_dict"])
-        return cls(model, name=path.stem, meta={k: ckpt.get(k) for k in ("config", "metrics", "variant")})
+        return cls(model, name=path.stem, meta={k: ckpt.get(k) for k in ("config", "metrics", "variant")},
+                   device=device)
 
     def save(self, path: str | Path, **extra) -> None:
         save_checkpoint(path, kind="codec", arch="tiny-image-codec", state_dict=self.model.state_dict(),
@@ -92,10 +113,11 @@ class LearnedCodec:
 
     @torch.no_grad()
     def symbols(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-        """Quantised latents (int64, N x latent_dim) and the padding used."""
-        images = torch.as_tensor(images, dtype=torch.float32)
-        y, pad = self.model.analysis(images)
-        return torch.round(y - self.model.medians()).long(), pad
+        """Quantised latents (int64, N x latent_dim, on the CPU) and the padding used."""
+        images = torch.as_tensor(images, dtype=torch.float32).to(self.device)
+        with _strict_float32(self.device):
+            y, pad = self.model.analysis(images)
+            return torch.round(y - self.model.medians()).long().cpu(), pad
 
     def encode(self, images: torch.Tensor) -> list[bytes]:
         """Images N x C x H x W in [0, 1] -> one stream per image."""

@@ -278,7 +278,8 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
         warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
         ctx.broadcast_(aux_params)
         DDP._set_params_and_buffers_to_ignore_for_model(model, _DDP_IGNORED)
-        net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, broadcast_buffers=False)
+        # buffers (GDN pedestals, likelihood bounds) are constants: no per-step broadcast
+        net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, forward_sync_buffers=False)
         noise = _GlobalBatchNoise(model)
     images, labels_all = train.images.to(dev), train.labels.to(dev)
     started = time.time()

@@ -37,14 +37,14 @@ def list_codecs(folder: Path | None = None) -> list[CodecEntry]:
     return entries
 
 
-def resolve_codec(name_or_path: str) -> LearnedCodec:
+def resolve_codec(name_or_path: str, device: str = "cpu") -> LearnedCodec:
     path = Path(name_or_path)
     if path.suffix == ".pt" or path.exists():
-        return LearnedCodec.load(path)
+        return LearnedCodec.load(path, device)
     names = [e.name for e in list_codecs()]
     if name_or_path not in names:
         raise UnknownNameError(f"unknown model {name_or_path!r}; known: {', '.join(names) or 'none (train one with tosc train)'}")
-    return LearnedCodec.load(name_or_path)
+    return LearnedCodec.load(name_or_path, device)
 
 
 def find_codec_by_id(model_id: bytes) -> LearnedCodec:
