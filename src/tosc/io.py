@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -79,28 +80,54 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
     """Append one JSON record as a line, atomically: the file is rewritten whole.
 
     Results files hold at most a few thousand records, so rewriting keeps the
-    "never half-written" guarantee without relying on O_APPEND semantics.
+    "never half-written" guarantee without relying on O_APPEND semantics. A cut-off last
+    line left by some other writer (see :func:`read_jsonl`) is dropped, with a warning.
     """
     path = Path(path)
     old = path.read_bytes() if path.exists() else b""
     if old and not old.endswith(b"\n"):
-        raise CorruptFileError(f"{path}: last line is incomplete; refusing to append")
+        head, _, tail = old.rpartition(b"\n")
+        if _parses(tail):
+            old += b"\n"
+        else:
+            _warn_partial(path, tail)
+            old = head + b"\n" if head else b""
     line = json.dumps(record, sort_keys=True).encode() + b"\n"
     atomic_write_bytes(path, old + line)
 
 
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _warn_partial(path: Path, tail: bytes) -> None:
+    warnings.warn(f"{path}: ignoring a cut-off last line ({len(tail)} bytes without a newline; "
+                  "not written by tosc, whose appends are atomic)", stacklevel=3)
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Records of a JSON-lines file. A bad line raises CorruptFileError, except a cut-off last
+    line (no newline, not valid JSON: an interrupted non-atomic append), which is skipped with
+    a warning so that an interrupted run can resume; the next append drops it."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if lines and lines[-1].strip() and not _parses(lines[-1]):
+        _warn_partial(path, lines.pop())
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise CorruptFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CorruptFileError(f"{path}:{number}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
     return records
 
 
