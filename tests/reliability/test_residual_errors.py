@@ -96,3 +96,21 @@ def test_every_digital_system_survives_residual_bit_errors_long(ber, fashion_tes
         for snr_db, uses in ((20.0, N_USES), (8.0, 98)):
             tx = build_system(name, residual_ber=ber).transmit(images, snr_db=snr_db, n_channel_uses=uses, seed=5)
             _check(tx, images)
+
+
+def test_evaluate_with_residual_errors_keeps_its_points_apart(tmp_path):
+    """`tosc evaluate --residual-ber`: recorded in each point's config, and a rerun of the same
+    grid with another rate in the same folder adds points instead of skipping them."""
+    from tosc.results import read_results
+
+    args = ["evaluate", "--systems", "mse-only+ideal", "--snr-db", "20", "--cbr", "1", "--limit", "4", "--jobs", "1",
+            "--out", str(tmp_path)]
+    assert main([*args, "--residual-ber", "0.01"]) == 0
+    assert main([*args, "--residual-ber", "0.01"]) == 0  # done: skipped
+    assert main(args) == 0
+    records = [r.to_dict() for r in read_results(tmp_path / "results.jsonl")]
+    assert len(records) == 2
+    flipped, clean = records
+    assert flipped["config"]["residual_ber"] == 0.01 and flipped["config"]["images_with_residual_flips"] == 4
+    assert "residual_ber" not in clean["config"] and clean["metrics"]["failure_rate"] == 0.0
+    assert flipped["metrics"]["psnr_db"] < clean["metrics"]["psnr_db"]

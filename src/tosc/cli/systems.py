@@ -10,6 +10,8 @@ import typer
 from .app import app
 
 DEVICE_HELP = "Where neural networks run: auto (CUDA if present), cpu, cuda or cuda:N; entropy coding stays on the CPU."
+RESIDUAL_HELP = ("Flip each delivered bit with this probability after channel decoding (undetected errors; "
+                 "digital systems only).")
 
 
 @app.command("systems")
@@ -34,9 +36,7 @@ def transmit(
     seed: int = typer.Option(0, "--seed"),
     root: Optional[str] = typer.Option(None, "--root", help="Dataset directory."),
     out: Path = typer.Option(..., "--out", help="Folder for received.npz and result.json."),
-    residual_ber: float = typer.Option(0.0, "--residual-ber",
-                                       help="Flip each delivered bit with this probability after channel "
-                                            "decoding (undetected errors; digital systems only)."),
+    residual_ber: float = typer.Option(0.0, "--residual-ber", help=RESIDUAL_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Send images through a system at one (SNR, CBR); write received.npz and result.json."""
@@ -94,6 +94,7 @@ def evaluate(
     shard: Optional[str] = typer.Option(None, "--shard", help="Run the I-th of N slices of the grid (default 0/1)."),
     merge: Optional[list[Path]] = typer.Option(None, "--merge", help="Join these shard folders into --out."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    residual_ber: float = typer.Option(0.0, "--residual-ber", help=RESIDUAL_HELP),
 ) -> None:
     """Run every system at every (channel, SNR, CBR); resumable; write results, plots and report.
 
@@ -111,7 +112,7 @@ def evaluate(
         if not systems or not snr_db or not cbr:
             raise ConfigError("--systems, --snr-db and --cbr are required (or --merge DIR ...)")
         spec = GridSpec(tuple(systems), tuple(channel), tuple(snr_db), tuple(parse_cbr(c) for c in cbr), dataset,
-                        split, limit, seed)
+                        split, limit, seed, residual_ber)
         if launched_by_torchrun():
             if shard is not None:
                 raise ConfigError("under torchrun rank r of W runs slice r/W: drop --shard")

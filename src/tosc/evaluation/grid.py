@@ -44,10 +44,13 @@ class GridSpec:
     split: str = "test"
     limit: int | None = None
     seed: int = 0
+    residual_ber: float = 0.0  # bit flips after channel decoding (digital systems; tosc.channel.residual)
 
     def __post_init__(self) -> None:
         if not self.systems:
             raise ConfigError("no systems to evaluate")
+        if not 0.0 <= self.residual_ber <= 0.5:  # also false for NaN
+            raise ConfigError(f"residual_ber must lie in [0, 0.5], got {self.residual_ber}")
         for c in self.channels:
             check_channel_kind(c)
         for s in self.snrs_db:
@@ -75,7 +78,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 def record_key(record: ResultRecord | dict) -> tuple:
     r = record.to_dict() if isinstance(record, ResultRecord) else record
     return (r["system"], r["channel"]["kind"], float(r["channel"]["snr_db"]), float(r["rate"]["cbr"]),
-            r["dataset"], r["split"], r["n_images"], r["seed"])
+            r["dataset"], r["split"], r["n_images"], r["seed"], float(r["config"].get("residual_ber", 0.0)))
 
 
 _WORKER_CACHE: dict = {}
@@ -93,11 +96,16 @@ def _run_one(args: tuple) -> tuple[dict, dict]:
     data_key = ("data", spec.dataset, spec.split, spec.limit)
     if data_key not in _WORKER_CACHE:
         _WORKER_CACHE[data_key] = load_dataset(spec.dataset, spec.split, limit=spec.limit)
-    if system_name not in _WORKER_CACHE:
-        _WORKER_CACHE[system_name] = build_system(system_name)
+    system_key = (system_name, spec.residual_ber)
+    if system_key not in _WORKER_CACHE:
+        system = build_system(system_name)
+        if spec.residual_ber and system.mode != "analog":  # analog systems deliver no bits to flip
+            system = build_system(system_name, residual_ber=spec.residual_ber)
+        _WORKER_CACHE[system_key] = system
     data = _WORKER_CACHE[data_key]
-    tx, record = run_point(_WORKER_CACHE[system_name], data.images, data.labels, point, dataset=spec.dataset,
-                           split=spec.split, seed=spec.seed, config={"limit": spec.limit})
+    config = {"limit": spec.limit, **({"residual_ber": spec.residual_ber} if spec.residual_ber else {})}
+    tx, record = run_point(_WORKER_CACHE[system_key], data.images, data.labels, point, dataset=spec.dataset,
+                           split=spec.split, seed=spec.seed, config=config)
     k = EXAMPLES_PER_POINT
     example = {"images": tx.received[:k].numpy(), "labels": data.labels[:k].numpy(),
                "indices": data.indices[:k].numpy(), "ok": tx.ok[:k]}
@@ -129,7 +137,7 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     n_images = len(load_dataset(spec.dataset, spec.split, limit=spec.limit))
     todo = [(system, point, spec, device) for system, point in points
             if (system, point.channel, point.snr_db, float(point.cbr), spec.dataset, spec.split, n_images,
-                spec.seed) not in done]
+                spec.seed, float(spec.residual_ber)) not in done]
     bar = tqdm(total=len(todo), desc="operating points", disable=not progress)
 
     def finish(result: tuple[dict, dict]) -> None:
