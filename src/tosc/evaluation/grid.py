@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .. import registry
 from ..channel import parse_cbr
 from ..channel.conventions import check_channel_kind, check_snr_db
 from ..errors import ConfigError
@@ -49,6 +50,8 @@ class GridSpec:
     def __post_init__(self) -> None:
         if not self.systems:
             raise ConfigError("no systems to evaluate")
+        for name in self.systems:  # an unknown name fails here, not after the grid has started
+            registry.get("system", name)
         if not 0.0 <= self.residual_ber <= 0.5:  # also false for NaN
             raise ConfigError(f"residual_ber must lie in [0, 0.5], got {self.residual_ber}")
         for c in self.channels:

@@ -37,12 +37,20 @@ def freeze_entropy_tables(model: TinyImageCodec) -> None:
     model.entropy_bottleneck.update(force=True)
 
 
-def _strict_float32(device: torch.device) -> contextlib.AbstractContextManager:
+@contextlib.contextmanager
+def _strict_float32(device: torch.device):
     # cuDNN convolutions default to TF32 (10-bit mantissa), which would round many latents
-    # differently from the CPU; matmuls already default to full float32
+    # differently from the CPU; matmuls too if the user lowered their precision
     if device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False)
+        yield
+        return
+    matmul = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(matmul)
 
 
 def load_codec_state(model: TinyImageCodec, state_dict: dict) -> None:
@@ -97,7 +105,10 @@ class LearnedCodec:
         ckpt = load_checkpoint(path, kind="codec")
         if ckpt.get("arch") != "tiny-image-codec":
             raise CorruptFileError(f"{path}: architecture {ckpt.get('arch')!r} is not a tosc image codec")
-        model = TinyImageCodec(CodecConfig.from_dict(ckpt["config"]["codec"]))
+        try:
+            model = TinyImageCodec(CodecConfig.from_dict(ckpt["config"]["codec"]))
+        except (KeyError, TypeError, ValueError) as exc:  # a damaged file that still unpickles
+            raise CorruptFileError(f"{path}: damaged codec configuration ({type(exc).__name__}: {exc})") from None
         load_codec_state(model, ckpt["state_dict"])
         return cls(model, name=path.stem, meta={k: ckpt.get(k) for k in ("config", "metrics", "variant")},
                    device=device)
