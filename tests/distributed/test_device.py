@@ -81,3 +81,12 @@ def test_shard_bounds_cover_everything_once():
             bounds = [shard_bounds(n, r, world) for r in range(world)]
             assert bounds[0][0] == 0 and bounds[-1][1] == n
             assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+
+
+@no_cuda
+def test_systems_take_the_device_where_they_have_networks():
+    from tosc.systems import build_system
+
+    assert build_system("jpeg-payload+ideal", device="cuda").name == "jpeg-payload+ideal"  # CPU codec: ignored
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        build_system("mse-only+ideal", device="cuda")

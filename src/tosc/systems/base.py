@@ -67,19 +67,18 @@ def fallback_image(shape: tuple[int, int, int], dataset: str = "fashion-mnist") 
 
 
 def build_system(name: str, *, device: str | None = None, **options: Any) -> System:
-    """The system registered as ``name``; ``device`` (cpu, cuda, cuda:N, auto) places its
-    neural networks, for systems that have any (the others ignore it)."""
+    """The system registered as ``name``; ``device`` (cpu, cuda, cuda:N) places its neural
+    networks. Systems whose factory takes no ``device`` run on the CPU, so one grid can mix
+    them with systems that use the GPU."""
     factory = registry.get("system", name).factory
     if device is None or str(device) == "cpu":
         return factory(**options)
     try:
         return factory(device=device, **options)
     except TypeError as exc:
-        if "device" not in str(exc):
+        if "'device'" not in str(exc):
             raise
-        from ..errors import ConfigError
-
-        raise ConfigError(f"system {name} runs on the CPU only (it takes no device); use --device cpu") from None
+        return factory(**options)
 
 
 def system_names() -> list[str]:
