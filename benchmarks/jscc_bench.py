@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Design choices of the analog models, measured on the validation split at equal training.
 
-    .venv/bin/python benchmarks/jscc_bench.py design [--images 27000] [--epochs 3]
+    .venv/bin/python benchmarks/jscc_bench.py design [--images 18000] [--epochs 3]
     .venv/bin/python benchmarks/jscc_bench.py lambda-s --base runs/jscc/deep-jscc-base.pt [--values 0 0.002 0.005 0.02]
 
 ``design``: from random weights, the same images in the same order, the same number of steps:
@@ -74,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what")  # none: design (what `make bench` runs)
     d = sub.add_parser("design")
-    d.add_argument("--images", type=int, default=27000)
+    d.add_argument("--images", type=int, default=18000)
     d.add_argument("--epochs", type=int, default=3)
     d.add_argument("--eval-images", type=int, default=1000)
     s = sub.add_parser("lambda-s")

@@ -25,10 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-# chosen by benchmarks/jscc_bench.py --lambda-s (see docs/jscc.md)
+# chosen by `benchmarks/jscc_bench.py lambda-s --images 9000` (docs/jscc.md)
 LAMBDA_S = 0.005
 EPOCHS = 10
-FINETUNE_EPOCHS = 2
+FINETUNE_EPOCHS = 1
 FINETUNE_LR = 3e-4
 
 

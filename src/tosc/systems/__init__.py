@@ -8,5 +8,6 @@ of them arrived intact, the bits handed to the channel and the channel uses spen
 
 from .base import Transmission, System, build_system, system_names, fallback_image
 from . import digital as _digital  # noqa: F401  (registers the digital systems)
+from . import analog as _analog  # noqa: F401  (registers the analog JSCC systems)
 
 __all__ = ["Transmission", "System", "build_system", "system_names", "fallback_image"]
