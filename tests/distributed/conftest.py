@@ -50,6 +50,12 @@ def assert_same_weights(a: str | Path, b: str | Path, atol: float) -> None:
             torch.testing.assert_close(sb[key], value, rtol=0, atol=atol, msg=key)
 
 
+def max_difference(a: str | Path, b: str | Path) -> float:
+    """Largest absolute difference over the float tensors of two codec checkpoints."""
+    sa, sb = (load_checkpoint(p, kind="codec")["state_dict"] for p in (a, b))
+    return max((sa[k] - sb[k]).abs().max().item() for k in sa if sa[k].is_floating_point() and sa[k].numel())
+
+
 def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
