@@ -23,7 +23,7 @@ from pathlib import Path
 from .cli import main as cli_main
 
 DEMO_SYSTEMS = ("tosc-sr+ldpc", "mse-only+ldpc", "task-only+ldpc", "jpeg2000-payload+ldpc", "webp-payload+ldpc",
-                "vvc-payload+ldpc", "tosc-sr+ideal")
+                "vvc-payload+ldpc", "tosc-sr+ideal", "deep-jscc", "tosc-sr-analog")
 DEMO_SNRS_DB = ("5", "15")
 DEMO_CBRS = ("1/8", "1/4")
 DEMO_IMAGES = 300

@@ -83,9 +83,10 @@ def _quality(records, system, max_failure) -> TargetCheck:
     results = []
     for point, group in _points(records).items():
         tosc = next((r for r in group if r.system == system), None)
-        classic = [r for r in group if _is_baseline(r, system) and is_classic(r.system)
-                   and (r.metrics.get("failure_rate") or 0.0) <= max_failure and r.metrics.get("psnr_db") is not None]
-        if tosc is None:
+        present = [r for r in group if _is_baseline(r, system) and is_classic(r.system)]
+        classic = [r for r in present
+                   if (r.metrics.get("failure_rate") or 0.0) <= max_failure and r.metrics.get("psnr_db") is not None]
+        if tosc is None or not present:
             continue
         if not classic:
             check.details.append(f"{_where(point)}: no classic system decodes (skipped)")
