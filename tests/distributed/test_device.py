@@ -90,3 +90,28 @@ def test_systems_take_the_device_where_they_have_networks():
     assert build_system("jpeg-payload+ideal", device="cuda").name == "jpeg-payload+ideal"  # CPU codec: ignored
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         build_system("mse-only+ideal", device="cuda")
+
+
+def test_the_grid_hands_its_device_to_every_system_and_records_it(tmp_path, monkeypatch):
+    """The plumbing, without a GPU: a stand-in device name travels to build_system and the record."""
+    from fractions import Fraction
+
+    import tosc.distributed
+    import tosc.systems
+    from tosc.evaluation import GridSpec, run_grid
+
+    seen = []
+    real_build = tosc.systems.build_system
+
+    def build(name, *, device=None, **options):
+        seen.append((name, device))
+        return real_build(name, **options)
+
+    real_resolve = tosc.distributed.resolve_device
+    monkeypatch.setattr(tosc.distributed, "resolve_device",
+                        lambda name, local_rank=0: "cuda:7" if name == "cuda" else real_resolve(name, local_rank))
+    monkeypatch.setattr(tosc.systems, "build_system", build)
+    spec = GridSpec(("mse-only+ideal", "jpeg-payload+ideal"), ("awgn",), (10.0,), (Fraction(1, 4),), limit=4)
+    records = run_grid(spec, tmp_path, jobs=1, progress=False, device="cuda")
+    assert sorted(seen) == [("jpeg-payload+ideal", "cuda:7"), ("mse-only+ideal", "cuda:7")]
+    assert [r.to_dict()["config"]["device"] for r in records] == ["cuda:7", "cuda:7"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -107,6 +108,8 @@ def evaluate(
     from ..errors import ConfigError
 
     if merge:
+        if launched_by_torchrun() and os.environ["RANK"] != "0":
+            return  # merging is one process's job
         records = merge_results(merge, out)
     else:
         if not systems or not snr_db or not cbr:

@@ -99,14 +99,15 @@ def _run_one(args: tuple) -> tuple[dict, dict]:
     data_key = ("data", spec.dataset, spec.split, spec.limit)
     if data_key not in _WORKER_CACHE:
         _WORKER_CACHE[data_key] = load_dataset(spec.dataset, spec.split, limit=spec.limit)
-    system_key = (system_name, spec.residual_ber)
+    system_key = (system_name, spec.residual_ber, device)
     if system_key not in _WORKER_CACHE:
-        system = build_system(system_name)
+        system = build_system(system_name, device=device)
         if spec.residual_ber and system.mode != "analog":  # analog systems deliver no bits to flip
-            system = build_system(system_name, residual_ber=spec.residual_ber)
+            system = build_system(system_name, residual_ber=spec.residual_ber, device=device)
         _WORKER_CACHE[system_key] = system
     data = _WORKER_CACHE[data_key]
-    config = {"limit": spec.limit, **({"residual_ber": spec.residual_ber} if spec.residual_ber else {})}
+    config = {"limit": spec.limit, **({"residual_ber": spec.residual_ber} if spec.residual_ber else {}),
+              **({"device": device} if device != "cpu" else {})}
     tx, record = run_point(_WORKER_CACHE[system_key], data.images, data.labels, point, dataset=spec.dataset,
                            split=spec.split, seed=spec.seed, config=config)
     k = EXAMPLES_PER_POINT
