@@ -87,9 +87,9 @@ def test_cli_refuses_impossible_residual_rates(value, tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ber", [1e-4, 1e-3, 0.05, 0.5])
+@pytest.mark.parametrize("ber", [1e-3, 0.05, 0.5])
 def test_every_digital_system_survives_residual_bit_errors_long(ber, fashion_test_slice):
-    images = fashion_test_slice.images[:32]
+    images = fashion_test_slice.images[:16]
     for name in sorted(DIGITAL):
         if name.startswith("vvc") and "vvc" not in available_codecs():
             continue
