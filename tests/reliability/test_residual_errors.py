@@ -114,3 +114,27 @@ def test_evaluate_with_residual_errors_keeps_its_points_apart(tmp_path):
     assert flipped["config"]["residual_ber"] == 0.01 and flipped["config"]["images_with_residual_flips"] == 4
     assert "residual_ber" not in clean["config"] and clean["metrics"]["failure_rate"] == 0.0
     assert flipped["metrics"]["psnr_db"] < clean["metrics"]["psnr_db"]
+
+
+def test_a_damaged_size_field_is_refused_before_decoding(fashion_test_slice, monkeypatch):
+    """Found by the long fuzz: a JPEG 2000 file whose width field became 524316 (under the
+    codecs' generic 4096 x 4096 limit) decoded a 28 x 524316 picture, 170 MB, from 300 bytes.
+    A system knows the image size, so it refuses such a header without decoding."""
+    from tosc.errors import CorruptFileError
+    from tosc.source_coding.classic.jpeg2000 import parse_j2k
+    from tosc.systems.digital import ClassicSource
+    from tosc.channel import bits_from_bytes
+
+    source = ClassicSource("jpeg2000", "file")
+    images = fashion_test_slice.images[:1]
+    bits = source.encode(images, budget_bits=8 * 2000)[0]
+    data = bytearray(source._matches[0].bitstream)
+    data[8:12] = (0x0008001C).to_bytes(4, "big")  # Xsiz
+    assert parse_j2k(bytes(data)).width == 0x0008001C
+    called = []
+    monkeypatch.setattr(source.codec, "_decode", lambda *a, **k: called.append(1))
+    with pytest.raises(CorruptFileError, match="524316 pixels for a 28 x 28 image"):
+        source.decode(0, bits_from_bytes(bytes(data)), 1)
+    assert not called
+    monkeypatch.undo()
+    assert source.decode(0, bits, 1).shape == (1, 28, 28)

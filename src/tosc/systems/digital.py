@@ -48,6 +48,7 @@ class ClassicSource:
     def encode(self, images: torch.Tensor, budget_bits: int) -> list[np.ndarray | None]:
         matches = self._classic.match_rate_batch(self.codec, images, budget_bits // 8, measure=self.measure)
         self._matches = matches
+        self._image_hw = tuple(images.shape[-2:])
         out: list[np.ndarray | None] = []
         for m in matches:
             if not m.fits:
@@ -63,6 +64,14 @@ class ClassicSource:
         if self.measure == "payload":
             # the receiver knows the container and parameter sets for the chosen quality
             data = self.codec.splice_payload(self._matches[i].bitstream, data)
+        # the receiver knows the image size: a damaged size field (within the codecs' generic
+        # 4096 x 4096 limit, e.g. 28 x 524316) must not make the library decode megapixels;
+        # coded sizes may exceed the picture by block padding (HEVC codes 28 x 28 as 64 x 64)
+        declared = self.codec.parse(data)
+        h, w = self._image_hw
+        if declared.height > max(2 * h, h + 128) or declared.width > max(2 * w, w + 128):
+            raise CorruptFileError(f"{self.codec.name}: headers declare {declared.height} x {declared.width} "
+                                   f"pixels for a {h} x {w} image")
         return torch.as_tensor(self.codec.decode(data, channels=channels), dtype=torch.float32)
 
 
