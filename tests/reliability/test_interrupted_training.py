@@ -93,7 +93,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait(lambda: _writes(out) != (), proc)  # epoch 1 is checkpointed
     first = _writes(out)
-    time.sleep(0.4 * epoch_s)  # inside epoch 2, judged by the reference run's pace
+    time.sleep(0.25 * epoch_s)  # inside epoch 2, judged by the reference run's pace
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
