@@ -138,3 +138,10 @@ def test_a_damaged_size_field_is_refused_before_decoding(fashion_test_slice, mon
     assert not called
     monkeypatch.undo()
     assert source.decode(0, bits, 1).shape == (1, 28, 28)
+
+
+def test_residual_errors_on_an_analog_system_are_refused(tmp_path, capsys):
+    assert main(["transmit", "--system", "deep-jscc", "--limit", "2", "--snr-db", "10", "--cbr", "1/8",
+                 "--residual-ber", "0.01", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "analog" in err and err.count("\n") == 1
