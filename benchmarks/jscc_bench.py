@@ -2,13 +2,16 @@
 """Design choices of the analog models, measured on the validation split at equal training.
 
     .venv/bin/python benchmarks/jscc_bench.py design [--images 18000] [--epochs 3]
+    .venv/bin/python benchmarks/jscc_bench.py attention --base runs/jscc/deep-jscc-base.pt
     .venv/bin/python benchmarks/jscc_bench.py lambda-s --base runs/jscc/deep-jscc-base.pt [--values 0 0.002 0.005 0.02]
 
 ``design``: from random weights, the same images in the same order, the same number of steps:
-  - agile:        one bandwidth-agile model (random k per batch), SNR attention (what ships);
-  - agile-no-snr: the same without SNR attention (the decoder is not told the SNR);
-  - fixed-1/16, fixed-1/4: the paper's one model per CBR, with SNR attention.
+  - agile:           one bandwidth-agile model (random k per batch), no SNR attention (what ships);
+  - agile-attention: the same with SNR attention (encoder and decoder told the SNR);
+  - fixed-1/16, fixed-1/4: the paper's one model per CBR, with SNR attention (as first measured).
   Prints PSNR at each (CBR, SNR) of the validation grid and agile minus each alternative.
+``attention``: the base schedule of ``--base`` (10 epochs, all training images) with SNR attention
+  switched the other way, into ``--out`` (resumable): PSNR per point and the difference.
 ``lambda-s``: fine-tunes the base model for one pass over ``--images`` images at each lambda_s
   (0 is the Deep JSCC control) and prints mean PSNR and classifier-cnn accuracy over the grid
   and at CBR 1/16. Both write nothing outside a temporary folder.
@@ -35,10 +38,10 @@ def design(args) -> None:
 
     common = dict(train_images=args.images, eval_images=args.eval_images, epochs=args.epochs)
     variants = {
+        "agile-attention": {"snr_adaptive": True},
         "agile": {},
-        "agile-no-snr": {"snr_adaptive": False},
-        "fixed-1/16": {"cbrs": (1 / 16,)},
-        "fixed-1/4": {"cbrs": (1 / 4,)},
+        "fixed-1/16": {"cbrs": (1 / 16,), "snr_adaptive": True},
+        "fixed-1/4": {"cbrs": (1 / 4,), "snr_adaptive": True},
     }
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,10 +51,10 @@ def design(args) -> None:
     keys = [k for k in results["agile"] if k.startswith("psnr_db/")]
     _table(results, keys + ["psnr_db"])
     for other, cbr in (("fixed-1/16", "cbr1_16"), ("fixed-1/4", "cbr1_4")):
-        diffs = [results["agile"][k] - results[other][k] for k in keys if k.startswith(f"psnr_db/{cbr}@")]
-        print(f"agile minus {other} at its own CBR: " + ", ".join(f"{d:+.2f}" for d in diffs) + " dB (SNR 0, 10, 20)")
-    diffs = [results["agile"][k] - results["agile-no-snr"][k] for k in keys]
-    print(f"SNR attention (agile minus agile-no-snr): mean {sum(diffs) / len(diffs):+.2f} dB, "
+        diffs = [results["agile-attention"][k] - results[other][k] for k in keys if k.startswith(f"psnr_db/{cbr}@")]
+        print(f"agile-attention minus {other} at its own CBR: " + ", ".join(f"{d:+.2f}" for d in diffs) + " dB (SNR 0, 10, 20)")
+    diffs = [results["agile-attention"][k] - results["agile"][k] for k in keys]
+    print(f"SNR attention (agile-attention minus agile): mean {sum(diffs) / len(diffs):+.2f} dB, "
           f"min {min(diffs):+.2f}, max {max(diffs):+.2f}")
 
 
@@ -70,6 +73,23 @@ def lambda_s(args) -> None:
     _table(results, keys + ["psnr_db", "accuracy"])
 
 
+def attention(args) -> None:
+    from tosc.checkpoint import load_checkpoint
+    from tosc.jscc.train import JSCCTrainConfig, train_jscc
+
+    base = load_checkpoint(args.base, kind="jscc")
+    settings = {**base["config"]["train"], "snr_adaptive": not base["config"]["train"]["snr_adaptive"]}
+    other = train_jscc(JSCCTrainConfig.from_dict(settings), args.out, resume=True, progress=False)
+    results = {"attention": other, "no-attention": base["metrics"]}
+    if base["config"]["train"]["snr_adaptive"]:
+        results = {"attention": base["metrics"], "no-attention": other}
+    keys = sorted(k for k in results["attention"] if k.startswith("psnr_db/"))
+    _table(results, keys + ["psnr_db", "accuracy"])
+    diffs = [results["attention"][k] - results["no-attention"][k] for k in keys]
+    print(f"SNR attention (with minus without): mean {sum(diffs) / len(diffs):+.2f} dB, "
+          f"min {min(diffs):+.2f}, max {max(diffs):+.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what")  # none: design (what `make bench` runs)
@@ -82,11 +102,14 @@ def main() -> None:
     s.add_argument("--values", type=float, nargs="+", default=[0.0, 0.002, 0.005, 0.02])
     s.add_argument("--images", type=int, default=18000)
     s.add_argument("--eval-images", type=int, default=1000)
+    a = sub.add_parser("attention")
+    a.add_argument("--base", type=Path, default=Path("runs/jscc/deep-jscc-base.pt"))
+    a.add_argument("--out", type=Path, default=Path("runs/jscc/deep-jscc-base-other-attention.pt"))
     args = parser.parse_args()
     if args.what is None:
         args = parser.parse_args(["design"])
     torch.set_num_threads(1)
-    (design if args.what == "design" else lambda_s)(args)
+    {"design": design, "lambda-s": lambda_s, "attention": attention}[args.what](args)
 
 
 if __name__ == "__main__":

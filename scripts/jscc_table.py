@@ -26,12 +26,13 @@ def main() -> int:
     from tosc.results import read_results
 
     records = read_results(args.results)
-    systems = list(dict.fromkeys(r.system for r in records))
+    seen = list(dict.fromkeys(r.system for r in records))
+    analog = [s for s in ("deep-jscc", "tosc-sr-analog") if s in seen]  # analog columns first, always
+    systems = analog + [s for s in seen if s not in analog]
     table: dict[tuple, dict] = {}
     for r in records:
         key = (r.channel.kind, Fraction(r.rate.cbr).limit_denominator(1 << 12), r.channel.snr_db)
         table.setdefault(key, {})[r.system] = r.metrics
-    analog = [s for s in systems if s in ("deep-jscc", "tosc-sr-analog")]
     head = ["channel", "CBR", "SNR dB"] + [f"{s} {m}" for s in systems for m in ("PSNR", "acc", "acc resnet")]
     head += [f"{s} - {args.reference} PSNR" for s in analog if args.reference in systems]
     print("| " + " | ".join(head) + " |")

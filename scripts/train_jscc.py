@@ -4,7 +4,7 @@
 Two stages, like the digital family (scripts/train_family.py):
 
 1. ``deep-jscc-base``: bandwidth-agile Deep JSCC (k up to CBR 1/2, random k and SNR in
-   0..20 dB per batch, SNR attention), MSE only, ``--epochs`` epochs.
+   0..20 dB per batch, no SNR attention: it did not help), MSE only, ``--epochs`` epochs.
 2. From that base, with the same schedule and lr, ``--finetune-epochs`` more epochs each:
    ``deep-jscc`` (lambda_s = 0) and ``tosc-sr-analog`` (lambda_s = LAMBDA_S, the semantic
    term through the frozen classifier-cnn). The two shipped models thus differ only in the
@@ -30,13 +30,16 @@ LAMBDA_S = 0.005
 EPOCHS = 10
 FINETUNE_EPOCHS = 1
 FINETUNE_LR = 3e-4
+# SNR attention cost 0.17 dB at the full schedule: `benchmarks/jscc_bench.py attention`
+SNR_ATTENTION = False
 
 
 def plan(epochs: int, finetune_epochs: int, lambda_s: float) -> list[tuple[str, dict, str | None]]:
     return [
-        ("deep-jscc-base", {"epochs": epochs}, None),
-        ("deep-jscc", {"epochs": finetune_epochs, "lr": FINETUNE_LR}, "deep-jscc-base"),
-        ("tosc-sr-analog", {"epochs": finetune_epochs, "lr": FINETUNE_LR, "lambda_s": lambda_s}, "deep-jscc-base"),
+        ("deep-jscc-base", {"epochs": epochs, "snr_adaptive": SNR_ATTENTION}, None),
+        ("deep-jscc", {"epochs": finetune_epochs, "lr": FINETUNE_LR, "snr_adaptive": SNR_ATTENTION}, "deep-jscc-base"),
+        ("tosc-sr-analog", {"epochs": finetune_epochs, "lr": FINETUNE_LR, "lambda_s": lambda_s,
+                            "snr_adaptive": SNR_ATTENTION}, "deep-jscc-base"),
     ]
 
 

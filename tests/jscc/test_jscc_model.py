@@ -12,9 +12,10 @@ def _model(seed=0, **kw):
     return DeepJSCC(JSCCConfig(**kw)).eval()
 
 
-@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 30, 22)])
-def test_shapes_for_any_image_size(shape):
-    model = _model(in_channels=shape[0], image_hw=shape[1:])
+@pytest.mark.parametrize("shape,attention", [((1, 28, 28), True), ((1, 28, 28), False), ((3, 32, 32), True),
+                                             ((3, 30, 22), False)])
+def test_shapes_for_any_image_size(shape, attention):
+    model = _model(in_channels=shape[0], image_hw=shape[1:], snr_adaptive=attention)
     x = torch.rand(5, *shape)
     n = shape[0] * shape[1] * shape[2]
     assert model.k_max == n // 2
@@ -37,9 +38,10 @@ def test_power_is_exactly_k_per_image(k):
                                rtol=1e-5, atol=0)
 
 
-def test_fewer_symbols_are_a_prefix_of_the_full_codeword():
+@pytest.mark.parametrize("attention", [False, True])
+def test_fewer_symbols_are_a_prefix_of_the_full_codeword(attention):
     # bandwidth agility: k symbols are the first k of the k_max ones, rescaled to Es = 1
-    model = _model()
+    model = _model(snr_adaptive=attention)
     x = torch.rand(4, 1, 28, 28)
     full = model.encode(x, model.k_max, 10.0)
     for k in (49, 98, 333):
@@ -49,7 +51,7 @@ def test_fewer_symbols_are_a_prefix_of_the_full_codeword():
 
 
 def test_noise_free_channel_delivers_the_sent_symbols():
-    model = _model()
+    model = _model(snr_adaptive=True)
     x = torch.rand(3, 1, 28, 28)
     for kind in ("awgn", "rayleigh-block", "rayleigh-fast"):
         ch = AnalogChannel(kind, normalize=False)

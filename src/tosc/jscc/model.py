@@ -22,7 +22,8 @@ Differences from the paper, each for a reason:
 - **Bandwidth expansion.** Above ``k_max`` the symbols are repeated cyclically and the
   receiver combines the copies by maximum-ratio combining, an SNR gain of about
   ``10 log10(k / k_max)`` dB; it is not a trained code.
-- **SNR attention** (ADJSCC, Xu et al. 2021), optional: after the 3rd and 4th encoder
+- **SNR attention** (ADJSCC, Xu et al. 2021), optional and off in the shipped models (it cost
+  0.17 dB after the full schedule, ``benchmarks/jscc_bench.py attention``): after the 3rd and 4th encoder
   layers and the 1st and 2nd decoder layers a small MLP of (channel means, SNR in dB, and in
   the decoder k/k_max) rescales each channel. The encoder is not told k, so the first k
   symbols of a k_max-symbol codeword are exactly the k-symbol codeword (up to power). The decoder is given the SNR the receiver knows (per image on
@@ -60,7 +61,7 @@ class JSCCConfig:
     image_hw: tuple[int, int] = (28, 28)
     max_cbr: float = 0.5
     width: int = 32
-    snr_adaptive: bool = True
+    snr_adaptive: bool = False
 
     def __post_init__(self) -> None:
         h, w = self.image_hw

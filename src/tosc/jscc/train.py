@@ -61,7 +61,7 @@ class JSCCTrainConfig:
     seed: int = 0
     width: int = 32
     max_cbr: float = 0.5
-    snr_adaptive: bool = True
+    snr_adaptive: bool = False  # SNR attention; measured not to help (docs/jscc.md)
     snr_range_db: tuple[float, float] = (0.0, 20.0)
     cbrs: tuple[float, ...] | None = None  # None: bandwidth-agile (random k); else k drawn from these CBRs
     channel: str = "awgn"
