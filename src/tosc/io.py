@@ -29,6 +29,7 @@ __all__ = [
     "append_jsonl",
     "read_jsonl",
     "save_image_arrays",
+    "read_npz",
     "load_image_arrays",
     "ImageArrays",
 ]
@@ -186,16 +187,23 @@ def save_image_arrays(
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_image_arrays(path: str | os.PathLike) -> ImageArrays:
-    """Read an image .npz (float32 or uint8, NCHW or NHW) into the normalised layout."""
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, loaded without pickle; a missing file is a DataError and an
+    unreadable one (not a zip, truncated, pickled objects) a CorruptFileError."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            raw = {key: npz[key] for key in npz.files}
+            return {key: npz[key] for key in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise CorruptFileError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def load_image_arrays(path: str | os.PathLike) -> ImageArrays:
+    """Read an image .npz (float32 or uint8, NCHW or NHW) into the normalised layout."""
+    path = Path(path)
+    raw = read_npz(path)
     if "images" not in raw:
         raise DataError(f"{path}: has no 'images' array (found {sorted(raw)})")
     images = _normalise_images(raw["images"], str(path))

@@ -111,6 +111,11 @@ def test_npz_not_a_file(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(CorruptFileError, match="not a readable"):
         load_source_npz(tmp_path / "junk.npz")
+    good = tmp_path / "good.npz"
+    np.savez(good, p_xy=np.eye(2) / 2, distortion=1 - np.eye(2))
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:-40])  # a zip cut off in its directory
+    with pytest.raises(CorruptFileError, match="not a readable"):
+        load_source_npz(tmp_path / "cut.npz")
 
 
 def test_fashion_mnist_source():

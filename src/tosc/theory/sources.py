@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 from scipy.stats import norm, truncnorm
 
-from ..errors import ConfigError, CorruptFileError, DataError
+from ..errors import ConfigError, DataError
+from ..io import read_npz
 from . import closed_forms as cf
 from .measures import check_distortion, check_joint
 
@@ -454,13 +455,7 @@ def make_source(name: str, **params: Any) -> Source:
 def load_source_npz(path: str | os.PathLike) -> Source:
     """A user's source from an .npz with ``p_xy`` (|X| x |Y|) and ``distortion`` (|X| x |Xhat|)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise CorruptFileError(f"{path}: not a readable .npz file ({exc})") from None
+    arrays = read_npz(path)
     missing = [key for key in ("p_xy", "distortion") if key not in arrays]
     if missing:
         raise DataError(f"{path}: missing array(s) {', '.join(missing)} (found {', '.join(sorted(arrays)) or 'none'})")
