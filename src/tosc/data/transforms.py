@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["PadTo", "Resize", "Grayscale", "Compose", "padding_for"]
+__all__ = ["PadTo", "Resize", "Grayscale", "Compose", "padding_for", "centre_padding", "crop_padding"]
 
 
 def _as_batch(images: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -24,12 +24,23 @@ def _as_batch(images: torch.Tensor) -> tuple[torch.Tensor, bool]:
     raise DataError(f"expected C x H x W or N x C x H x W, got shape {tuple(images.shape)}")
 
 
+def centre_padding(height: int, width: int, canvas_height: int, canvas_width: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding that centres an H x W image on the canvas (the extra
+    pixel of an odd difference goes right/bottom); the caller checks the image fits."""
+    top, left = (canvas_height - height) // 2, (canvas_width - width) // 2
+    return left, canvas_width - width - left, top, canvas_height - height - top
+
+
 def padding_for(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
     """(left, right, top, bottom) zero padding that makes H and W multiples of ``multiple``,
     split as evenly as possible (the extra pixel goes right/bottom)."""
-    pad_h = (-height) % multiple
-    pad_w = (-width) % multiple
-    return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+    return centre_padding(height, width, height + (-height) % multiple, width + (-width) % multiple)
+
+
+def crop_padding(images: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """Undo (left, right, top, bottom) padding on the last two dimensions."""
+    left, right, top, bottom = padding
+    return images[..., top:images.shape[-2] - bottom, left:images.shape[-1] - right]
 
 
 @dataclass(frozen=True)
@@ -48,9 +59,7 @@ class PadTo:
         h, w = batch.shape[-2:]
         if h > self.height or w > self.width:
             raise DataError(f"PadTo({self.height}, {self.width}) got a larger image of {h} x {w}")
-        top = (self.height - h) // 2
-        left = (self.width - w) // 2
-        out = F.pad(batch, (left, self.width - w - left, top, self.height - h - top), value=self.fill)
+        out = F.pad(batch, centre_padding(h, w, self.height, self.width), value=self.fill)
         return out[0] if single else out
 
 

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from compressai.layers import GDN
 
 from ..channel import AnalogChannel, normalize_power
+from ..data.transforms import centre_padding, crop_padding
 from ..errors import ConfigError, DataError
 
 __all__ = ["JSCCConfig", "DeepJSCC", "SNR_CONDITION_RANGE_DB"]
@@ -157,9 +158,7 @@ class DeepJSCC(nn.Module):
                             f"got {'x'.join(map(str, x.shape[1:])) if x.ndim == 4 else tuple(x.shape)}")
 
     def _padding(self) -> tuple[int, int, int, int]:
-        (h, w), (ch, cw) = self.config.image_hw, self.config.canvas_hw
-        top, left = (ch - h) // 2, (cw - w) // 2
-        return left, cw - w - left, top, ch - h - top
+        return centre_padding(*self.config.image_hw, *self.config.canvas_hw)
 
     def check_k(self, k: int) -> int:
         if int(k) != k or k < 1 or k > self.k_max:
@@ -204,9 +203,7 @@ class DeepJSCC(nn.Module):
             h = layer(h)
             if side is not None and i in (0, 1):
                 h = self.dec_attention[i](h, side)
-        left, right, top, bottom = self._padding()
-        x_hat = torch.sigmoid(h)
-        return x_hat[..., top:x_hat.shape[-2] - bottom, left:x_hat.shape[-1] - right]
+        return crop_padding(torch.sigmoid(h), self._padding())
 
     # -- the whole chain -------------------------------------------------------------------
     def forward(self, x: torch.Tensor, snr_db: float | torch.Tensor, k: int, channel: AnalogChannel | None = None,

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from compressai.entropy_models import EntropyBottleneck
 from compressai.layers import GDN
 
+from ...data.transforms import centre_padding, crop_padding
 from ...errors import ConfigError, DataError
 
 __all__ = ["CodecConfig", "TinyImageCodec"]
@@ -84,8 +85,7 @@ class TinyImageCodec(nn.Module):
         ch, cw = self.config.canvas_hw
         if height > ch or width > cw or height <= 0 or width <= 0:
             raise DataError(f"this model codes images up to {ch}x{cw}; got {height}x{width} (resize or tile first)")
-        top, left = (ch - height) // 2, (cw - width) // 2
-        return left, cw - width - left, top, ch - height - top
+        return centre_padding(height, width, ch, cw)
 
     def check_images(self, x: torch.Tensor) -> None:
         if x.ndim != 4:
@@ -97,11 +97,6 @@ class TinyImageCodec(nn.Module):
         pad = self.padding_for(*x.shape[-2:])
         return F.pad(x, pad), pad
 
-    @staticmethod
-    def _crop(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-        left, right, top, bottom = pad
-        return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
-
     # -- transforms ---------------------------------------------------------------
     def analysis(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """x N x C x H x W -> (y N x latent_dim, padding)."""
@@ -112,7 +107,7 @@ class TinyImageCodec(nn.Module):
     def synthesis(self, y_hat: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
         """y_hat N x latent_dim -> x_hat N x C x H x W (not clamped)."""
         features = self.g_s_linear(y_hat).view(-1, *self._feature_shape)
-        return self._crop(self.g_s(features), pad)
+        return crop_padding(self.g_s(features), pad)
 
     def medians(self) -> torch.Tensor:
         return self.entropy_bottleneck._get_medians().view(1, -1)
