@@ -122,8 +122,9 @@ class LearnedFamilySource:
         return stream(hi)
 
     def encode(self, images: torch.Tensor, budget_bits: int) -> list[np.ndarray | None]:
-        streams = [c.encode(images) for c in self.codecs]
-        lowest_symbols: torch.Tensor | None = None
+        # the lowest model's latents also feed truncate_to_fit: analyse the batch once
+        lowest_symbols = self.codecs[0].symbols(images)[0]
+        streams = [self.codecs[0].encode_symbols(lowest_symbols)] + [c.encode(images) for c in self.codecs[1:]]
         self.truncated = 0
         out: list[np.ndarray | None] = []
         for i in range(len(images)):
@@ -134,8 +135,6 @@ class LearnedFamilySource:
                     break
             stream = streams[choice][i] if choice is not None else None
             if choice is None and budget_bits - self.index_bits >= 8:
-                if lowest_symbols is None:
-                    lowest_symbols = self.codecs[0].symbols(images)[0]
                 stream = self.truncate_to_fit(lowest_symbols[i], (budget_bits - self.index_bits) // 8)
                 choice = 0
                 self.truncated += stream is not None
