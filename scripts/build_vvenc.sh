@@ -3,8 +3,9 @@
 #
 #   bash scripts/build_vvenc.sh        # prints the path of vvencapp on stdout
 #
-# The tarball is ../shared/vendor/vvenc-1.9.1.tar.gz seen from the repo root (override with
-# TOSC_VVENC_TARBALL); its sha256 is checked. The build lands in
+# The source is third_party/vvenc/vvenc-1.9.1.tar.gz, shipped in this repository with its licence
+# (override with TOSC_VVENC_TARBALL); its sha256 must equal the one recorded beside it in
+# third_party/vvenc/vvenc-1.9.1.tar.gz.sha256. The build lands in
 #   ${TOSC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tosc}/vvenc-<first 16 hex of the sha256>/bin/vvencapp
 # which is where tosc.source_coding.classic.vvc looks (or set TOSC_VVENCAPP). When that binary
 # exists and runs, this script is a no-op that takes well under a second. Concurrent runs are
@@ -14,8 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EXPECTED_SHA256=a0d0c942d0fa76932c018228365b2e4ffa90162e304b32b4cb94e64f7543c9f3
-TARBALL=${TOSC_VVENC_TARBALL:-../shared/vendor/vvenc-1.9.1.tar.gz}
+CHECKSUM_FILE=third_party/vvenc/vvenc-1.9.1.tar.gz.sha256
+EXPECTED_SHA256=$(cut -d' ' -f1 "$CHECKSUM_FILE")
+TARBALL=${TOSC_VVENC_TARBALL:-third_party/vvenc/vvenc-1.9.1.tar.gz}
 CACHE_ROOT=${TOSC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tosc}
 PREFIX="$CACHE_ROOT/vvenc-${EXPECTED_SHA256:0:16}"
 APP="$PREFIX/bin/vvencapp"

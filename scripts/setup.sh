@@ -25,7 +25,7 @@ fi
 if ! command -v "$PYTHON" >/dev/null; then
   say "error: $PYTHON not found; tosc needs CPython 3.11 (set PYTHON=/path/to/python3.11)"; exit 2
 fi
-# VVC encoder (VVenC from ../shared/vendor), built once into ~/.cache/tosc; a no-op when built
+# VVC encoder (VVenC, source in third_party/vvenc), built once into ~/.cache/tosc; a no-op when built
 bash scripts/build_vvenc.sh >/dev/null
 
 stamp="$("$PYTHON" --version 2>&1) $(sha256sum requirements.lock | cut -c1-16)"

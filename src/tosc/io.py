@@ -1,4 +1,4 @@
-"""Atomic file writing and the image-array (.npz) contract of INTERFACES.md.
+"""Atomic file writing and the image-array (.npz) contract of docs/interfaces.md.
 
 Every file tosc writes goes through :func:`atomic_write`: data lands in a temporary
 file in the same directory, is flushed and fsync'ed, then renamed over the target,
@@ -169,7 +169,7 @@ def save_image_arrays(
     indices: np.ndarray | None = None,
     **optional: np.ndarray,
 ) -> None:
-    """Write an image .npz in the INTERFACES.md layout, atomically."""
+    """Write an image .npz in the docs/interfaces.md layout, atomically."""
     images = _normalise_images(images, str(path))
     n = images.shape[0]
     labels = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)

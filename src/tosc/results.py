@@ -1,4 +1,4 @@
-"""The results record every evaluator writes (INTERFACES.md, "Results record").
+"""The results record every evaluator writes (docs/interfaces.md, "Results record").
 
 Units live in the key names: ``snr_db``, ``bpp`` (bits per pixel from actual bytes,
 pixels = H*W of the original image), ``payload_bits_per_image``,

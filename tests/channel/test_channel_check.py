@@ -1,4 +1,4 @@
-"""THEORY.md "Channel check": a Gaussian source sent uncoded over a real AWGN channel, one
+"""docs/theory.md "Channel check": a Gaussian source sent uncoded over a real AWGN channel, one
 use per sample, SNR 10 dB, linear MMSE receiver: D = 1/11 and, with rho^2 = 0.8,
 I(X_hat; Y) = 0.937235 bits, the jointly Gaussian curve at R = 0.5 log2 11."""
 
@@ -14,7 +14,7 @@ RHO2 = 0.8
 
 
 def i_y_of_r(rate_bits: float, rho2: float) -> float:
-    """THEORY.md: I_Y(R) = -0.5 log2(1 - rho^2 + rho^2 2^(-2R)) for jointly Gaussian X, Y."""
+    """docs/theory.md: I_Y(R) = -0.5 log2(1 - rho^2 + rho^2 2^(-2R)) for jointly Gaussian X, Y."""
     return -0.5 * math.log2(1 - rho2 + rho2 * 2 ** (-2 * rate_bits))
 
 

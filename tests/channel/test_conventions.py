@@ -1,4 +1,4 @@
-"""CHANNEL.md conventions: units, conversions, CBR, budgets and bad settings."""
+"""docs/channel.md conventions: units, conversions, CBR, budgets and bad settings."""
 
 import math
 from fractions import Fraction

@@ -43,7 +43,7 @@ def test_uncoded_ber_over_awgn_matches_closed_form(name, ebno_db):
     ber = (hard_decision(llr) != bits).double().mean().item()
     expected = uncoded_ber(name, snr_db)
     assert ber == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / bits.numel()))
-    if name in ("bpsk", "qpsk"):  # CHANNEL.md: Q(sqrt(2 Eb/N0))
+    if name in ("bpsk", "qpsk"):  # docs/channel.md: Q(sqrt(2 Eb/N0))
         assert expected == pytest.approx(q_function(math.sqrt(2 * 10 ** (ebno_db / 10))), rel=1e-9)
 
 

@@ -1,4 +1,4 @@
-"""Closed forms of THEORY.md (to 1e-3 bits) and the derived vector Gaussian / binary pair cases."""
+"""Closed forms of docs/theory.md (to 1e-3 bits) and the derived vector Gaussian / binary pair cases."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tosc.errors import ConfigError
 from tosc.theory import InfeasibleConstraintsError
 from tosc.theory import closed_forms as cf
 
-ATOL = 1e-3  # the issue's tolerance; the formulas below match THEORY.md's printed digits
+ATOL = 1e-3  # the issue's tolerance; the formulas below match docs/theory.md's printed digits
 
 
 @pytest.mark.parametrize("d, rate", [(0.11, 0.500084), (0.25, 0.188722)])

@@ -1,4 +1,4 @@
-"""The numerical solver against THEORY.md's closed forms, its guarantees and its input checks."""
+"""The numerical solver against docs/theory.md's closed forms, its guarantees and its input checks."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tosc.theory import closed_forms as cf
 from tosc.theory.reference import plain_update
 from tosc.theory.solver import _Iteration, _prepare, random_mapping
 
-ATOL = 1e-3  # bits, the issue's tolerance for THEORY.md's numbers
+ATOL = 1e-3  # bits, the issue's tolerance for docs/theory.md's numbers
 LN2 = math.log(2.0)
 
 
@@ -327,7 +327,7 @@ def test_quantised_gaussian_information_bottleneck():
 
 
 def test_quantised_gaussian_rate_at_both_constraints():
-    """THEORY.md's joint example on a 48-cell quantisation: which constraint binds, and the
+    """docs/theory.md's joint example on a 48-cell quantisation: which constraint binds, and the
     rate within the quantisation loss above the closed form."""
     src = make_source("gaussian", levels=48, y_levels=48)
     i_xy = -0.5 * math.log2(0.2)

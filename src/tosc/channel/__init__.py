@@ -3,7 +3,7 @@
 
 Where things are:
 
-- ``conventions``: dB, N0, Eb/N0, capacity, CBR -> channel uses, bit budgets (CHANNEL.md).
+- ``conventions``: dB, N0, Eb/N0, capacity, CBR -> channel uses, bit budgets (docs/channel.md).
 - ``fading``: AWGN, ``rayleigh-block``, ``rayleigh-fast`` on complex tensors (registered
   under kind ``channel``).
 - ``analog``: per-image power normalisation and the differentiable :class:`AnalogChannel`.

@@ -1,4 +1,4 @@
-"""Transmission conventions in one place (../shared/docs/CHANNEL.md), tested once.
+"""Transmission conventions in one place (docs/channel.md), tested once.
 
 Units used everywhere in :mod:`tosc.channel`:
 

@@ -5,7 +5,7 @@ Per image, with ``k`` complex channel uses and a scheme (r_c, M), ``m = log2(M)`
 1. Segmentation (:func:`plan_segments`): the k symbols are split into C = ceil(k m / n_max)
    codewords of whole symbols (sizes differ by at most one symbol); codeword i carries
    floor(r_c n_i) information bits, plus one for the first few so that the total is
-   exactly B = floor(k r_c m) (the CHANNEL.md budget). A payload of
+   exactly B = floor(k r_c m) (the docs/channel.md budget). A payload of
    L <= B bits fills the codewords in order; only the codewords it needs are sent, the
    last one zero-padded (the padding is recorded and stripped again).
 2. Each codeword: Sionna's ``LDPC5GEncoder`` (with the 38.212 output bit interleaver) ->

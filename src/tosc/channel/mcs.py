@@ -1,6 +1,6 @@
 """Modulation and coding schemes and the table that picks one for an SNR.
 
-The MCS set is {1/2, 2/3, 3/4, 5/6} x {BPSK, QPSK, 16-QAM, 64-QAM} (CHANNEL.md). For each
+The MCS set is {1/2, 2/3, 3/4, 5/6} x {BPSK, QPSK, 16-QAM, 64-QAM} (docs/channel.md). For each
 SNR the table picks the highest-throughput scheme (r_c * log2(M) information bits per
 channel use) whose simulated block error rate is <= 1e-3.
 

@@ -9,7 +9,7 @@ MSE on [0, 1] pixels, CE in nats from the frozen training-time classifier
 (``tosc.tasks.TRAINING_TASK``; the held-out networks are never loaded here).
 ``lambda_s = 0`` is Deep JSCC, ``lambda_s > 0`` analog TOSC-SR.
 
-Each batch draws its SNR uniformly from ``snr_range_db`` (CHANNEL.md: "SNR drawn per batch")
+Each batch draws its SNR uniformly from ``snr_range_db`` (docs/channel.md: "the SNR drawn per batch")
 and its number of symbols ``k``: from ``cbrs`` when given (one CBR: the paper's one model per
 CBR), otherwise half the batches from the evaluator's CBRs 1/16..1/2 of ``max_cbr`` and half
 uniformly from [k_max / 16, k_max] (the bandwidth-agile model).

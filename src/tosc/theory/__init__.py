@@ -1,4 +1,4 @@
-"""Semantic rate-distortion theory beside the communication chain (THEORY.md).
+"""Semantic rate-distortion theory beside the communication chain (docs/theory.md).
 
 The least rate I(X;Xhat) that keeps the pixel distortion E d(X, Xhat) <= D_p and the task
 information I(Xhat;Y) >= I_0, for a source p(x, y) and the Markov chain Y - X - Xhat:

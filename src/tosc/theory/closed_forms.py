@@ -1,4 +1,4 @@
-"""Closed-form rate-distortion and information-bottleneck results (THEORY.md).
+"""Closed-form rate-distortion and information-bottleneck results (docs/theory.md).
 
 Everything is in bits; distortions are Hamming error probabilities or mean squared errors;
 ``lam_bits`` is bits of rate per unit distortion; ``beta`` is dimensionless. These are the
@@ -292,7 +292,7 @@ class UncodedAWGN:
 
 
 def uncoded_awgn(snr_db: float, rho2: float, variance: float = 1.0) -> UncodedAWGN:
-    """Uncoded analog transmission, one channel use per sample (THEORY.md, channel check):
+    """Uncoded analog transmission, one channel use per sample (docs/theory.md, channel check):
     Xhat = SNR / (1 + SNR) * (X + W) (scaled units), corr^2(Xhat, X) = SNR / (1 + SNR), so
     I(Xhat;Y) = -0.5 log2(1 - rho^2 SNR / (1 + SNR)) = gaussian_ib_semantic_info(rho^2, rate_bits)."""
     snr = 10.0 ** (float(snr_db) / 10.0)

@@ -1,6 +1,6 @@
 """A plain-loop implementation of one self-consistent update, for tests and benchmarks.
 
-It follows THEORY.md line by line with Python loops and ``math`` (no numpy vectorisation),
+It follows docs/theory.md line by line with Python loops and ``math`` (no numpy vectorisation),
 so it is slow but easy to audit; :func:`tosc.theory.solver.solve_lagrangian` must produce
 the same update.
 """

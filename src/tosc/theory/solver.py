@@ -1,4 +1,4 @@
-"""Numerical solver for the semantic rate-distortion problem of THEORY.md.
+"""Numerical solver for the semantic rate-distortion problem of docs/theory.md.
 
 Given p(x, y) and a pixel distortion d(x, xhat), with the Markov chain Y - X - Xhat:
 
@@ -81,7 +81,7 @@ class FreeCodebook:
 
     source_points: |X| x k, the value of each source symbol.
     codebook: |Xhat| x k, the initial reconstruction points; the solver moves them to the
-    centroids E[X | Xhat = xhat] at every update (THEORY.md, centroid step).
+    centroids E[X | Xhat = xhat] at every update (docs/theory.md, centroid step).
     offsets: optional |X|, a constant added to every distortion of x (e.g. the within-cell
     variance of a quantised continuous source); it does not change the optimal mapping.
     d(x, xhat) = offsets[x] + ||source_points[x] - codebook[xhat]||^2 (summed over the k coordinates).
@@ -623,7 +623,7 @@ def _iterate_quiet(
 
 
 def _blahut_certificate(prob: _Problem, log_r: np.ndarray, lam_n: float, dist: float) -> tuple[float, float]:
-    """(max c(xhat), rate lower bound in bits) for beta = 0 (THEORY.md, step 4)."""
+    """(max c(xhat), rate lower bound in bits) for beta = 0 (docs/theory.md, "Certificate")."""
     a = log_r[None, :] - lam_n * prob.distortion
     top = a.max(axis=1, keepdims=True)
     log_z = (np.log(_exp_nonpositive(a - top).sum(axis=1, keepdims=True)) + top)[:, 0]
@@ -887,7 +887,7 @@ def rate_at(
 ) -> RDPoint:
     """The least rate with E d <= max_distortion and I(Xhat;Y) >= min_semantic_info_bits.
 
-    Projected dual ascent on (lam, beta) with warm starts (THEORY.md, step 6), with a
+    Projected dual ascent on (lam, beta) with warm starts (docs/theory.md, "Targets"), with a
     sign-based step per multiplier so that no scale has to be known in advance:
         lam <- max(0, lam + eta_lam sign(D - D_p)),   beta <- max(0, beta + eta_beta sign(I_0 - I_Y)),
     eta growing by 1.5 while the sign of the violation holds and halving when it flips; each

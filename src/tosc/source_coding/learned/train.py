@@ -1,6 +1,6 @@
 """Training the codec with the TOSC-SR loss, resumably.
 
-Loss per batch (THEORY.md, variational form)::
+Loss per batch (docs/theory.md, "From the bound to a codec's loss")::
 
     L = bpp + lambda_p * MSE(x, x_hat) + lambda_s * CE(y, task(x_hat))
 
