@@ -15,17 +15,23 @@ comes only from the ``generator`` passed in, so a seeded generator reproduces a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from .. import registry
 from ..errors import ConfigError
-from .conventions import CHANNEL_KINDS, check_channel_kind, check_csi, check_snr_db
+from . import finite
+from .conventions import (CHANNEL_KINDS, capacity_bits_per_use, check_channel_kind, check_csi, check_snr_db,
+                          db_to_linear, ergodic_rayleigh_capacity_bits_per_use)
 
 __all__ = [
     "ChannelOutput",
     "FadingChannel",
+    "AwgnChannel",
+    "RayleighBlockChannel",
+    "RayleighFastChannel",
     "make_channel",
     "complex_normal",
     "noise_variance",
@@ -92,28 +98,44 @@ class ChannelOutput:
 
 
 class FadingChannel:
-    """A channel of one kind (``awgn``, ``rayleigh-block``, ``rayleigh-fast``) and receiver CSI.
+    """A channel of one kind and the receiver's CSI; each kind is a subclass that knows its
+    own gains, equaliser, effective SNR, capacity, outage and finite-length bound.
 
     Call it with ``x`` [N, k] complex (Es = 1 per symbol), ``snr_db`` (float, or [N] tensor
     for one SNR per image) and a ``torch.Generator``; get a :class:`ChannelOutput`.
+    ``FadingChannel(kind, csi)`` returns the subclass registered for ``kind``.
     """
 
-    def __init__(self, kind: str = "awgn", csi: str = "perfect") -> None:
-        self.kind = check_channel_kind(kind)
+    kind = ""
+    #: equaliser the analog (JSCC) systems use on this channel
+    analog_equalizer = "zf"
+    #: True when one gain covers all symbols of an image (outage is per image)
+    per_image_gain = False
+
+    def __new__(cls, kind: str | None = None, csi: str = "perfect"):
+        if cls is FadingChannel:
+            cls = _KINDS[check_channel_kind(kind if kind is not None else "awgn")]
+        return super().__new__(cls)
+
+    def __init__(self, kind: str | None = None, csi: str = "perfect") -> None:
+        if kind is not None and kind != self.kind:
+            raise ConfigError(f"{type(self).__name__} is the {self.kind!r} channel, not {kind!r}")
         self.csi = check_csi(csi)
 
     def __repr__(self) -> str:
         return f"FadingChannel(kind={self.kind!r}, csi={self.csi!r})"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FadingChannel) and (self.kind, self.csi) == (other.kind, other.csi)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.csi))
+
+    # -- sampling -------------------------------------------------------------------------
     def gains(self, n_rows: int, n_symbols: int, generator: torch.Generator | None = None,
               device: torch.device | str = "cpu", dtype: torch.dtype = torch.complex64) -> torch.Tensor:
         """Channel gains h, [n_rows, n_symbols] complex."""
-        if self.kind == "awgn":
-            return torch.ones(n_rows, n_symbols, dtype=dtype, device=device)
-        if self.kind == "rayleigh-block":
-            h = complex_normal((n_rows, 1), generator, device, dtype)
-            return h.expand(n_rows, n_symbols)
-        return complex_normal((n_rows, n_symbols), generator, device, dtype)
+        raise NotImplementedError
 
     def __call__(self, x: torch.Tensor, snr_db: float | torch.Tensor,
                  generator: torch.Generator | None = None) -> ChannelOutput:
@@ -127,6 +149,88 @@ class FadingChannel:
         y = h * x + w * n0.sqrt()
         return ChannelOutput(y=y, h=h, n0=n0)
 
+    # -- what the receiver knows ---------------------------------------------------------
+    def receiver_snr_db(self, snr_db: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The SNR [N] a receiver with this CSI can tell a decoder, from the nominal ``snr_db`` [N]
+        and the gains ``h`` [N, k]: the nominal SNR, except where one known gain scales the image."""
+        return snr_db
+
+    # -- information theory (bits per complex channel use, SNR = Es/N0 in dB) --------------
+    def capacity_bits_per_use(self, snr_db: float) -> float:
+        """The capacity (AWGN) or ergodic capacity (fading, perfect receiver CSI) per channel use."""
+        raise NotImplementedError
+
+    def outage_probability(self, bits_per_use: float, snr_db: float) -> float:
+        """P(the channel of one image cannot carry ``bits_per_use``): 0 or 1 unless the gain is per image."""
+        return 0.0 if bits_per_use <= self.capacity_bits_per_use(snr_db) else 1.0
+
+    def normal_approximation_bits(self, snr_db: float, n_channel_uses: int, target_bler: float) -> float:
+        """Information bits k channel uses carry at block error rate ``target_bler`` by the normal
+        approximation (:mod:`tosc.channel.finite`); 0 when it is not positive."""
+        raise NotImplementedError
+
+
+class AwgnChannel(FadingChannel):
+    """Complex AWGN: h = 1."""
+
+    kind = "awgn"
+
+    def gains(self, n_rows, n_symbols, generator=None, device="cpu", dtype=torch.complex64):
+        return torch.ones(n_rows, n_symbols, dtype=dtype, device=device)
+
+    def capacity_bits_per_use(self, snr_db: float) -> float:
+        return float(capacity_bits_per_use(check_snr_db(snr_db)))
+
+    def normal_approximation_bits(self, snr_db, n_channel_uses, target_bler):
+        return finite.awgn_normal_approximation_bits(snr_db, n_channel_uses, target_bler)
+
+
+class RayleighBlockChannel(FadingChannel):
+    """One h ~ CN(0, 1) per image (slow fading): an image is in outage when its own
+    capacity log2(1 + |h|^2 SNR) is below its rate; the ergodic capacity is only an average."""
+
+    kind = "rayleigh-block"
+    per_image_gain = True
+
+    def gains(self, n_rows, n_symbols, generator=None, device="cpu", dtype=torch.complex64):
+        return complex_normal((n_rows, 1), generator, device, dtype).expand(n_rows, n_symbols)
+
+    def receiver_snr_db(self, snr_db: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if self.csi != "perfect":
+            return snr_db
+        return snr_db + 10 * torch.log10(h[:, 0].abs().square().float().clamp_min(1e-6))
+
+    def capacity_bits_per_use(self, snr_db: float) -> float:
+        return ergodic_rayleigh_capacity_bits_per_use(snr_db)
+
+    def outage_probability(self, bits_per_use: float, snr_db: float) -> float:
+        """P(log2(1 + g SNR) < R) = 1 - exp(-(2^R - 1) / SNR), g = |h|^2 ~ Exp(1)."""
+        snr = float(db_to_linear(check_snr_db(snr_db)))
+        return float(-math.expm1(-(2.0 ** bits_per_use - 1.0) / snr))
+
+    def normal_approximation_bits(self, snr_db, n_channel_uses, target_bler):
+        return finite.block_fading_normal_approximation_bits(snr_db, n_channel_uses, target_bler)
+
+
+class RayleighFastChannel(FadingChannel):
+    """An independent h ~ CN(0, 1) per symbol; the analog systems equalise with MMSE, which
+    keeps deep fades of single symbols from blowing up the noise."""
+
+    kind = "rayleigh-fast"
+    analog_equalizer = "mmse"
+
+    def gains(self, n_rows, n_symbols, generator=None, device="cpu", dtype=torch.complex64):
+        return complex_normal((n_rows, n_symbols), generator, device, dtype)
+
+    def capacity_bits_per_use(self, snr_db: float) -> float:
+        return ergodic_rayleigh_capacity_bits_per_use(snr_db)
+
+    def normal_approximation_bits(self, snr_db, n_channel_uses, target_bler):
+        return finite.fast_fading_normal_approximation_bits(snr_db, n_channel_uses, target_bler)
+
+
+_KINDS: dict[str, type[FadingChannel]] = {c.kind: c for c in (AwgnChannel, RayleighBlockChannel, RayleighFastChannel)}
+
 
 def make_channel(kind: str = "awgn", csi: str = "perfect") -> FadingChannel:
     """The registered channel ``kind`` with receiver CSI ``csi`` (``perfect`` or ``none``)."""
@@ -135,17 +239,17 @@ def make_channel(kind: str = "awgn", csi: str = "perfect") -> FadingChannel:
 
 @registry.register("channel", "awgn", "complex AWGN, SNR = Es/N0 per complex symbol")
 def _awgn(csi: str = "perfect") -> FadingChannel:
-    return FadingChannel("awgn", csi)
+    return AwgnChannel(csi=csi)
 
 
 @registry.register("channel", "rayleigh-block", "Rayleigh block fading: one h ~ CN(0,1) per image, plus AWGN")
 def _rayleigh_block(csi: str = "perfect") -> FadingChannel:
-    return FadingChannel("rayleigh-block", csi)
+    return RayleighBlockChannel(csi=csi)
 
 
 @registry.register("channel", "rayleigh-fast", "Rayleigh fast fading: an independent h ~ CN(0,1) per symbol, plus AWGN")
 def _rayleigh_fast(csi: str = "perfect") -> FadingChannel:
-    return FadingChannel("rayleigh-fast", csi)
+    return RayleighFastChannel(csi=csi)
 
 
 assert set(registry.names("channel")) >= set(CHANNEL_KINDS)

@@ -98,8 +98,8 @@ class Mcs:
 
 
 MCS_SET: tuple[Mcs, ...] = tuple(
-    Mcs(rate, mod) for mod in MODULATIONS.values() for rate in CODE_RATES
-)
+    Mcs(rate, MODULATIONS[name]) for name in ("bpsk", "qpsk", "16qam", "64qam") for rate in CODE_RATES
+)  # the fixed schemes of the first link (BPSK..64-QAM); the rate-matched link lives in tosc.channel.scheme
 
 
 def get_mcs(name: str | Mcs) -> Mcs:

@@ -1,4 +1,4 @@
-"""QAM constellations (Sionna PHY mapper and APP demapper) and their uncoded BER.
+"""QAM constellations up to 256-QAM (Sionna PHY mapper and APP demapper) and their uncoded BER.
 
 Modulations are named objects carrying ``bits_per_symbol`` = log2(M), so the classic
 "constellation size vs bits per symbol" mix-up (Sionna's ``ebnodb2no`` and ``Mapper``
@@ -26,6 +26,7 @@ __all__ = [
     "MODULATIONS",
     "get_modulation",
     "QamModem",
+    "get_modem",
     "DEMAPPERS",
     "hard_decision",
     "uncoded_ber",
@@ -63,11 +64,12 @@ MODULATIONS: dict[str, Modulation] = {
     "qpsk": Modulation("qpsk", 2),
     "16qam": Modulation("16qam", 4),
     "64qam": Modulation("64qam", 6),
+    "256qam": Modulation("256qam", 8),
 }
 
 
 def get_modulation(name: str | int | Modulation) -> Modulation:
-    """A modulation by name (``bpsk``, ``qpsk``, ``16qam``, ``64qam``) or by bits per symbol (1, 2, 4, 6)."""
+    """A modulation by name (``bpsk``, ``qpsk``, ``16qam``, ``64qam``, ``256qam``) or by bits per symbol (1, 2, 4, 6, 8)."""
     if isinstance(name, Modulation):
         return name
     if isinstance(name, str):
@@ -78,10 +80,10 @@ def get_modulation(name: str | int | Modulation) -> Modulation:
         for mod in MODULATIONS.values():
             if mod.bits_per_symbol == int(name):
                 return mod
-        if int(name) in (16, 64, 256):
+        if int(name) in (16, 64, 256, 1024):
             raise ConfigError(f"no modulation with {name} bits per symbol; did you pass the constellation "
                               f"size M instead of log2(M)?")
-    raise ConfigError(f"unknown modulation {name!r}; known: {', '.join(MODULATIONS)} (or bits per symbol 1, 2, 4, 6)")
+    raise ConfigError(f"unknown modulation {name!r}; known: {', '.join(MODULATIONS)} (or bits per symbol 1, 2, 4, 6, 8)")
 
 
 DEMAPPERS = ("separable", "sionna")
@@ -163,8 +165,12 @@ class QamModem:
 
 
 @functools.lru_cache(maxsize=8)
-def _modem(name: str) -> QamModem:
+def get_modem(name: str) -> QamModem:
+    """A cached :class:`QamModem` for the modulation ``name`` (building one costs milliseconds)."""
     return QamModem(name)
+
+
+_modem = get_modem  # older name, kept for callers outside the channel package
 
 
 def hard_decision(llr: torch.Tensor) -> torch.Tensor:
