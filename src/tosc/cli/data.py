@@ -24,8 +24,9 @@ def info(
 ) -> None:
     """Counts, image shape, classes and pixel statistics of DATASET."""
     summary = tosc_data.dataset_info(dataset, root=root, seed=seed)
+    scenes = _scene_lines(dataset, root, seed)
     if as_json:
-        typer.echo(json.dumps(asdict(summary), indent=2))
+        typer.echo(json.dumps({**asdict(summary), **({"scenes": scenes} if scenes else {})}, indent=2))
         return
     sizes = summary.split_sizes
     c, h, w = summary.image_shape
@@ -37,4 +38,18 @@ def info(
     typer.echo(f"classes     {len(summary.classes)}: {', '.join(summary.classes)}")
     typer.echo(f"pixels      mean {summary.pixel_mean:.4f}, std {summary.pixel_std:.4f}")
     counts = ", ".join(f"{k} {v}" for k, v in summary.class_counts.items())
-    typer.echo(f"per class   {counts}")
+    typer.echo(f"per class   {counts}" + ("   (scenes: class of the largest item)" if scenes else ""))
+    for split, part in (scenes or {}).items():
+        items = ", ".join(f"{k}: {v}" for k, v in part["items_per_scene"].items())
+        objects = ", ".join(f"{k} {v}" for k, v in part["objects_per_class"].items())
+        side = part["box_side_px"]
+        typer.echo(f"{split:<11} items per scene {items}; box side {side['min']:.0f}-{side['max']:.0f} px "
+                   f"(mean {side['mean']:.1f}); objects: {objects}")
+
+
+def _scene_lines(dataset: str, root: Optional[str], seed: int) -> dict:
+    """Per split: items per scene, objects per class and box sides, for scene data sets only."""
+    from ..data.scenes import is_scene_set, scene_summary
+
+    parts = {split: tosc_data.load_dataset(dataset, split, root=root, seed=seed) for split in tosc_data.SPLITS}
+    return {split: scene_summary(part) for split, part in parts.items() if is_scene_set(part)}

@@ -8,7 +8,7 @@ Resizing or padding happens only through an explicit transform from
 from .base import ImageSet, SPLITS, load_dataset, dataset_names, dataset_info, DatasetInfo
 from .transforms import PadTo, Resize, Grayscale, Compose
 
-from . import fashion_mnist, cifar, folder  # noqa: F401  (register the loaders)
+from . import fashion_mnist, cifar, folder, scenes  # noqa: F401  (register the loaders)
 
 __all__ = [
     "ImageSet",
