@@ -14,13 +14,16 @@ other quality would fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
 from ...errors import ConfigError, DataError
 from .base import ClassicCodec
+
+if TYPE_CHECKING:
+    from .table import RateTable
 
 __all__ = ["RateMatch", "MEASURES", "match_rate", "match_rate_batch", "decode_matches"]
 
@@ -54,20 +57,32 @@ class RateMatch:
 
 
 def match_rate(
-    codec: ClassicCodec, image: torch.Tensor | np.ndarray, budget_bytes: int, measure: str = "file"
+    codec: ClassicCodec, image: torch.Tensor | np.ndarray, budget_bytes: int, measure: str = "file",
+    table: "RateTable | None" = None,
 ) -> RateMatch:
-    """Encode ``image`` at the highest quality whose ``measure`` size is <= ``budget_bytes``."""
+    """Encode ``image`` at the highest quality whose ``measure`` size is <= ``budget_bytes``.
+
+    table: a :class:`~.table.RateTable` of ``codec`` to look encodes up in (and add them to)
+    instead of encoding; the probes and the answer are the same either way.
+    """
     if measure not in MEASURES:
         raise ConfigError(f"measure must be one of {MEASURES}, got {measure!r}")
     if isinstance(budget_bytes, bool) or not isinstance(budget_bytes, (int, np.integer)) or budget_bytes < 0:
         raise ConfigError(f"budget_bytes must be a non-negative integer, got {budget_bytes!r}")
     budget_bytes = int(budget_bytes)
+    if table is not None and table.codec is not codec:
+        raise ConfigError(f"the rate table is {table.codec.name}'s, not {codec.name}'s")
     tried: dict[int, tuple[bytes, int, int]] = {}
+    key = table.key_of(image) if table is not None else None
 
     def attempt(quality: int) -> tuple[bytes, int, int]:
         if quality not in tried:
-            data = codec.encode(image, quality)
-            tried[quality] = (data, len(data), codec.payload_bytes(data))
+            if table is not None:
+                entry = table.entry(image, quality, key=key)
+                tried[quality] = (entry.bitstream, entry.file_bytes, entry.payload_bytes)
+            else:
+                data = codec.encode(image, quality)
+                tried[quality] = (data, len(data), codec.payload_bytes(data))
         return tried[quality]
 
     def fits(quality: int) -> bool:
@@ -95,10 +110,11 @@ def match_rate_batch(
     images: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray],
     budget_bytes: int | Sequence[int],
     measure: str = "file",
+    table: "RateTable | None" = None,
 ) -> list[RateMatch]:
     """Rate-match each image of a batch (N x C x H x W, or a sequence of C x H x W images).
 
-    budget_bytes: one budget for all images, or one per image.
+    budget_bytes: one budget for all images, or one per image. table: see :func:`match_rate`.
     """
     if isinstance(images, (torch.Tensor, np.ndarray)) and images.ndim != 4:
         raise DataError(f"a batch of images must be N x C x H x W, got shape {tuple(images.shape)}")
@@ -106,7 +122,7 @@ def match_rate_batch(
     budgets = [budget_bytes] * n if isinstance(budget_bytes, (int, np.integer)) else list(budget_bytes)
     if len(budgets) != n:
         raise ConfigError(f"got {len(budgets)} budgets for {n} images")
-    return [match_rate(codec, images[i], budgets[i], measure) for i in range(n)]
+    return [match_rate(codec, images[i], budgets[i], measure, table) for i in range(n)]
 
 
 def decode_matches(

@@ -1,0 +1,234 @@
+"""Rate matching as a lookup: each (codec, image, quality) is encoded at most once, ever.
+
+A :class:`RateTable` answers "which quality fits B bytes" for one codec with the same
+bisection as :func:`tosc.source_coding.classic.match_rate` (same probes, same answer), but
+every probe goes through a table of encodes: memory first, then an on-disk
+:class:`RateCache`, and only on a miss the encoder. An entry holds the file, its payload
+size and the decoded image, so a grid that asks for twenty budgets per image encodes the
+union of their bisection probes once, and a second run encodes nothing.
+
+The cache is one SQLite file (``<cache>/rate-table-v1.sqlite3``; cache folder
+``$TOSC_CACHE_DIR``, else ``$XDG_CACHE_HOME/tosc``, else ``~/.cache/tosc``), one row per
+(codec key, image key, quality):
+
+- the codec key hashes the codec's name, settings and library versions, so a new libwebp
+  or another VVC preset never reads old sizes;
+- the image key hashes the 8-bit pixels and their shape (what the encoder sees);
+- each row carries a SHA-256 of its own content: a damaged row is detected on read,
+  dropped and encoded again; a file that is not a database is moved aside and rebuilt.
+
+Concurrent runs (grid workers, two ``tosc evaluate`` at once) share the file safely: SQLite
+locks it for each single-row write (WAL journal), and rows for the same key are equal
+because the encoders are deterministic, so the last writer wins nothing but the same bytes.
+
+Why SQLite: one file instead of ~10^5 tiny ones, atomic row writes and cross-process locking
+from the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .base import ClassicCodec
+from .image import to_uint8
+
+__all__ = ["CACHE_FORMAT", "cache_root", "image_key", "codec_key", "Encoded", "RateCache", "RateTable"]
+
+#: bump when the meaning of a row changes (e.g. a codec's payload definition)
+CACHE_FORMAT = 2
+
+
+def cache_root() -> Path:
+    """tosc's cache folder: ``$TOSC_CACHE_DIR``, else ``$XDG_CACHE_HOME/tosc``, else ``~/.cache/tosc``."""
+    override = os.environ.get("TOSC_CACHE_DIR")
+    if override:
+        return Path(override)
+    return Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "tosc"
+
+
+def image_key(pixels: np.ndarray) -> str:
+    """SHA-256 of uint8 pixels and their shape (hex)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    digest = hashlib.sha256(repr(pixels.shape).encode())
+    digest.update(pixels.tobytes())
+    return digest.hexdigest()
+
+
+def codec_key(codec: ClassicCodec) -> str:
+    """What makes a codec's output what it is: name, settings and library versions."""
+    settings = sorted((k, repr(v)) for k, v in vars(codec).items() if not k.startswith("_"))
+    text = f"{CACHE_FORMAT}|{type(codec).__module__}.{type(codec).__name__}|{codec.name}|{settings}|{codec.library}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One encode: the file at ``quality``, its payload size, and the image it decodes to.
+
+    decoded: uint8, H x W (one channel) or H x W x 3, decoded with the input's channel count.
+    """
+
+    quality: int
+    bitstream: bytes
+    payload_bytes: int
+    decoded: np.ndarray
+
+    @property
+    def file_bytes(self) -> int:
+        return len(self.bitstream)
+
+
+def _row_checksum(codec: str, image: str, quality: int, bitstream: bytes, payload_bytes: int, shape: str,
+                  decoded: bytes) -> bytes:
+    digest = hashlib.sha256(f"{codec}|{image}|{quality}|{payload_bytes}|{shape}|".encode())
+    digest.update(len(bitstream).to_bytes(8, "little"))
+    digest.update(bitstream)
+    digest.update(decoded)
+    return digest.digest()
+
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS encodes (
+    codec TEXT NOT NULL, image TEXT NOT NULL, quality INTEGER NOT NULL,
+    bitstream BLOB NOT NULL, payload_bytes INTEGER NOT NULL, shape TEXT NOT NULL, decoded BLOB NOT NULL,
+    checksum BLOB NOT NULL, PRIMARY KEY (codec, image, quality))"""
+
+
+class RateCache:
+    """The on-disk table of encodes (see the module docstring). ``folder``: None for the
+    default cache folder. Safe to share between processes; reconnects after a fork."""
+
+    def __init__(self, folder: str | os.PathLike | None = None) -> None:
+        self.path = Path(folder if folder is not None else cache_root()) / f"rate-table-v{CACHE_FORMAT}.sqlite3"
+        self._db: sqlite3.Connection | None = None
+        self._pid = -1
+        self.corrupt_rows = 0  # rows found damaged (and replaced) by this object
+
+    def __getstate__(self) -> dict:  # a connection does not cross processes
+        return {"path": self.path, "corrupt_rows": 0}
+
+    def __setstate__(self, state: dict) -> None:
+        self.path, self.corrupt_rows = state["path"], state["corrupt_rows"]
+        self._db, self._pid = None, -1
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=300, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 300000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(_SCHEMA)
+        return db
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._db = self._open()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise
+                # not a database any more: keep it for inspection, start a new one
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}-{os.getpid()}")
+                warnings.warn(f"rate cache {self.path} is unreadable ({exc}); moved to {aside.name}, rebuilding",
+                              stacklevel=3)
+                for suffix in ("", "-wal", "-shm"):
+                    try:
+                        os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+                    except FileNotFoundError:
+                        pass
+                self._db = self._open()
+            self._pid = os.getpid()
+        return self._db
+
+    def get(self, codec: str, image: str, quality: int) -> Encoded | None:
+        """The stored encode, or None if absent or damaged (a damaged row is deleted)."""
+        row = self._conn().execute(
+            "SELECT bitstream, payload_bytes, shape, decoded, checksum FROM encodes "
+            "WHERE codec = ? AND image = ? AND quality = ?", (codec, image, int(quality))).fetchone()
+        if row is None:
+            return None
+        bitstream, payload_bytes, shape, decoded, checksum = row
+        try:
+            ok = bytes(checksum) == _row_checksum(codec, image, quality, bytes(bitstream), int(payload_bytes), shape,
+                                                  bytes(decoded))
+            dims = tuple(int(v) for v in shape.split("x"))
+            pixels = np.frombuffer(bytes(decoded), dtype=np.uint8).reshape(dims) if ok else None
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            self.corrupt_rows += 1
+            self._conn().execute("DELETE FROM encodes WHERE codec = ? AND image = ? AND quality = ?",
+                                 (codec, image, int(quality)))
+            return None
+        return Encoded(int(quality), bytes(bitstream), int(payload_bytes), pixels)
+
+    def put(self, codec: str, image: str, entry: Encoded) -> None:
+        shape = "x".join(str(d) for d in entry.decoded.shape)
+        decoded = np.ascontiguousarray(entry.decoded, dtype=np.uint8).tobytes()
+        checksum = _row_checksum(codec, image, entry.quality, entry.bitstream, entry.payload_bytes, shape, decoded)
+        self._conn().execute(
+            "INSERT OR REPLACE INTO encodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (codec, image, entry.quality, entry.bitstream, entry.payload_bytes, shape, decoded, checksum))
+
+    def count(self, codec: str | None = None) -> int:
+        if codec is None:
+            return self._conn().execute("SELECT COUNT(*) FROM encodes").fetchone()[0]
+        return self._conn().execute("SELECT COUNT(*) FROM encodes WHERE codec = ?", (codec,)).fetchone()[0]
+
+
+class RateTable:
+    """Encodes of one codec, looked up before they are made (memory, then ``cache``).
+
+    cache: a :class:`RateCache`, or None to keep the table in memory only.
+    ``encoder_calls`` counts the real encodes this table made (the rest were looked up).
+    """
+
+    def __init__(self, codec: ClassicCodec, cache: RateCache | None = None) -> None:
+        self.codec = codec
+        self.cache = cache
+        self.key = codec_key(codec)
+        self._memory: dict[tuple[str, int], Encoded] = {}
+        self.encoder_calls = 0
+
+    def key_of(self, image: torch.Tensor | np.ndarray) -> str:
+        """The :func:`image_key` of one image as the encoder sees it (8-bit pixels)."""
+        return image_key(to_uint8(image, min_side=self.codec.min_side, max_side=self.codec.max_side))
+
+    def entry(self, image: torch.Tensor | np.ndarray, quality: int, *, key: str | None = None) -> Encoded:
+        """The encode of one image (C x H x W or H x W, as ``codec.encode`` takes it) at
+        ``quality``; ``key``: its :meth:`key_of`, if already known."""
+        quality = self.codec.check_quality(quality)
+        key = self.key_of(image) if key is None else key
+        found = self._memory.get((key, quality))
+        if found is None and self.cache is not None:
+            found = self.cache.get(self.key, key, quality)
+        if found is None:
+            bitstream = self.codec.encode(image, quality)
+            channels = 1 if np.asarray(image).ndim == 2 or np.asarray(image).shape[0] == 1 else 3
+            decoded = self.codec.decode(bitstream, channels=channels)
+            pixels = np.rint(decoded.numpy() * 255.0).astype(np.uint8)
+            pixels = pixels[0] if channels == 1 else pixels.transpose(1, 2, 0)
+            found = Encoded(quality, bitstream, self.codec.payload_bytes(bitstream), np.ascontiguousarray(pixels))
+            self.encoder_calls += 1
+            if self.cache is not None:
+                self.cache.put(self.key, key, found)
+        self._memory[(key, quality)] = found
+        return found
+
+    def decoded_tensor(self, entry: Encoded) -> torch.Tensor:
+        """An entry's decoded image as float32 C x H x W in [0, 1] (what ``codec.decode`` returns)."""
+        pixels = entry.decoded
+        chw = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+        return torch.from_numpy(np.ascontiguousarray(chw).astype(np.float32) / 255.0)
+
+    def forget_memory(self) -> None:
+        """Drop the in-memory layer (the disk cache stays)."""
+        self._memory.clear()
+
