@@ -23,11 +23,12 @@ def main() -> int:
     parser.add_argument("results", type=Path)
     parser.add_argument("--reference", default="mse-only+ideal")
     args = parser.parse_args()
+    from tosc import registry
     from tosc.results import read_results
 
     records = read_results(args.results)
     seen = list(dict.fromkeys(r.system for r in records))
-    analog = [s for s in ("deep-jscc", "tosc-sr-analog") if s in seen]  # analog columns first, always
+    analog = [s for s in registry.select("system", family="jscc") if s in seen]  # analog columns first, always
     systems = analog + [s for s in seen if s not in analog]
     table: dict[tuple, dict] = {}
     for r in records:

@@ -70,7 +70,8 @@ def run_job(name: str, settings: dict, base: str | None) -> str:
 def strip_finished(names: list[str]) -> None:
     """Drop optimizer and scheduler state from finished checkpoints: it triples their size and
     is only needed to resume. Epoch count and per-epoch history stay."""
-    from tosc.checkpoint import load_checkpoint, save_checkpoint
+    from tosc.checkpoint import load_checkpoint
+    from tosc.training import strip_training_state
     from tosc.zoo import codec_path
 
     for name in names:
@@ -81,9 +82,7 @@ def strip_finished(names: list[str]) -> None:
         state = ckpt.get("train_state", {})
         if "optimizer" not in state or state.get("epoch") != ckpt["config"]["train"]["epochs"]:
             continue
-        ckpt["train_state"] = {"epoch": state["epoch"], "history": state["history"], "finished": True}
-        fields = {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "versions", "git_commit")}
-        save_checkpoint(path, **fields)
+        strip_training_state(path, kind="codec")
 
 
 def main() -> int:

@@ -87,17 +87,20 @@ def test_shard_bounds_cover_everything_once():
 def test_systems_take_the_device_where_they_have_networks():
     from tosc.systems import build_system
 
-    assert build_system("jpeg-payload+ideal", device="cuda").name == "jpeg-payload+ideal"  # CPU codec: ignored
+    assert build_system("jpeg-payload+ideal", device="cuda").device == "cpu"  # a CPU codec: runs on the CPU
+    assert build_system("deep-jscc", device="cuda").device == "cpu"  # listed as CPU-only in the registry
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         build_system("mse-only+ideal", device="cuda")
 
 
-def test_the_grid_hands_its_device_to_every_system_and_records_it(tmp_path, monkeypatch):
-    """The plumbing, without a GPU: a stand-in device name travels to build_system and the record."""
+def test_the_grid_hands_its_device_to_every_system_and_records_where_it_ran(tmp_path, monkeypatch):
+    """The plumbing, without a GPU: a stand-in device name travels to build_system, and each
+    record says where its system ran: the GPU for the learned codec, the CPU for JPEG."""
     from fractions import Fraction
 
     import tosc.distributed
     import tosc.systems
+    from tosc import registry
     from tosc.evaluation import GridSpec, run_grid
 
     seen = []
@@ -105,7 +108,10 @@ def test_the_grid_hands_its_device_to_every_system_and_records_it(tmp_path, monk
 
     def build(name, *, device=None, **options):
         seen.append((name, device))
-        return real_build(name, **options)
+        system = real_build(name, **options)  # on the CPU: this machine may have no GPU
+        if "cuda" in registry.get("system", name).meta["devices"]:
+            system.device = device  # stands in for a system that ran there
+        return system
 
     real_resolve = tosc.distributed.resolve_device
     monkeypatch.setattr(tosc.distributed, "resolve_device",
@@ -114,4 +120,5 @@ def test_the_grid_hands_its_device_to_every_system_and_records_it(tmp_path, monk
     spec = GridSpec(("mse-only+ideal", "jpeg-payload+ideal"), ("awgn",), (10.0,), (Fraction(1, 4),), limit=4)
     records = run_grid(spec, tmp_path, jobs=1, progress=False, device="cuda")
     assert sorted(seen) == [("jpeg-payload+ideal", "cuda:7"), ("mse-only+ideal", "cuda:7")]
-    assert [r.to_dict()["config"]["device"] for r in records] == ["cuda:7", "cuda:7"]
+    assert {r.system: r.to_dict()["config"]["device"] for r in records} == {"mse-only+ideal": "cuda:7",
+                                                                               "jpeg-payload+ideal": "cpu"}

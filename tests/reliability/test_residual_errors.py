@@ -16,13 +16,12 @@ import torch
 
 from tosc.cli import main
 from tosc.systems import build_system, fallback_image, system_names
-from tosc.systems.digital import CLASSIC_CODECS, LEARNED_VARIANTS
+from tosc import registry
 
 from .conftest import available_codecs
 
 #: the systems that deliver bits (the others, Deep JSCC and friends, are analog)
-DIGITAL = {f"{codec}{part}+{link}" for codec in CLASSIC_CODECS for part in ("", "-payload")
-           for link in ("ldpc", "ideal")} | {f"{v}+{link}" for v in LEARNED_VARIANTS for link in ("ldpc", "ideal")}
+DIGITAL = {name for name in registry.names("system") if registry.get("system", name).meta["link"] != "analog"}
 
 N_IMAGES = 3
 N_USES = 1568  # CBR 2 on 28 x 28: every source fits at 20 dB, so only the flips can hurt
@@ -31,8 +30,7 @@ N_USES = 1568  # CBR 2 on 28 x 28: every source fits at 20 dB, so only the flips
 def _buildable(name: str) -> None:
     if name not in DIGITAL:
         pytest.skip("an analog system: it delivers no bits to flip")
-    codec = name.split("+")[0].removesuffix("-payload")
-    if codec == "vvc" and "vvc" not in available_codecs():
+    if registry.get("system", name).meta["source"] == "vvc" and "vvc" not in available_codecs():
         pytest.skip("VVenC not built: run bash scripts/build_vvenc.sh")
 
 
@@ -91,7 +89,7 @@ def test_cli_refuses_impossible_residual_rates(value, tmp_path, capsys):
 def test_every_digital_system_survives_residual_bit_errors_long(ber, fashion_test_slice):
     images = fashion_test_slice.images[:16]
     for name in sorted(DIGITAL):
-        if name.startswith("vvc") and "vvc" not in available_codecs():
+        if registry.get("system", name).meta["source"] == "vvc" and "vvc" not in available_codecs():
             continue
         for snr_db, uses in ((20.0, N_USES), (8.0, 98)):
             tx = build_system(name, residual_ber=ber).transmit(images, snr_db=snr_db, n_channel_uses=uses, seed=5)

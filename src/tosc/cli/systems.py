@@ -62,7 +62,7 @@ def transmit(
         sys_ = build_system(system, residual_ber=residual_ber, device=device)
     config = {"limit": limit, "residual_ber": residual_ber}
     if device != "cpu":
-        config["device"] = device
+        config["device"] = sys_.device  # where this system ran: a CPU-only one says "cpu"
     tx, record = run_point(sys_, data.images, data.labels, point, dataset=dataset, split=split, seed=seed,
                            config=config)
     from ..tasks import TRAINING_TASK, load_task_network, predict

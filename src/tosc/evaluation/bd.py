@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import registry
 from ..results import ResultRecord
 
 __all__ = ["METHOD", "RateCurve", "BDResult", "rate_curve", "bd_metrics", "bd_table", "record_mode"]
@@ -31,11 +32,11 @@ METHOD = "pchip"
 
 
 def record_mode(record: ResultRecord) -> str:
-    """"digital", "ideal" or "analog" (from the record's config; older records by name)."""
+    """"digital", "ideal" or "analog" (from the record's config; older records from the registry)."""
     mode = record.config.get("mode")
     if mode:
         return str(mode)
-    return "ideal" if record.system.endswith("+ideal") else "digital"
+    return str(registry.meta_of("system", record.system).get("mode", "digital"))
 
 
 @dataclass(frozen=True)

@@ -106,8 +106,9 @@ def _run_one(args: tuple) -> tuple[dict, dict]:
             system = build_system(system_name, residual_ber=spec.residual_ber, device=device)
         _WORKER_CACHE[system_key] = system
     data = _WORKER_CACHE[data_key]
+    # where this system's networks ran (a CPU-only system says "cpu" in a CUDA grid)
     config = {"limit": spec.limit, **({"residual_ber": spec.residual_ber} if spec.residual_ber else {}),
-              **({"device": device} if device != "cpu" else {})}
+              **({"device": _WORKER_CACHE[system_key].device} if device != "cpu" else {})}
     tx, record = run_point(_WORKER_CACHE[system_key], data.images, data.labels, point, dataset=spec.dataset,
                            split=spec.split, seed=spec.seed, config=config)
     k = EXAMPLES_PER_POINT

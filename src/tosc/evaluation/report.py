@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import registry
 from ..errors import DataError, DatasetNotFoundError
 from ..io import atomic_write_bytes, atomic_write_text, load_image_arrays
 from ..results import ResultRecord
@@ -212,7 +213,8 @@ def _results_table(records: list[ResultRecord]) -> str:
 
 
 def _tosc_systems(records: list[ResultRecord]) -> list[str]:
-    return sorted({r.system for r in records if r.system.startswith("tosc-sr") and record_mode(r) != "analog"})
+    return sorted({r.system for r in records
+                   if registry.meta_of("system", r.system).get("proposed") and record_mode(r) != "analog"})
 
 
 def _bd_section(records: list[ResultRecord]) -> str:

@@ -31,6 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .. import registry
 from ..results import ResultRecord
 from .bd import bd_metrics, rate_curve, record_mode
 
@@ -38,7 +39,8 @@ __all__ = ["TargetCheck", "check_targets", "is_classic", "format_checks"]
 
 PSNR_MARGIN_DB = 2.0
 LOW_CBR = Fraction(1, 8)
-GENERALISATION_METRICS = ("accuracy_classifier-mlp", "accuracy_classifier-resnet", "seg_iou")
+GENERALISATION_METRICS = (*(f"accuracy_{name}" for name in registry.select("task", role="held-out", output="class")),
+                          "seg_iou")
 
 
 @dataclass
@@ -54,16 +56,11 @@ class TargetCheck:
 
 
 def is_classic(system: str) -> bool:
-    from .. import registry
-    from ..source_coding import classic  # noqa: F401  (registers the classic codecs)
-
-    codec = system.split("+")[0]
-    codec = codec[:-len("-payload")] if codec.endswith("-payload") else codec
-    return codec in registry.names("codec")
+    return registry.meta_of("system", system).get("family") == "classic"
 
 
 def _is_baseline(record: ResultRecord, system: str) -> bool:
-    return not record.system.startswith("tosc-sr") and record.system != system and record_mode(record) != "ideal"
+    return (not registry.meta_of("system", record.system).get("proposed", False)) and record.system != system and record_mode(record) != "ideal"
 
 
 def _points(records: list[ResultRecord]) -> dict[tuple, list[ResultRecord]]:

@@ -38,8 +38,8 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import load_dataset
 from ..errors import ConfigError
 from ..metrics import psnr_db
-from ..source_coding.learned.train import _epoch_seed  # the same per-epoch seed derivation as the codec
-from ..tasks import HELD_OUT_TASKS, TRAINING_TASK, load_task_network
+from ..tasks import TRAINING_TASK, check_training_task, load_task_network
+from ..training import epoch_seed
 from .model import DeepJSCC, JSCCConfig
 from .zoo import ARCH, CHECKPOINT_KIND
 
@@ -84,8 +84,7 @@ class JSCCTrainConfig:
         lo, hi = self.snr_range_db
         if not lo <= hi:
             raise ConfigError(f"snr_range_db must be (low, high) with low <= high, got {self.snr_range_db}")
-        if self.task in HELD_OUT_TASKS:
-            raise ConfigError(f"{self.task} is a held-out network: it must never be used in training")
+        check_training_task(self.task)
 
     @property
     def variant(self) -> str:
@@ -189,8 +188,8 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
     lo, hi = cfg.snr_range_db
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
-        noise = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
+        gen = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
+        noise = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch) + 1)
         order = torch.randperm(len(train), generator=gen)
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                    leave=False, mininterval=1.0)

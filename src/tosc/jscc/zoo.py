@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint
 from ..errors import UnknownNameError
 from ..zoo import zoo_dir
 from .model import DeepJSCC, JSCCConfig
@@ -21,7 +21,10 @@ def jscc_path(name: str) -> Path:
 
 
 def jscc_names() -> list[str]:
-    return sorted(p.stem for p in (zoo_dir() / "jscc").glob("*.pt"))
+    """The models the registered analog systems send with (their ``source`` metadata)."""
+    from .. import registry
+
+    return sorted({registry.get("system", name).meta["source"] for name in registry.select("system", family="jscc")})
 
 
 def load_jscc(name_or_path: str | Path) -> tuple[DeepJSCC, dict]:
@@ -48,10 +51,8 @@ def _load(path: str) -> tuple[DeepJSCC, dict]:
 
 
 def strip_training_state(path: str | Path) -> None:
-    """Drop optimizer and scheduler state from a finished checkpoint (only resuming needs them;
-    they triple its size). Epoch count and per-epoch history stay."""
-    ckpt = load_checkpoint(path, kind=CHECKPOINT_KIND, arch=ARCH)
-    state = ckpt.get("train_state", {})
-    ckpt["train_state"] = {"epoch": state.get("epoch"), "history": state.get("history", []), "finished": True}
-    fields = {k: v for k, v in ckpt.items() if k not in ("format", "format_version")}  # keeps the training run's versions and commit
-    save_checkpoint(path, **fields)
+    """Drop optimizer and scheduler state from a finished JSCC checkpoint (see
+    :func:`tosc.training.strip_training_state`)."""
+    from ..training import strip_training_state as strip
+
+    strip(path, kind=CHECKPOINT_KIND, arch=ARCH)

@@ -17,26 +17,22 @@ import torch
 
 from .. import registry
 from ..channel import AnalogChannel
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .base import System, Transmission
 
-__all__ = ["AnalogSystem", "ANALOG_SYSTEMS"]
-
-# system name -> (shipped model, description)
-ANALOG_SYSTEMS = {
-    "deep-jscc": ("deep-jscc", "Deep JSCC (Bourtsoulatze et al. 2019) over the analog channel, MSE loss"),
-    "tosc-sr-analog": ("tosc-sr-analog",
-                       "analog TOSC-SR: Deep JSCC trained with MSE + the classifier-cnn semantic term"),
-}
+__all__ = ["AnalogSystem"]
 
 
 class AnalogSystem(System):
     mode = "analog"
 
-    def __init__(self, name: str, model: str, *, csi: str = "perfect", batch_size: int = 1000) -> None:
+    def __init__(self, name: str, model: str, *, device: str = "cpu", csi: str = "perfect",
+                 batch_size: int = 1000) -> None:
         from ..jscc.zoo import load_jscc
 
-        self.name = name
+        if device != "cpu":  # the registry lists these systems as CPU-only; build_system honours that
+            raise ConfigError(f"{name} runs on the CPU only, not on {device}")
+        self.name, self.device = name, device
         self.model, self.checkpoint = load_jscc(model)
         self.csi = csi
         self.batch_size = batch_size
@@ -63,10 +59,14 @@ class AnalogSystem(System):
                             ones.copy(), np.zeros(n, np.int64), np.zeros(n, bool), info)
 
 
-def _register() -> None:
-    for name, (model, description) in ANALOG_SYSTEMS.items():
-        registry.register("system", name, description)(
-            lambda name=name, model=model, **kw: AnalogSystem(name, model, **kw))
+def _register(name: str, model: str, description: str, proposed: bool) -> None:
+    """An analog system sending with the shipped JSCC model ``model`` (src/tosc/zoo/jscc)."""
+    registry.register("system", name, description, mode="analog", link="analog", family="jscc", source=model,
+                      proposed=proposed, devices=("cpu",))(
+        lambda device="cpu", **kw: AnalogSystem(name, model, device=device, **kw))
 
 
-_register()
+_register("deep-jscc", "deep-jscc", "Deep JSCC (Bourtsoulatze et al. 2019) over the analog channel, MSE loss",
+          proposed=False)
+_register("tosc-sr-analog", "tosc-sr-analog",
+          "analog TOSC-SR: Deep JSCC trained with MSE + the classifier-cnn semantic term", proposed=True)

@@ -45,6 +45,7 @@ class Transmission:
 class System(ABC):
     name: str = "?"
     mode: str = "digital"  # "digital", "ideal" or "analog"
+    device: str = "cpu"  # where its neural networks run ("cpu" when it has none); results record it
 
     @abstractmethod
     def transmit(self, images: torch.Tensor, *, snr_db: float, n_channel_uses: int, channel: str = "awgn",
@@ -67,18 +68,14 @@ def fallback_image(shape: tuple[int, int, int], dataset: str = "fashion-mnist") 
 
 
 def build_system(name: str, *, device: str | None = None, **options: Any) -> System:
-    """The system registered as ``name``; ``device`` (cpu, cuda, cuda:N) places its neural
-    networks. Systems whose factory takes no ``device`` run on the CPU, so one grid can mix
-    them with systems that use the GPU."""
-    factory = registry.get("system", name).factory
-    if device is None or str(device) == "cpu":
-        return factory(**options)
-    try:
-        return factory(device=device, **options)
-    except TypeError as exc:
-        if "'device'" not in str(exc):
-            raise
-        return factory(**options)
+    """The system registered as ``name``, its neural networks placed on ``device`` (cpu, cuda,
+    cuda:N; None is cpu). A system whose registry entry lists only "cpu" in ``devices`` (the
+    classic codecs, the analog models) is built on the CPU whatever ``device`` says, so one grid
+    can mix them with systems on a GPU; ``system.device`` says where each one ran."""
+    entry = registry.get("system", name)
+    wanted = "cpu" if device is None else str(device)
+    runs_on = wanted if wanted.split(":")[0] in entry.meta["devices"] else "cpu"
+    return entry.factory(device=runs_on, **options)
 
 
 def system_names() -> list[str]:

@@ -29,10 +29,7 @@ from ..channel import DigitalLink, IdealLink, bits_from_bytes, bytes_from_bits
 from ..errors import ConfigError, CorruptFileError, DataError, DoesNotFitError, UnknownNameError
 from .base import System, Transmission, fallback_image
 
-__all__ = ["DigitalSystem", "ClassicSource", "LearnedFamilySource", "LEARNED_VARIANTS", "CLASSIC_CODECS"]
-
-LEARNED_VARIANTS = ("mse-only", "tosc-sr", "task-only")
-CLASSIC_CODECS = ("jpeg", "jpeg2000", "webp", "heif", "avif", "jpegxl", "vvc")
+__all__ = ["DigitalSystem", "ClassicSource", "LearnedFamilySource"]
 
 
 class ClassicSource:
@@ -156,10 +153,11 @@ class LearnedFamilySource:
 
 class DigitalSystem(System):
     def __init__(self, name: str, source_factory: Callable[[], object], link: str, *, residual_ber: float = 0.0,
-                 dataset: str = "fashion-mnist") -> None:
+                 dataset: str = "fashion-mnist", device: str = "cpu") -> None:
         if link not in ("ldpc", "ideal"):
             raise ConfigError(f"link must be 'ldpc' or 'ideal', got {link!r}")
         self.name, self.link_kind, self.mode = name, link, "digital" if link == "ldpc" else "ideal"
+        self.device = device  # where the source coder's networks run (classic codecs: "cpu")
         self.source = source_factory()
         self.residual_ber = residual_ber
         self.dataset = dataset
@@ -221,24 +219,35 @@ class DigitalSystem(System):
         return Transmission(received, ok, payload_bits, uses, fitted, failed, decode_errors, info)
 
 
-def _register() -> None:
-    for codec in CLASSIC_CODECS:
-        for measure, suffix, what in (("file", "", "whole file"), ("payload", "-payload", "payload only")):
-            for link, link_desc in (("ldpc", "5G LDPC + QAM"), ("ideal", "ideal capacity-bound link")):
-                name = f"{codec}{suffix}+{link}"
-                desc = f"{codec.upper()} ({what}) over the {link_desc}"
-                if codec == "heif":
-                    desc += " (HEVC intra: the BPG equivalent)"
-                # classic codecs run on the CPU whatever the device
-                registry.register("system", name, desc)(
-                    lambda codec=codec, measure=measure, link=link, name=name, device="cpu", **kw: DigitalSystem(
-                        name, lambda: ClassicSource(codec, measure), link, **kw))
-    for variant in LEARNED_VARIANTS:
-        for link, link_desc in (("ldpc", "5G LDPC + QAM"), ("ideal", "ideal capacity-bound link")):
-            name = f"{variant}+{link}"
-            registry.register("system", name, f"learned {variant} codec family over the {link_desc}")(
-                lambda variant=variant, link=link, name=name, device="cpu", **kw: DigitalSystem(
-                    name, lambda: LearnedFamilySource(variant, device), link, **kw))
+_LINKS = {"ldpc": ("digital", "5G LDPC + QAM link"), "ideal": ("ideal", "ideal capacity-bound link")}
 
 
-_register()
+def _register_classic(codec: str) -> None:
+    """Four systems per classic codec: whole file or payload only, over either link."""
+    about = registry.get("codec", codec).description.split(";")[0]  # what it is, not its payload rule
+    for measure, suffix, what in (("file", "", "whole file"), ("payload", "-payload", "payload only")):
+        for link, (mode, link_desc) in _LINKS.items():
+            name = f"{codec}{suffix}+{link}"
+            # classic codecs have no networks: CPU only
+            registry.register("system", name, f"{about} ({what}) over the {link_desc}", mode=mode,
+                              link=link, family="classic", source=codec, measure=measure, proposed=False,
+                              devices=("cpu",))(
+                lambda codec=codec, measure=measure, link=link, name=name, device="cpu", **kw: DigitalSystem(
+                    name, lambda: ClassicSource(codec, measure), link, device=device, **kw))
+
+
+def _register_learned(variant: str, proposed: bool) -> None:
+    """Two systems per learned codec family (the zoo's models of that variant), one per link."""
+    for link, (mode, link_desc) in _LINKS.items():
+        name = f"{variant}+{link}"
+        registry.register("system", name, f"learned {variant} codec family over the {link_desc}", mode=mode,
+                          link=link, family="learned", source=variant, proposed=proposed, devices=("cpu", "cuda"))(
+            lambda variant=variant, link=link, name=name, device="cpu", **kw: DigitalSystem(
+                name, lambda: LearnedFamilySource(variant, device), link, device=device, **kw))
+
+
+for _codec in registry.select("codec", family="classic"):
+    _register_classic(_codec)
+_register_learned("mse-only", proposed=False)
+_register_learned("tosc-sr", proposed=True)
+_register_learned("task-only", proposed=False)

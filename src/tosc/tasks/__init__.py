@@ -4,9 +4,9 @@ that the codecs never see, used only to judge multi-task generalisation, and a h
 segmentation task (``segmenter-unet``, scored by IoU against the clean image's mask)."""
 
 from .classifiers import (
-    ARCHITECTURES,
-    TRAINING_TASK,
-    HELD_OUT_TASKS,
+    training_task,
+    held_out_tasks,
+    check_training_task,
     build_classifier,
     load_task_network,
     train_classifier,
@@ -24,10 +24,17 @@ from .segmentation import (
     train_segmenter,
 )
 
+# Derived from the registry once every task above is registered (the registry's metadata, not
+# these names, is the source of truth; a task added to it appears here by itself).
+TRAINING_TASK = training_task()
+HELD_OUT_TASKS = held_out_tasks("class")
+
 __all__ = [
-    "ARCHITECTURES",
     "TRAINING_TASK",
     "HELD_OUT_TASKS",
+    "training_task",
+    "held_out_tasks",
+    "check_training_task",
     "build_classifier",
     "load_task_network",
     "train_classifier",

@@ -21,11 +21,8 @@ from ..data import load_dataset
 from ..errors import ConfigError, DataError
 from ..zoo import task_path
 
-__all__ = ["ARCHITECTURES", "TRAINING_TASK", "HELD_OUT_TASKS", "build_classifier", "load_task_network",
-           "train_classifier", "accuracy", "predict"]
-
-TRAINING_TASK = "classifier-cnn"
-HELD_OUT_TASKS = ("classifier-mlp", "classifier-resnet")
+__all__ = ["training_task", "held_out_tasks", "check_training_task", "build_classifier", "load_task_network",
+           "train_classifier", "accuracy", "predict", "augment", "fit_best_epoch"]
 
 
 def _conv_bn(c_in: int, c_out: int, k: int = 3) -> nn.Sequential:
@@ -88,22 +85,49 @@ class ResNet(nn.Module):
         return self.net(x)
 
 
-ARCHITECTURES: dict[str, Callable[[int, int], nn.Module]] = {
-    "classifier-cnn": ConvNet,
-    "classifier-mlp": MLP,
-    "classifier-resnet": ResNet,
-}
+def _register_classifier(name: str, network: Callable[[int, int], nn.Module], role: str, description: str) -> None:
+    """A classifier task: ``network(in_channels, n_classes)`` builds it untrained; the registered
+    factory loads the trained, frozen one from the zoo."""
+    registry.register("task", name, description, role=role, output="class", network=network)(
+        lambda **kw: load_task_network(name, **kw))
 
-for _name, _desc in (("classifier-cnn", "VGG-style CNN classifier (the task in the TOSC-SR loss)"),
-                     ("classifier-mlp", "held-out MLP classifier (never used in codec training)"),
-                     ("classifier-resnet", "held-out 5x5 ResNet classifier (never used in codec training)")):
-    registry.register("task", _name, _desc)(lambda name=_name, **kw: load_task_network(name, **kw))
+
+_register_classifier("classifier-cnn", ConvNet, "training", "VGG-style CNN classifier (the task in the TOSC-SR loss)")
+_register_classifier("classifier-mlp", MLP, "held-out", "held-out MLP classifier (never used in codec training)")
+_register_classifier("classifier-resnet", ResNet, "held-out",
+                     "held-out 5x5 ResNet classifier (never used in codec training)")
+
+
+def training_task() -> str:
+    """The task network codecs and JSCC models are trained through (role "training")."""
+    (name,) = registry.select("task", role="training")
+    return name
+
+
+def held_out_tasks(output: str | None = "class") -> tuple[str, ...]:
+    """Registered task networks that never take part in training, sorted; ``output="class"``
+    (the default) keeps the classifiers, ``"mask"`` the segmenters, None all of them."""
+    criteria = {"role": "held-out", **({"output": output} if output else {})}
+    return tuple(registry.select("task", **criteria))
+
+
+def check_training_task(name: str) -> str:
+    """``name`` if a training run may use it as its task network: a registered classifier that
+    is not held out (held-out networks judge generalisation, so training must never see them)."""
+    entry = registry.get("task", name)
+    if entry.meta.get("role") == "held-out":
+        raise ConfigError(f"{name} is a held-out network: it must never be used in training")
+    if entry.meta.get("output") != "class":
+        raise ConfigError(f"{name} is not a classifier; the training task must be one")
+    return name
 
 
 def build_classifier(arch: str, in_channels: int, n_classes: int, image_hw: tuple[int, int]) -> nn.Module:
-    if arch not in ARCHITECTURES:
-        raise ConfigError(f"unknown classifier architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    model = ARCHITECTURES[arch](in_channels, n_classes)
+    """An untrained classifier registered as task ``arch`` (e.g. "classifier-cnn")."""
+    classifiers = registry.select("task", output="class")
+    if arch not in classifiers:
+        raise ConfigError(f"unknown classifier architecture {arch!r}; known: {', '.join(classifiers)}")
+    model = registry.get("task", arch).meta["network"](in_channels, n_classes)
     with torch.no_grad():  # materialise lazy layers
         model.eval()(torch.zeros(1, in_channels, *image_hw))
     return model
@@ -140,8 +164,10 @@ def load_task_network(name: str, path: str | Path | None = None) -> nn.Module:
     return model
 
 
-def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random shifts of up to 2 pixels and horizontal flips (both label-preserving here)."""
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random shifts of up to 2 pixels and horizontal flips of a batch N x C x H x W (one shift for
+    the batch, a flip per image; both preserve class labels and, applied to stacked image and
+    mask channels, masks)."""
     n, _, h, w = x.shape
     padded = F.pad(x, (2, 2, 2, 2))
     dy, dx = torch.randint(0, 5, (2,), generator=generator).tolist()
@@ -199,7 +225,7 @@ def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int =
     start = time.time()
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(model(_augment(train.images[idx], gen)), train.labels[idx])
+        return F.cross_entropy(model(augment(train.images[idx], gen)), train.labels[idx])
 
     best_val = fit_best_epoch(model, len(train), batch_loss, lambda: accuracy(model, val.images, val.labels),
                               epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, desc=arch,

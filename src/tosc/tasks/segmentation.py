@@ -26,7 +26,7 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import load_dataset
 from ..errors import ConfigError, DataError
 from ..zoo import task_path
-from .classifiers import _augment, fit_best_epoch
+from .classifiers import augment, fit_best_epoch
 
 __all__ = ["SEGMENTATION_TASK", "FOREGROUND_THRESHOLD", "TinyUNet", "item_masks", "build_segmenter",
            "load_segmenter", "predict_masks", "mean_iou", "segmentation_iou", "train_segmenter"]
@@ -93,7 +93,8 @@ def load_segmenter(name: str = SEGMENTATION_TASK, path: str | Path | None = None
 
 
 registry.register("task", SEGMENTATION_TASK,
-                  "tiny U-Net item segmenter (held-out task, scored by IoU against the clean image's mask)")(
+                  "tiny U-Net item segmenter (held-out task, scored by IoU against the clean image's mask)",
+                  role="held-out", output="mask")(
     lambda **kw: load_segmenter(SEGMENTATION_TASK, **kw))
 
 
@@ -147,7 +148,7 @@ def train_segmenter(*, dataset: str = "fashion-mnist", epochs: int = 2, batch_si
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
         # the same shift and flips for an image and its mask
-        both = _augment(torch.cat([train.images[idx], train_masks[idx]], 1), gen)
+        both = augment(torch.cat([train.images[idx], train_masks[idx]], 1), gen)
         return F.binary_cross_entropy_with_logits(model(both[:, :c]), both[:, c])
 
     best_val = fit_best_epoch(model, len(train), batch_loss, lambda: segmentation_iou(model, val.images, val.images),

@@ -28,6 +28,9 @@ codec module's docstring says which bytes its payload counts.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from ... import registry
 from .base import MAX_DECODE_PIXELS, ClassicCodec, Parsed
 from .rate import MEASURES, RateMatch, decode_matches, match_rate, match_rate_batch
@@ -40,6 +43,10 @@ from .heif import HeifCodec
 from .avif import AvifCodec
 from .jpegxl import JpegXlCodec
 from .vvc import VvcCodec, find_vvencapp
+
+# ...and so does every other module of this package: a new codec is one file that registers itself
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "ClassicCodec",
@@ -69,8 +76,5 @@ def get_codec(name: str, **options) -> ClassicCodec:
 
 
 def codec_names() -> list[str]:
-    """Names of the classic codecs (all registered codecs that are ClassicCodec factories)."""
-    return [name for name in registry.names("codec") if name in _CLASSIC]
-
-
-_CLASSIC = ("jpeg", "jpeg-optimized", "jpeg2000", "webp", "heif", "avif", "jpegxl", "vvc")
+    """Names of the classic codecs: the registered codecs whose metadata says family "classic"."""
+    return registry.select("codec", family="classic")

@@ -94,4 +94,4 @@ class AvifCodec(ClassicCodec):
         return parse_avif(data)
 
 
-registry.register("codec", "avif", AvifCodec.description)(AvifCodec)
+registry.register("codec", "avif", AvifCodec.description, family="classic")(AvifCodec)

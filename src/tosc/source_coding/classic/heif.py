@@ -79,4 +79,4 @@ class HeifCodec(ClassicCodec):
         return parse_heif(data)
 
 
-registry.register("codec", "heif", HeifCodec.description)(HeifCodec)
+registry.register("codec", "heif", HeifCodec.description, family="classic")(HeifCodec)

@@ -124,9 +124,9 @@ class JpegCodec(ClassicCodec):
         return parse_jpeg(data, tables_in_payload=self.optimize)
 
 
-registry.register("codec", "jpeg", "JPEG (Pillow/libjpeg-turbo), standard Huffman tables; payload = scan data")(
-    JpegCodec
-)
+registry.register("codec", "jpeg", "JPEG (Pillow/libjpeg-turbo), standard Huffman tables; payload = scan data",
+                  family="classic")(JpegCodec)
 registry.register(
-    "codec", "jpeg-optimized", "JPEG (Pillow optimize=True), image-fitted Huffman tables; payload = scans + DHT"
+    "codec", "jpeg-optimized", "JPEG (Pillow optimize=True), image-fitted Huffman tables; payload = scans + DHT",
+    family="classic",
 )(lambda: JpegCodec(optimize=True))

@@ -107,4 +107,4 @@ class Jpeg2000Codec(ClassicCodec):
         return parse_j2k(data)
 
 
-registry.register("codec", "jpeg2000", Jpeg2000Codec.description)(Jpeg2000Codec)
+registry.register("codec", "jpeg2000", Jpeg2000Codec.description, family="classic")(Jpeg2000Codec)

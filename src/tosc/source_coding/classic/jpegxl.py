@@ -359,4 +359,4 @@ class JpegXlCodec(ClassicCodec):
         return parse_jxl(data)
 
 
-registry.register("codec", "jpegxl", JpegXlCodec.description)(JpegXlCodec)
+registry.register("codec", "jpegxl", JpegXlCodec.description, family="classic")(JpegXlCodec)

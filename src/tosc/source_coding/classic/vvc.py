@@ -269,4 +269,4 @@ class VvcCodec(ClassicCodec):
         return parse_vvc(data)
 
 
-registry.register("codec", "vvc", VvcCodec.description)(VvcCodec)
+registry.register("codec", "vvc", VvcCodec.description, family="classic")(VvcCodec)

@@ -93,4 +93,4 @@ class WebpCodec(ClassicCodec):
         return parse_webp(data)
 
 
-registry.register("codec", "webp", WebpCodec.description)(WebpCodec)
+registry.register("codec", "webp", WebpCodec.description, family="classic")(WebpCodec)

@@ -48,14 +48,13 @@ from ...data import load_dataset
 from ...distributed import DistContext, GlobalBatchSampler, RankBatch, current_context, shard_bounds
 from ...errors import ConfigError
 from ...metrics import psnr_db
-from ...tasks import TRAINING_TASK, load_task_network, predict
+from ...tasks import TRAINING_TASK, check_training_task, load_task_network, predict
+from ...training import epoch_seed
 from ...zoo import task_path
 from .codec import LearnedCodec, freeze_entropy_tables, load_codec_state
 from .model import CodecConfig, TinyImageCodec
 
-__all__ = ["TrainConfig", "train_codec", "evaluate_codec", "VARIANTS"]
-
-VARIANTS = ("mse-only", "tosc-sr", "task-only")
+__all__ = ["TrainConfig", "train_codec", "evaluate_codec"]
 
 
 @dataclass
@@ -83,6 +82,7 @@ class TrainConfig:
             raise ConfigError("lambda_p and lambda_s cannot both be 0: nothing would be learned but silence")
         if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:
             raise ConfigError("epochs, batch_size and lr must be positive")
+        check_training_task(self.task)
 
     @property
     def variant(self) -> str:
@@ -99,8 +99,7 @@ class TrainConfig:
         return cls(**d)
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919) % (2**63)
+_epoch_seed = epoch_seed  # one formula for every trainer (tosc.training)
 
 
 def _loss_terms(model: TinyImageCodec, task: torch.nn.Module | None, x: torch.Tensor, labels: torch.Tensor,
