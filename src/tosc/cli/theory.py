@@ -35,7 +35,7 @@ def _parse_fractions(text: str) -> tuple[float, ...]:
 def theory(
     source: Optional[str] = typer.Option(
         None, "--source", help="Built-in source: binary-symmetric, dsbs, uniform-mary, two-bits, gaussian, "
-        "gaussian-vector, fashion-mnist (see --list-sources)."),
+        "gaussian-vector, fashion-mnist, fashion-mnist-images (see --list-sources)."),
     input_path: Optional[Path] = typer.Option(
         None, "--input", help="An .npz with p_xy (|X| x |Y|, sums to 1) and distortion (|X| x |Xhat|)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory: theory.json and plots/*.png."),
@@ -53,6 +53,13 @@ def theory(
     jobs: int = typer.Option(1, "--jobs", help="Worker processes for the sweep (results do not depend on it)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     list_sources: bool = typer.Option(False, "--list-sources", help="List the built-in sources and exit."),
+    lambda_p: str = typer.Option(
+        "10,50,250,1500", "--lambda-p", help="Image sources: pixel-MSE weights of the learned bound, comma-separated."),
+    lambda_s: str = typer.Option(
+        "0,0.1", "--lambda-s", help="Image sources: class cross-entropy weights of the learned bound."),
+    epochs: int = typer.Option(12, "--epochs", help="Image sources: training epochs per bound point."),
+    n_train: int = typer.Option(20000, "--train-images", help="Image sources: training images (0: all)."),
+    n_eval: int = typer.Option(0, "--eval-images", help="Image sources: test images the bound is measured on (0: all)."),
 ) -> None:
     """Sweep the semantic rate-distortion surface of a source; write OUT/theory.json and OUT/plots/."""
     from .. import theory as th
@@ -62,11 +69,19 @@ def theory(
             params = ", ".join(f"{k}={v}" for k, v in th.source_parameters(name).items()) or "no parameters"
             doc = (th.SOURCES[name].__doc__ or "").strip().splitlines()[0]
             typer.echo(f"{name}\t{doc} ({params})")
+        for name, doc in th.IMAGE_SOURCES.items():
+            typer.echo(f"{name}\t{doc} (--lambda-p, --lambda-s, --epochs, --train-images, --eval-images)")
         return
     if (source is None) == (input_path is None):
         raise ConfigError("give exactly one of --source NAME or --input FILE.npz")
     if out is None:
         raise ConfigError("--out DIR is required")
+    from ..io import check_output_dir
+
+    check_output_dir(out, files=("theory.json", "bound.json"))  # before any work
+    if source in th.IMAGE_SOURCES:
+        _image_bound(source, out, param, seed, lambda_p, lambda_s, epochs, n_train, n_eval, quiet)
+        return
     params = _parse_params(param)
     if input_path is not None:
         if params:
@@ -88,3 +103,36 @@ def theory(
     typer.echo(f"wrote       {report.json_path}")
     for path in report.plot_paths.values():
         typer.echo(f"            {path}")
+
+
+def _parse_weights(text: str, option: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{option} takes comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{option} needs at least one value")
+    return values
+
+
+def _image_bound(source: str, out: Path, param: list[str], seed: int, lambda_p: str, lambda_s: str, epochs: int,
+                 n_train: int, n_eval: int, quiet: bool) -> None:
+    from ..theory.image_bound import ImageBoundConfig, run_image_bound
+
+    if param:
+        raise ConfigError(f"{source} takes --lambda-p, --lambda-s, --epochs, --train-images, --eval-images, not --param")
+    for name, value in (("--train-images", n_train), ("--eval-images", n_eval)):
+        if value < 0 or value == 1:
+            raise ConfigError(f"{name} must be 0 (all) or >= 2, got {value}")
+    config = ImageBoundConfig(
+        lambda_ps=_parse_weights(lambda_p, "--lambda-p"), lambda_ss=_parse_weights(lambda_s, "--lambda-s"),
+        epochs=epochs, n_train=n_train or None, n_eval=n_eval or None, seed=seed,
+    )
+    record = run_image_bound(out, config, source=source, progress=not quiet)
+    typer.echo(f"source      {record['source']['description']}")
+    typer.echo("lambda_p  lambda_s   MSE        bpp bound   I(Xhat;Y) >=   train s")
+    for p in record["points"]:
+        typer.echo(f"{p['lambda_p']:8g}  {p['lambda_s']:8g}   {p['distortion']:.5f}    {p['rate_per_dim_bits']:.4f}"
+                   f"      {p['semantic_info_bits']:.3f} bits     {p['train_seconds']:.0f}")
+    typer.echo(f"wrote       {out / 'bound.json'}")
+    typer.echo(f"            {out / record['plots']['rate_vs_distortion']}")

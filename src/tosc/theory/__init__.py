@@ -10,6 +10,8 @@ information I(Xhat;Y) >= I_0, for a source p(x, y) and the Markov chain Y - X - 
 - :mod:`tosc.theory.closed_forms`: the closed forms it is checked against, including the
   vector Gaussian case (reverse water-filling with a semantic cap);
 - :mod:`tosc.theory.sources`: built-in sources (binary, m-ary, Gaussian, Fashion-MNIST);
+- :mod:`tosc.theory.neural_bound` and :mod:`tosc.theory.image_bound`: a learned upper bound on
+  R(D_p, I_0) of images themselves (Yang & Mandt 2022 with a semantic term; imports torch);
 - :mod:`tosc.theory.report` and :mod:`tosc.theory.plots`: the ``tosc theory`` report.
 
 Units: bits; ``lam_bits`` in bits per unit distortion; ``beta`` dimensionless.
@@ -26,7 +28,7 @@ from .solver import (
     solve_lagrangian,
     trace_surface,
 )
-from .sources import SOURCES, Source, load_source_npz, make_source, source_names, source_parameters
+from .sources import IMAGE_SOURCES, SOURCES, Source, load_source_npz, make_source, source_names, source_parameters
 
 __all__ = [
     "RDPoint",
@@ -40,6 +42,7 @@ __all__ = [
     "mutual_information_bits",
     "Source",
     "SOURCES",
+    "IMAGE_SOURCES",
     "make_source",
     "load_source_npz",
     "source_names",

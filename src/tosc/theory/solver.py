@@ -69,6 +69,8 @@ _EXP_FLOOR = -700.0  # exp arguments are clipped here (subnormal results are ver
 _MIX = 1e-3  # weight of a random mapping mixed into warm starts (keeps every reconstruction alive)
 _PRUNE_LOG = 50.0  # reconstructions below e^-50 of the largest mass are dropped (accelerated runs)
 _SMALL_MASS = 1e-100  # columns with less mass are recomputed in the log domain
+_REVIVALS = 3  # restarts from a mixed mapping when a run stops at tol with an uncertified gap
+_GAP_EVERY = 30  # updates between certificate checks (one check costs about one update)
 
 
 class InfeasibleConstraintsError(ConfigError):
@@ -133,6 +135,10 @@ class RDPoint:
     the lower bound R(D) >= -lam D - E log Z(X) - log max c, in bits, at this distortion.
     codebook: the final reconstruction points when solved with a :class:`FreeCodebook`.
     objective_history: F (bits) of every iterate from the start to the result, when asked for.
+    gap_bits: certificate, F minus a lower bound (bits, >= 0; see :func:`certificate_gap`):
+    at beta = 0 the distance to the global minimum of F is at most gap_bits; at beta > 0 it
+    bounds how far F is above the best encoder for this point's decoder p(y|xhat) (the
+    problem is not convex, so no global bound is known). None when not computed.
     """
 
     rate_bits: float
@@ -149,6 +155,7 @@ class RDPoint:
     blahut_max_c: float | None = None
     codebook: np.ndarray | None = field(default=None, repr=False)
     objective_history: np.ndarray | None = field(default=None, repr=False)
+    gap_bits: float | None = None
 
     def to_dict(self, include_mapping: bool = False) -> dict[str, Any]:
         """JSON-ready dict (plain floats); the mapping and codebook only when asked for."""
@@ -164,6 +171,7 @@ class RDPoint:
             "beta": float(self.beta),
             "rate_lower_bound_bits": None if self.rate_lower_bound_bits is None else float(self.rate_lower_bound_bits),
             "blahut_max_c": None if self.blahut_max_c is None else float(self.blahut_max_c),
+            "gap_bits": None if self.gap_bits is None else float(self.gap_bits),
         }
         if include_mapping:
             out["mapping"] = self.mapping.tolist()
@@ -381,6 +389,7 @@ class _Iteration:
         # [beta p(y|x), 1]: one product gives beta * cross term + log p(xhat)
         self.beta_pyx1 = np.hstack([beta * prob.pyx, np.ones((prob.n_x, 1))]) if beta > 0.0 else None
         self.shape = (prob.n_x, prob.n_xhat)
+        self._neg_h_y_x: np.ndarray | None = None  # sum_y p(y|x) ln p(y|x), made on first use
         self._pool: list[np.ndarray] = []
         self._owned: set[int] = set()
         self._scratch = np.empty(self.shape)
@@ -459,6 +468,31 @@ class _Iteration:
     def objective(self, s: _State) -> float:
         return self.measures(s)[0]
 
+    def gap(self, s: _State, f_nats: float | None = None) -> float:
+        """F(s) minus a lower bound on F, in nats (>= 0; see :func:`certificate_gap`)."""
+        prob = self.prob
+        f = self.objective(s) if f_nats is None else f_nats
+        a = np.multiply(s.d, -self.lam_n)
+        if self.beta > 0.0:
+            if self._neg_h_y_x is None:
+                pyx = prob.pyx
+                self._neg_h_y_x = np.where(pyx > 0, pyx * np.log(np.where(pyx > 0, pyx, 1.0)), 0.0).sum(axis=1)
+            # -beta KL(p(y|x) || p(y|xhat)) = beta (sum_y p(y|x) ln p(y|xhat) - sum_y p(y|x) ln p(y|x))
+            a += self.beta * (prob.pyx @ _log_pyxh(s.log_r, s.log_joint).T - self._neg_h_y_x[:, None])
+        live_x = prob.px > 0
+        a = a[live_x]
+        with_mass = np.isfinite(s.log_r)
+        b = a[:, with_mass] + s.log_r[with_mass][None, :]
+        top = b.max(axis=1, keepdims=True)
+        log_z = np.log(_exp_nonpositive(b - top).sum(axis=1)) + top[:, 0]
+        # c(xhat) = sum_x p(x) e^a(x, xhat) / Z(x): at beta > 0 only where p(y|xhat) is defined
+        cols = slice(None) if self.beta == 0.0 else with_mass
+        e = np.log(prob.px[live_x])[:, None] - log_z[:, None] + a[:, cols]
+        top_e = e.max(axis=0)
+        log_c = np.log(_exp_nonpositive(e - top_e[None, :]).sum(axis=0)) + top_e
+        lower = -float(prob.px[live_x] @ log_z) - float(log_c.max())
+        return max(f + self.beta * prob.i_xy_bits * LN2 - lower, 0.0)
+
     def l1_change(self, a: np.ndarray, b: np.ndarray) -> float:
         """max over x of ||a(.|x) - b(.|x)||_1."""
         diff = np.subtract(a, b, out=self._scratch)
@@ -494,15 +528,15 @@ _QUIET = {"divide": "ignore", "invalid": "ignore", "under": "ignore"}  # log 0 a
 
 def _iterate(
     prob: _Problem, lam_n: float, beta: float, q0: np.ndarray, max_iter: int, tol: float, record: bool,
-    accelerate: bool,
+    accelerate: bool, gap_tol: float = 0.0,
 ) -> _Run:
     with np.errstate(**_QUIET):
-        return _iterate_quiet(prob, lam_n, beta, q0, max_iter, tol, record, accelerate)
+        return _iterate_quiet(prob, lam_n, beta, q0, max_iter, tol, record, accelerate, gap_tol)
 
 
 def _iterate_quiet(
     prob: _Problem, lam_n: float, beta: float, q0: np.ndarray, max_iter: int, tol: float, record: bool,
-    accelerate: bool,
+    accelerate: bool, gap_tol: float = 0.0,
 ) -> _Run:
     """Run the update from q0 until the L1 change is below tol or max_iter updates.
 
@@ -514,7 +548,12 @@ def _iterate_quiet(
     whose mass dies (or grows) by a factor close to 1 per update, as on the edge of the
     optimal support; the extrapolation jumps along them (the allowed jump grows while
     extrapolations are accepted and shrinks when one is refused).
+
+    gap_tol > 0 (bits): every few updates the certificate's gap (:meth:`_Iteration.gap`) is
+    computed and the run stops once it is below gap_tol; ``converged`` then stays False
+    (it means tol was reached) and :func:`_finish` judges the gap on the full alphabet.
     """
+    gap_tol_n = gap_tol * LN2
     it = _Iteration(prob, lam_n, beta)
     logq0 = np.log(q0)
     start_codebook = prob.codebook.codebook if prob.codebook is not None else None
@@ -534,12 +573,15 @@ def _iterate_quiet(
             if delta < tol:
                 converged = True
                 break
+            if gap_tol_n > 0.0 and n % _GAP_EVERY == 0 and it.gap(s0) < gap_tol_n:
+                break
         if record:
             history.append(it.objective(s0))
         return _Run(s0, n, converged, np.asarray(history) / LN2 if record else None)
 
     f0: float | None = it.objective(s0)  # F of s0, computed when needed
     k_max = 16.0
+    next_gap_check = _GAP_EVERY
     cols = np.arange(prob.n_xhat)  # the reconstructions still iterated
     if record:
         history.append(f0)
@@ -608,6 +650,12 @@ def _iterate_quiet(
             logq, q = _row_normalise(s0.logq[:, keep].copy())
             s0 = it.state(logq, q, None if s0.codebook is None else s0.codebook[keep])
             f0 = None
+        if gap_tol_n > 0.0 and not converged and n >= next_gap_check:
+            next_gap_check = n + _GAP_EVERY
+            if f0 is None:
+                f0 = it.objective(s0)
+            if it.gap(s0, f0) < gap_tol_n:
+                break
     if cols.size < prob.n_xhat:  # back to the full reconstruction alphabet
         logq = np.full((prob.n_x, prob.n_xhat), -np.inf)
         logq[:, cols] = s0.logq
@@ -636,11 +684,17 @@ def _blahut_certificate(prob: _Problem, log_r: np.ndarray, lam_n: float, dist: f
     return math.exp(max_log_c), max(lower, 0.0) / LN2 + 0.0
 
 
-def _finish(prob: _Problem, run: _Run, lam_bits: float, beta: float) -> RDPoint:
+def _finish(prob: _Problem, run: _Run, lam_bits: float, beta: float, gap_tol: float = 0.0) -> RDPoint:
+    """The RDPoint of a run. With gap_tol > 0 it counts as converged when the certificate's
+    gap on the full reconstruction alphabet is below gap_tol bits (reaching tol is not
+    enough: a reconstruction the optimum needs can sit at a negligible mass, where it
+    changes nothing per update and grows only over thousands); else when the run reached tol."""
     lam_n = lam_bits * LN2
     s = run.state
     with np.errstate(**_QUIET):
-        f, rate, dist, info = _Iteration(prob, lam_n, beta).measures(s)
+        iteration = _Iteration(prob, lam_n, beta)
+        f, rate, dist, info = iteration.measures(s)
+        gap = iteration.gap(s, f) / LN2
         max_c = lower = None
         if beta == 0.0 and prob.codebook is None:
             max_c, lower = _blahut_certificate(prob, s.log_r, lam_n, dist)
@@ -653,24 +707,37 @@ def _finish(prob: _Problem, run: _Run, lam_bits: float, beta: float) -> RDPoint:
         objective=f / LN2,
         mapping=s.q,
         iterations=run.iterations,
-        converged=run.converged,
+        converged=gap < gap_tol if gap_tol > 0.0 else run.converged,
         lam_bits=lam_bits,
         beta=beta,
         rate_lower_bound_bits=lower,
         blahut_max_c=max_c,
         codebook=s.codebook,
         objective_history=run.history,
+        gap_bits=gap,
     )
 
 
 def _best_of(
     prob: _Problem, lam_bits: float, beta: float, starts: Iterable[np.ndarray], max_iter: int, tol: float,
-    record: bool = False, accelerate: bool = True,
+    record: bool = False, accelerate: bool = True, gap_tol: float = 0.0,
 ) -> RDPoint:
     best: RDPoint | None = None
     for q0 in starts:
-        run = _iterate(prob, lam_bits * LN2, beta, q0, max_iter, tol, record, accelerate)
-        point = _finish(prob, run, lam_bits, beta)
+        run = _iterate(prob, lam_bits * LN2, beta, q0, max_iter, tol, record, accelerate, gap_tol)
+        point = _finish(prob, run, lam_bits, beta, gap_tol)
+        used = run.iterations
+        # stopped at tol but not certified: some reconstruction is stuck at a negligible mass
+        # (c(xhat) > 1 there); give every reconstruction a little mass and continue
+        for _ in range(_REVIVALS):
+            if gap_tol == 0.0 or point.converged or used >= max_iter:
+                break
+            q = (1.0 - _MIX) * point.mapping + _MIX / prob.n_xhat
+            run = _iterate(prob, lam_bits * LN2, beta, q, max_iter - used, tol, False, accelerate, gap_tol)
+            used += run.iterations
+            revived = _finish(prob, run, lam_bits, beta, gap_tol)
+            point = revived if revived.objective <= point.objective else point
+        point = dataclasses.replace(point, iterations=used)
         if best is None or point.objective < best.objective - 1e-12:
             best = point
     assert best is not None
@@ -725,6 +792,7 @@ def solve_lagrangian(
     tol: float = DEFAULT_TOL,
     record_history: bool = False,
     accelerate: bool = True,
+    gap_tol: float = 0.0,
 ) -> RDPoint:
     """Minimise F = I(X;Xhat) + lam_bits * E d - beta * I(Xhat;Y) over p(xhat|x).
 
@@ -739,8 +807,11 @@ def solve_lagrangian(
     accelerate: interleave extrapolation steps of the reconstruction masses (kept only when
     they do not raise F) and drop reconstructions whose mass fell below e^-50 of the largest;
     False runs the plain self-consistent iteration. ``iterations`` counts updates either way.
+    gap_tol (bits, 0 = off): also stop, converged, once the certificate ``gap_bits`` is below it
+    (every point reports its gap either way).
     """
     prob = _prepare(p_xy, distortion)
+    gap_tol = check_nonnegative(gap_tol, "gap_tol")
     lam_bits = check_nonnegative(lam_bits, "lam_bits")
     beta = check_nonnegative(beta, "beta")
     if n_restarts is None:
@@ -758,11 +829,12 @@ def solve_lagrangian(
             else:
                 yield random_mapping(rng, prob.n_x, prob.n_xhat)
 
-    return _best_of(prob, lam_bits, beta, starts(), max_iter, tol, record_history, accelerate)
+    return _best_of(prob, lam_bits, beta, starts(), max_iter, tol, record_history, accelerate, gap_tol)
 
 
 def _surface_row(prob: _Problem, lam: float, beta_list: list[float], row_seed: Sequence[int], n_restarts: int,
-                 perturbation: float, max_iter: int, tol: float, tick: Any = None) -> list[RDPoint]:
+                 perturbation: float, max_iter: int, tol: float, gap_tol: float = 0.0,
+                 tick: Any = None) -> list[RDPoint]:
     """One lam row of :func:`trace_surface`: beta swept up with warm starts, then back down.
 
     The row's random numbers come from its own seed, so a row gives the same points whether
@@ -779,7 +851,7 @@ def _surface_row(prob: _Problem, lam: float, beta_list: list[float], row_seed: S
         starts.extend(random_mapping(rng, prob.n_x, prob.n_xhat) for _ in range(cold))
         if not starts:
             starts.append(random_mapping(rng, prob.n_x, prob.n_xhat))
-        point = _best_of(prob, lam, beta, starts, max_iter, tol)
+        point = _best_of(prob, lam, beta, starts, max_iter, tol, gap_tol=gap_tol)
         if tick is not None:
             tick()
         return point
@@ -814,6 +886,7 @@ def trace_surface(
     tol: float = 1e-9,
     jobs: int = 1,
     progress: bool = False,
+    gap_tol: float = 1e-6,
 ) -> list[RDPoint]:
     """Lagrangian solutions on the grid lams x betas, annealing in beta.
 
@@ -826,6 +899,8 @@ def trace_surface(
     row-major: point i * len(betas) + j is (lams[i], betas[j]). ``progress`` shows a tqdm
     bar. The defaults (at most 300 updates per solve, tol 1e-9) suit a sweep: each point
     reports whether it reached tol; solve single points with :func:`solve_lagrangian` for more.
+    gap_tol (bits): a point also stops, converged, once its certificate gap is below it, and
+    counts as converged only then (see :func:`solve_lagrangian`); 0 judges by tol alone.
     """
     prob = _prepare(p_xy, distortion)
     lam_list = [check_nonnegative(v, "lams entry") for v in np.atleast_1d(np.asarray(lams, dtype=object))]
@@ -838,7 +913,8 @@ def trace_surface(
     jobs = _check_count(jobs, "jobs")
     perturbation = check_nonnegative(perturbation, "perturbation")
     base = int(_rng(seed).integers(2**63))
-    rows = [(prob, lam, beta_list, (base, i), n_restarts, perturbation, max_iter, tol)
+    gap_tol = check_nonnegative(gap_tol, "gap_tol")
+    rows = [(prob, lam, beta_list, (base, i), n_restarts, perturbation, max_iter, tol, gap_tol)
             for i, lam in enumerate(lam_list)]
 
     bar = None

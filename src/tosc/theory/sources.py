@@ -26,6 +26,7 @@ from .measures import check_distortion, check_joint
 __all__ = [
     "Source",
     "SOURCES",
+    "IMAGE_SOURCES",
     "source_names",
     "source_parameters",
     "make_source",
@@ -399,6 +400,13 @@ SOURCES: dict[str, Callable[..., Source]] = {
 }
 
 
+# sources of images rather than of p(x, y): bounded by a learned estimator (tosc.theory.image_bound)
+IMAGE_SOURCES: dict[str, str] = {
+    "fashion-mnist-images": "Fashion-MNIST images themselves (1x28x28 pixels, Y = class): learned upper bound "
+                            "on R(D_p, I_0) (Yang & Mandt 2022 with a semantic term)",
+}
+
+
 def source_names() -> list[str]:
     return list(SOURCES)
 
@@ -459,6 +467,10 @@ def load_source_npz(path: str | os.PathLike) -> Source:
     missing = [key for key in ("p_xy", "distortion") if key not in arrays]
     if missing:
         raise DataError(f"{path}: missing array(s) {', '.join(missing)} (found {', '.join(sorted(arrays)) or 'none'})")
+    for key in ("p_xy", "distortion"):  # numpy would drop an imaginary part with only a warning
+        if not (np.issubdtype(arrays[key].dtype, np.number) or arrays[key].dtype == np.bool_) \
+                or np.iscomplexobj(arrays[key]):
+            raise DataError(f"{path}: {key} must hold real numbers, got dtype {arrays[key].dtype}")
     try:
         p = check_joint(arrays["p_xy"])
         d = check_distortion(arrays["distortion"], p.shape[0])
