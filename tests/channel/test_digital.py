@@ -1,22 +1,30 @@
-"""The digital link: segmentation, awkward payloads, failures, fading, options."""
+"""The digital link: rate matching to the exact channel uses, segmentation, CRC, payloads,
+failures, fading, options, scheme choice; and the ideal and finite-length bound links."""
 
-from fractions import Fraction
+import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings, strategies as st
 
-from tosc.channel.conventions import bit_budget
+from tosc.channel import bler
 from tosc.channel.digital import (
+    CODE_BLOCK_CRC,
     DigitalLink,
     bits_from_bytes,
     bytes_from_bits,
-    choose_mcs,
-    plan_segments,
+    choose_scheme,
+    fixed_scheme,
+    plan_transport,
+    transport_crc,
 )
-from tosc.channel.ideal import IdealLink
-from tosc.channel.mcs import MCS_SET, McsTable, get_mcs
+from tosc.channel.fading import FadingChannel
+from tosc.channel.ideal import FiniteLengthLink, IdealLink
+from tosc.channel.sionna_adapter import crc
 from tosc.errors import ConfigError, DoesNotFitError
+
+AWKWARD_USES = (1, 49, 97, 98, 392, 10 ** 5)
 
 
 def random_bits(n, seed=0):
@@ -24,172 +32,218 @@ def random_bits(n, seed=0):
 
 
 @settings(max_examples=300, deadline=None)
-@given(n_uses=st.integers(1, 6000), mcs_index=st.integers(0, len(MCS_SET) - 1),
-       max_bits=st.integers(24, 2048))
-def test_segmentation_properties(n_uses, mcs_index, max_bits):
-    mcs = MCS_SET[mcs_index]
-    m = mcs.bits_per_symbol
+@given(n_uses=st.integers(1, 40000), bits=st.sampled_from([1, 2, 4, 6, 8]), rate=st.floats(0.05, 0.99))
+def test_transport_plan_fills_exactly_the_channel_uses(n_uses, bits, rate):
+    payload = max(1, int(rate * n_uses * bits))
     try:
-        plan = plan_segments(n_uses, mcs, max_bits)
+        plan = plan_transport(n_uses, bits, payload)
     except DoesNotFitError:
-        count = -(-n_uses // (max_bits // m))
-        assert bit_budget(n_uses, float(mcs.code_rate), m) < 13 * count
         return
-    except ConfigError:
-        assert max_bits < m
+    assert sum(plan.symbols) == n_uses and max(plan.symbols) - min(plan.symbols) <= 1
+    assert sum(plan.info_bits) == payload + plan.crc_bits
+    assert plan.capacity_bits == payload
+    for s, k in zip(plan.symbols, plan.info_bits):
+        assert 12 <= k <= 8448 and 0.2 <= k / (s * bits) <= 948 / 1024 + 1e-12
+    if plan.n_codewords > 1:
+        assert plan.cb_crc_bits == CODE_BLOCK_CRC[1]
+        assert max(plan.info_bits) <= 8448
+
+
+@pytest.mark.parametrize("n_uses", AWKWARD_USES)
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_chosen_scheme_fills_exactly_k_channel_uses(n_uses, snr_db):
+    if n_uses == 1:
+        with pytest.raises(DoesNotFitError):
+            choose_scheme(snr_db, n_uses)
+        with pytest.raises(DoesNotFitError):
+            DigitalLink().capacity_bits(snr_db, 1)  # a system then sends nothing and counts the image failed
         return
+    scheme = choose_scheme(snr_db, n_uses)
+    plan = scheme.plan
     assert sum(plan.symbols) == n_uses
-    assert all(c == s * m and c <= max_bits for s, c in zip(plan.symbols, plan.coded_bits))
-    assert max(plan.symbols) - min(plan.symbols) <= 1
-    assert plan.capacity_bits == bit_budget(n_uses, float(mcs.code_rate), m)  # B = floor(k r_c log2 M)
-    for k, n in zip(plan.info_bits, plan.coded_bits):
-        assert 12 <= k and abs(k - float(mcs.code_rate) * n) <= 1 and 0.2 <= k / n <= 0.95
+    assert sum(plan.coded_bits) == n_uses * plan.modulation.bits_per_symbol
+    if n_uses == 10 ** 5:
+        assert plan.n_codewords > 1 and plan.cb_crc_bits == 24  # segmented as 38.212 does
+    if snr_db == 20.0 and n_uses >= 98:
+        assert plan.modulation.bits_per_symbol >= 6
+        assert choose_scheme(26.0, n_uses).plan.modulation.bits_per_symbol == 8  # 256-QAM at high SNR
 
 
-def test_awkward_payloads_round_trip():
+def test_a_long_payload_is_segmented_and_sent_over_exactly_k_uses():
     link = DigitalLink("qpsk-1/2")
-    n_uses = 1000  # 2 codewords of 500 symbols = 1000 coded bits, 500 information bits each
-    plan = link.plan(20.0, n_uses)
-    assert plan.info_bits == (500, 500) and plan.capacity_bits == 1000
-    lengths = [0, 1, 499, 500, 501, 1000]
-    payloads = [random_bits(n, seed=n) for n in lengths]
-    out = link.transmit(payloads, snr_db=20.0, n_channel_uses=n_uses, seed=1)
-    for n, sent, got in zip(lengths, payloads, out.images):
-        assert got.ok and got.bits.dtype == np.uint8 and np.array_equal(got.bits, sent)
-        assert got.payload_bits == n and got.n_bit_errors == 0
-    assert [im.n_codewords for im in out.images] == [0, 1, 1, 1, 2, 2]
-    assert [im.padding_bits for im in out.images] == [0, 499, 1, 0, 499, 0]
-    assert [im.n_channel_uses for im in out.images] == [0, 500, 500, 500, 1000, 1000]
-    assert out.ok.all() and out.n_failed_codewords.sum() == 0 and out.failure_rate == 0.0
-    assert out.meets_target is None and out.mcs.name == "qpsk-1/2"  # a fixed scheme, not the table's
-    assert out.channel_uses.tolist() == [0, 500, 500, 500, 1000, 1000]
-    empty = link.transmit([], snr_db=20.0, n_channel_uses=n_uses)
-    assert empty.images == [] and empty.failure_rate == 0.0
+    k = 10 ** 5
+    out = link.transmit([random_bits(link.capacity_bits(10.0, k), 1)], snr_db=10.0, n_channel_uses=k, seed=1)
+    im = out.images[0]
+    assert out.plan.n_codewords == math.ceil((k + 24) / (8448 - 24)) and im.n_channel_uses == k
+    assert im.ok and im.n_bit_errors == 0 and im.codeword_ok.all()
 
 
-def test_payload_over_capacity_fails_clearly():
-    link = DigitalLink("qpsk-1/2")
-    # one codeword of 192 information bits: "one codeword plus one bit" does not fit
-    with pytest.raises(DoesNotFitError, match="193 bits"):
-        link.transmit([random_bits(10), random_bits(193)], snr_db=10.0, n_channel_uses=192)
-    with pytest.raises(DoesNotFitError, match="at least 12"):
-        link.transmit([random_bits(4)], snr_db=10.0, n_channel_uses=10)
+@pytest.mark.parametrize("channel", ["awgn", "rayleigh-fast"])
+def test_payloads_of_zero_one_and_the_maximum(channel):
+    link = DigitalLink(channel=channel)
+    top = link.capacity_bits(25.0, 98)
+    payloads = [random_bits(0), random_bits(1, 1), random_bits(top, 2), np.array([0], np.uint8)]
+    out = link.transmit(payloads, snr_db=25.0, n_channel_uses=98, seed=2)
+    assert out.ok.all()
+    assert [im.payload_bits for im in out.images] == [0, 1, top, 1]
+    assert [im.n_channel_uses for im in out.images] == [0, 98, 98, 98]
+    assert out.images[0].n_codewords == 0
+    for sent, im in zip(payloads, out.images):
+        assert np.array_equal(im.bits, sent) and im.padding_bits == top - sent.size or sent.size == 0
+    with pytest.raises(DoesNotFitError):
+        link.transmit([random_bits(top + 1)], snr_db=25.0, n_channel_uses=98)
 
 
-def test_bytes_payloads():
-    data = b"\x00\xffhello tosc\x01"
+def test_bytes_and_bit_conversions():
+    data = bytes(range(7))
     assert bytes_from_bits(bits_from_bytes(data)) == data
-    out = DigitalLink("16qam-3/4").transmit([data, b""], snr_db=25.0, n_channel_uses=64)
-    assert bytes_from_bits(out.images[0].bits) == data and out.images[1].payload_bits == 0
+    out = DigitalLink("qpsk-1/2").transmit([data, b""], snr_db=20.0, n_channel_uses=200)
+    assert bytes_from_bits(out.images[0].bits) == data and out.images[1].bits.size == 0
     with pytest.raises(ConfigError):
         bytes_from_bits(np.ones(7, np.uint8))
     with pytest.raises(ConfigError):
-        DigitalLink("qpsk-1/2").transmit([np.array([0, 1, 2])], snr_db=5.0, n_channel_uses=100)
-    with pytest.raises(ConfigError):
-        DigitalLink("qpsk-1/2").transmit([np.zeros((2, 3))], snr_db=5.0, n_channel_uses=100)
-    with pytest.raises(ConfigError):
         DigitalLink("qpsk-1/2").transmit([np.array([0.0, 0.5])], snr_db=5.0, n_channel_uses=100)
-    out = DigitalLink("qpsk-1/2").transmit([np.array([True, False, True]), [1.0, 0.0]], snr_db=20.0,
-                                           n_channel_uses=100)
-    assert out.images[0].bits.tolist() == [1, 0, 1] and out.images[1].bits.tolist() == [1, 0]
+
+
+def test_crc_catches_corrupted_blocks():
+    generator = torch.Generator().manual_seed(0)
+    for poly, k in (("CRC6", 40), ("CRC11", 200), ("CRC16", 500), ("CRC24A", 4000), ("CRC24B", 8000)):
+        codec = crc(poly, k)
+        blocks = codec.attach(torch.randint(0, 2, (400, k), generator=generator, dtype=torch.uint8))
+        assert codec.check(blocks)[1].all()
+        # one or two flipped bits: always caught (blocks shorter than the polynomials periods)
+        bad = blocks.clone()
+        for row in range(400):
+            flips = torch.randperm(k + codec.length, generator=generator)[: 1 + row % 2]
+            bad[row, flips] ^= 1
+        assert not codec.check(bad)[1].any()
+        # random garbage passes about 2^-L of the time
+        garbage = torch.randint(0, 2, (4000, k + codec.length), generator=generator, dtype=torch.uint8)
+        passed = int(codec.check(garbage)[1].sum())
+        expected = 4000 * 2.0 ** -codec.length
+        assert passed <= expected + 5 * math.sqrt(expected) + 1
+
+
+def test_the_link_says_failed_when_the_decoder_returns_a_wrong_word_that_passes_its_parity(monkeypatch):
+    """An LDPC undetected error (parity satisfied, bits wrong) must be caught by the CRC."""
+    from tosc.channel import ldpc
+
+    real_decode = ldpc.LDPC5GCode.decode
+
+    def wrong_but_confident(self, llr, **kw):
+        res = real_decode(self, llr, **kw)
+        res.bits[:, 3] ^= 1
+        res.ok[:] = True
+        return res
+
+    monkeypatch.setattr(ldpc.LDPC5GCode, "decode", wrong_but_confident)
+    link = DigitalLink()
+    payloads = [random_bits(link.capacity_bits(15.0, 196), s) for s in range(20)]
+    out = link.transmit(payloads, snr_db=15.0, n_channel_uses=196, seed=1)
+    assert not out.ok.any() and not any(im.undetected for im in out.images)
 
 
 def test_low_snr_fails_and_is_counted():
-    out = DigitalLink("64qam-5/6").transmit([random_bits(1700, s) for s in range(6)], snr_db=8.0,
-                                            n_channel_uses=340, seed=2)
-    assert out.plan.n_codewords == 2
-    assert out.failure_rate == 1.0 and not out.ok.any()
-    assert (out.n_failed_codewords == 2).all()
+    link = DigitalLink("64qam-5/6")
+    payloads = [random_bits(link.capacity_bits(8.0, 340), s) for s in range(6)]
+    out = link.transmit(payloads, snr_db=8.0, n_channel_uses=340, seed=2)
+    assert out.failure_rate == 1.0 and (out.n_failed_codewords == out.plan.n_codewords).all()
     assert all(im.n_bit_errors > 0 for im in out.images)
 
 
 def test_same_seed_same_result():
     payloads = [random_bits(300, s) for s in range(8)]
-    a = DigitalLink("16qam-1/2").transmit(payloads, snr_db=6.0, n_channel_uses=300, seed=5)
-    b = DigitalLink("16qam-1/2").transmit(payloads, snr_db=6.0, n_channel_uses=300, seed=5)
-    c = DigitalLink("16qam-1/2").transmit(payloads, snr_db=6.0, n_channel_uses=300, seed=6)
+    link = DigitalLink("16qam-1/2")
+    a = link.transmit(payloads, snr_db=6.0, n_channel_uses=300, seed=5)
+    b = link.transmit(payloads, snr_db=6.0, n_channel_uses=300, seed=5)
+    c = link.transmit(payloads, snr_db=6.0, n_channel_uses=300, seed=6)
     assert all(np.array_equal(x.bits, y.bits) for x, y in zip(a.images, b.images))
     assert np.array_equal(a.ok, b.ok)
     assert not all(np.array_equal(x.bits, y.bits) for x, y in zip(a.images, c.images))
 
 
 def test_block_fading_hits_all_codewords_of_an_image_together():
-    # 4 codewords per image, one h per image: failures come all at once (deep fade) or not at all
-    out = DigitalLink("qpsk-1/2", "rayleigh-block").transmit(
-        [random_bits(2048, s) for s in range(120)], snr_db=7.0, n_channel_uses=2048, seed=3)
+    # 3 code blocks per image, one h per image: failures come all at once (deep fade) or not at all
+    link = DigitalLink("qpsk-1/2", "rayleigh-block")
+    k = 20000
+    out = link.transmit([random_bits(link.capacity_bits(7.0, k), s) for s in range(60)], snr_db=7.0,
+                        n_channel_uses=k, seed=3)
     failed = out.n_failed_codewords
-    assert out.plan.n_codewords == 4
-    assert 5 <= (failed == 4).sum() <= 90
-    assert ((failed > 0) & (failed < 4)).sum() <= 0.25 * (failed > 0).sum()
-    fast = DigitalLink("qpsk-1/2", "rayleigh-fast").transmit(
-        [random_bits(2048, s) for s in range(30)], snr_db=7.0, n_channel_uses=2048, seed=3)
-    assert fast.failure_rate < out.failure_rate  # fast fading averages out within a codeword
+    assert out.plan.n_codewords == 3
+    assert 3 <= (failed == 3).sum() <= 45
+    assert ((failed > 0) & (failed < 3)).sum() <= 0.25 * (failed > 0).sum()
 
 
 def test_residual_bit_errors():
-    payloads = [random_bits(4000, s) for s in range(5)]
-    out = DigitalLink("qpsk-1/2", residual_ber=0.01).transmit(payloads, snr_db=20.0, n_channel_uses=4000, seed=4)
+    link = DigitalLink("qpsk-1/2", residual_ber=0.01)
+    payloads = [random_bits(link.capacity_bits(20.0, 4000), s) for s in range(5)]
+    out = link.transmit(payloads, snr_db=20.0, n_channel_uses=4000, seed=4)
     flips = sum(im.residual_flips for im in out.images)
-    assert abs(flips - 200) < 4 * np.sqrt(200)
+    expected = 0.01 * sum(p.size for p in payloads)
+    assert abs(flips - expected) < 4 * np.sqrt(expected)
     assert all(im.ok and im.n_bit_errors == im.residual_flips for im in out.images)
-    ideal = IdealLink(residual_ber=0.05).transmit(payloads, snr_db=20.0, n_channel_uses=4000)
+    ideal = IdealLink(residual_ber=0.05).transmit([random_bits(4000, s) for s in range(5)], snr_db=20.0,
+                                                  n_channel_uses=4000)
     assert abs(sum(im.residual_flips for im in ideal.images) - 1000) < 4 * np.sqrt(1000)
 
 
 def test_bad_settings():
-    with pytest.raises(ConfigError):
-        DigitalLink("qpsk-1/2", csi="none")
-    with pytest.raises(ConfigError):
-        DigitalLink("qpsk-1/2", residual_ber=0.7)
-    with pytest.raises(ConfigError):
-        DigitalLink("qpsk-3/7")
-    with pytest.raises(ConfigError):
-        DigitalLink("qpsk-1/2", decoder="minsum")
+    from tosc.errors import UnknownNameError
+
+    for kwargs in ({"csi": "none"}, {"residual_ber": 0.7}, {"decoder": "minsum"}, {"target_bler": 0.0}):
+        with pytest.raises(ConfigError):
+            DigitalLink("qpsk-1/2", **kwargs)
+    for name in ("qpsk-3/0", "9qam-1/2", "qpsk"):
+        with pytest.raises(ConfigError):
+            DigitalLink(name)
     with pytest.raises(ConfigError):
         DigitalLink("qpsk-1/2").transmit([random_bits(10)], snr_db=float("nan"), n_channel_uses=100)
     with pytest.raises(ConfigError):
         DigitalLink("qpsk-1/2").transmit([random_bits(10)], snr_db=5.0, n_channel_uses=0)
-    from tosc.errors import UnknownNameError
-
     with pytest.raises(UnknownNameError):
         DigitalLink("qpsk-1/2", channel="rician")
+    with pytest.raises(DoesNotFitError):
+        fixed_scheme("qpsk-1/2", 10)  # 10 bits cannot hold an 11-bit CRC and a payload
 
 
 def test_sionna_decoder_option_gives_the_same_bits():
-    payloads = [random_bits(200, s) for s in range(4)]
+    payloads = [random_bits(150, s) for s in range(4)]
     a = DigitalLink("qpsk-2/3", decoder="sionna", early_stop=False).transmit(payloads, snr_db=6.0,
                                                                              n_channel_uses=150, seed=9)
     b = DigitalLink("qpsk-2/3").transmit(payloads, snr_db=6.0, n_channel_uses=150, seed=9)
     assert all(np.array_equal(x.bits, y.bits) for x, y in zip(a.images, b.images))
 
 
-def synthetic_table(thresholds_by_ref):
-    curves = {ref: {name: {"k": 0, "n": ref, "points": [], "threshold_db": thr} for name, thr in th.items()}
-              for ref, th in thresholds_by_ref.items()}
-    return McsTable("awgn", 1e-3, curves)
+def test_crc_lengths_follow_the_measured_rule():
+    assert transport_crc(20) == ("CRC11", 11) and transport_crc(3824) == ("CRC11", 11)
+    assert transport_crc(3825)[1] == 24
 
 
-def test_choice_of_scheme():
-    long = {m.name: 2.0 + 4.0 * m.spectral_efficiency for m in MCS_SET}
-    short = {name: thr + 1.5 for name, thr in long.items()}  # short codewords need more SNR
-    table = synthetic_table({1024: long, 128: short})
-    sel = table.select(14.0, 1024)
-    assert sel.meets_target and sel.mcs.spectral_efficiency == 3.0  # 16qam-3/4 and 64qam-1/2 both 3.0
-    assert sel.threshold_db == 14.0
-    assert table.select(14.0, 200).mcs.spectral_efficiency < 3.0  # judged at the 128-bit reference
-    low = table.select(-5.0)
-    assert not low.meets_target and low.mcs == get_mcs("bpsk-1/2")
-    # choose_mcs looks at the codewords the image would really use
-    tiny = choose_mcs(14.0, 40, table=table)  # 40 uses: codewords of 40..240 bits -> 128 reference
-    big = choose_mcs(14.0, 4000, table=table)
-    assert big.reference_bits == 1024 and tiny.reference_bits == 128
-    assert tiny.mcs.spectral_efficiency < big.mcs.spectral_efficiency
-    assert big.mcs.code_rate == Fraction(3, 4) or big.mcs.code_rate == Fraction(1, 2)
-    link = DigitalLink(table=table)
-    assert link.choose(30.0, 4000).mcs == get_mcs("64qam-5/6")
-    out = link.transmit([random_bits(100)], snr_db=-10.0, n_channel_uses=400)
-    assert out.meets_target is False and out.mcs == get_mcs("bpsk-1/2") and not out.ok[0]
-    assert link.capacity_bits(30.0, 4000) == bit_budget(4000, 5 / 6, 6)
+def test_choice_of_scheme_climbs_with_snr_and_meets_the_model():
+    model = bler.load_model("awgn")
+    previous = 0
+    for snr in np.arange(-2.0, 26.0, 1.0):
+        scheme = choose_scheme(float(snr), 196)
+        bits = scheme.plan.capacity_bits if scheme.meets_target else 0
+        assert bits >= previous
+        previous = bits
+        if scheme.meets_target:
+            plan = scheme.plan
+            assert plan.info_bits[0] <= model.max_info_bits(196, plan.modulation.bits_per_symbol, float(snr))
+    low = choose_scheme(-10.0, 196)
+    assert not low.meets_target and low.plan.modulation.name == "qpsk"
+    assert abs(low.plan.code_rate - 0.2) < 0.01
+    out = DigitalLink().transmit([random_bits(low.plan.capacity_bits)], snr_db=-10.0, n_channel_uses=196)
+    assert out.meets_target is False and not out.ok[0]
+
+
+def test_block_fading_is_judged_with_its_outage():
+    chan = FadingChannel("rayleigh-block")
+    g_min = 10 ** ((chan.model_snr_db(20.0, 1e-3) - 20.0) / 10)
+    assert 1 - math.exp(-g_min) == pytest.approx(5e-4, rel=1e-6)
+    awgn, block = choose_scheme(20.0, 392), choose_scheme(20.0, 392, "rayleigh-block")
+    assert awgn.meets_target and not block.meets_target  # 20 dB is not enough for 1e-3 in block fading
+    assert choose_scheme(45.0, 392, "rayleigh-block").meets_target
 
 
 def test_ideal_link():
@@ -212,3 +266,15 @@ def test_ideal_block_fading_outage_probability():
     assert out.failure_rate == pytest.approx(expected, abs=4 * np.sqrt(expected * (1 - expected) / 4000))
     for im in out.images:  # an image in outage gets nothing (zeros), the others arrive intact
         assert (im.n_bit_errors == 0) if im.ok else (not im.bits.any())
+
+
+def test_finite_length_link_is_the_normal_approximation_and_error_free():
+    link = FiniteLengthLink("awgn")
+    # the issue's table: 5 dB and 196 channel uses allow 346 bits at BLER 1e-3
+    assert link.capacity_bits(5.0, 196) == 346 and link.capacity_bits(0.0, 49) == 24
+    assert link.capacity_bits(10.0, 98) < IdealLink().capacity_bits(10.0, 98)
+    payloads = [random_bits(346, s) for s in range(50)]
+    out = link.transmit(payloads, snr_db=5.0, n_channel_uses=196, seed=1)
+    assert out.ok.all() and out.mode == "fbl"
+    assert FiniteLengthLink("rayleigh-block").capacity_bits(20.0, 392) < FiniteLengthLink(
+        "rayleigh-fast").capacity_bits(20.0, 392)

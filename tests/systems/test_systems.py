@@ -40,11 +40,14 @@ def test_every_classic_codec_has_its_four_systems():
 def test_system_metadata_is_complete_and_consistent():
     for entry in registry.entries("system"):
         meta = entry.meta
-        assert meta["mode"] == {"ldpc": "digital", "ideal": "ideal", "analog": "analog"}[meta["link"]], entry.name
+        # the fbl link is a bound like the ideal one (drawn dashed, never a baseline)
+        assert meta["mode"] == {"ldpc": "digital", "ideal": "ideal", "fbl": "ideal", "analog": "analog"}[meta["link"]], \
+            entry.name
         assert meta["family"] in ("classic", "learned", "jscc") and meta["source"], entry.name
         assert "cpu" in meta["devices"] and set(meta["devices"]) <= {"cpu", "cuda"}, entry.name
         assert isinstance(meta["proposed"], bool), entry.name
-    assert registry.select("system", proposed=True) == ["tosc-sr+ideal", "tosc-sr+ldpc", "tosc-sr-analog"]
+    assert registry.select("system", proposed=True) == ["tosc-sr+fbl", "tosc-sr+ideal", "tosc-sr+ldpc",
+                                                        "tosc-sr-analog"]
 
 
 @pytest.mark.parametrize("name", ["jpeg-payload+ideal", "deep-jscc", "mse-only+ideal"])

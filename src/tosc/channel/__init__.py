@@ -7,11 +7,17 @@ Where things are:
 - ``fading``: AWGN, ``rayleigh-block``, ``rayleigh-fast`` on complex tensors (registered
   under kind ``channel``).
 - ``analog``: per-image power normalisation and the differentiable :class:`AnalogChannel`.
-- ``modulation``: BPSK/QPSK/16-QAM/64-QAM (Sionna mapper, exact APP demapper), uncoded BER.
+- ``fading``: also one class per channel kind (gains, receiver SNR, capacity, outage,
+  normal approximation, how the digital link judges schemes on it).
+- ``finite``: the normal approximation (finite-blocklength limit).
+- ``modulation``: BPSK/QPSK/16/64/256-QAM (Sionna mapper, exact APP demapper), uncoded BER.
 - ``ldpc``: 5G NR LDPC codes (Sionna encoder, Sionna BP and the faster equivalent BP).
-- ``mcs``: the modulation-and-coding table (simulated, shipped in ``data/``).
-- ``digital``: :class:`DigitalLink`, payload bits of any length -> codewords -> bits + flags.
-- ``ideal``: :class:`IdealLink`, bits up to k log2(1 + SNR) arrive error-free.
+- ``sionna_adapter``: the version-checked access to Sionna internals and its CRCs.
+- ``bler``: the simulated BLER model of rate-matched codewords (shipped in ``data/``).
+- ``mcs``: the older fixed modulation-and-coding table (``tosc channel mcs``).
+- ``digital``: :class:`DigitalLink`, payload -> CRC -> rate-matched 5G LDPC -> QAM -> bits + flags.
+- ``ideal``: :class:`IdealLink`, bits up to k log2(1 + SNR) arrive error-free;
+  :class:`FiniteLengthLink`, bits up to the normal approximation arrive error-free (bounds).
 - ``residual``: optional bit flips after decoding.
 """
 
@@ -34,14 +40,16 @@ from .digital import (
     Link,
     LinkOutput,
     ReceivedPayload,
-    SegmentPlan,
+    Scheme,
+    TransportPlan,
     bits_from_bytes,
     bytes_from_bits,
-    choose_mcs,
-    plan_segments,
+    choose_scheme,
+    plan_transport,
 )
-from .fading import ChannelOutput, FadingChannel, make_channel
-from .ideal import IdealLink
+from .fading import (AwgnChannel, ChannelOutput, FadingChannel, RayleighBlockChannel, RayleighFastChannel,
+                     make_channel)
+from .ideal import FiniteLengthLink, IdealLink
 from .ldpc import LDPC5GCode
 from .mcs import MCS_SET, Mcs, McsChoice, McsTable, get_mcs, load_table
 from .modulation import MODULATIONS, Modulation, QamModem, get_modulation, uncoded_ber
@@ -60,6 +68,9 @@ __all__ = [
     "bit_budget",
     "ideal_bit_budget",
     "FadingChannel",
+    "AwgnChannel",
+    "RayleighBlockChannel",
+    "RayleighFastChannel",
     "ChannelOutput",
     "make_channel",
     "AnalogChannel",
@@ -81,11 +92,13 @@ __all__ = [
     "Link",
     "DigitalLink",
     "IdealLink",
+    "FiniteLengthLink",
     "LinkOutput",
     "ReceivedPayload",
-    "SegmentPlan",
-    "plan_segments",
-    "choose_mcs",
+    "Scheme",
+    "TransportPlan",
+    "plan_transport",
+    "choose_scheme",
     "bits_from_bytes",
     "bytes_from_bits",
     "flip_bits",

@@ -61,6 +61,9 @@ MODULATION_BITS = (2, 4, 6, 8)  # QPSK .. 256-QAM (BPSK carries half of QPSK in 
 MIN_RATE, MAX_RATE = 0.2, 948 / 1024  # 5G LDPC without repetition; 38.212's highest code rate
 MIN_INFO_BITS = 12
 SNR_STEP_DB = 0.25
+# the model reads thresholds this much below the SNR asked about: a threshold rests on a few
+# thousand codewords (<= target x codewords failures), so its true BLER may sit a little above
+MODEL_MARGIN_DB = 0.25
 # code rates simulated per modulation: where that modulation can be the best choice
 RATE_GRID = {2: (0.2, 0.9), 4: (0.4, 0.9), 6: (0.5, 0.9), 8: (0.6, 0.925)}
 RATE_STEP = 0.05
@@ -252,9 +255,10 @@ class BlerModel:
     def max_info_bits(self, n_channel_uses: int, bits_per_symbol: int, snr_db: float) -> int:
         """Information bits (CRC included) one codeword of ``n_channel_uses`` symbols of
         log2 M = ``bits_per_symbol`` carries at ``snr_db`` with BLER <= target, by the model:
-        the bits per channel use of the longest reference <= n_channel_uses, times n_channel_uses.
+        the bits per channel use of the longest reference <= n_channel_uses at ``snr_db`` minus
+        :data:`MODEL_MARGIN_DB`, times n_channel_uses.
         0 when no measured shape qualifies."""
-        snr_db = check_snr_db(snr_db)
+        snr_db = check_snr_db(snr_db) - MODEL_MARGIN_DB
         refs = [r for r in self.reference_uses(bits_per_symbol) if r <= n_channel_uses]
         if not refs:
             return 0

@@ -208,13 +208,15 @@ def bit_budget(n_channel_uses: int, code_rate: float, bits_per_symbol: int) -> i
     return int(math.floor(Fraction(code_rate).limit_denominator(1 << 16) * k * bits_per_symbol))
 
 
-def ideal_bit_budget(n_channel_uses: int, snr_db: float, channel: str = "awgn") -> int:
-    """floor(k * C) bits: C = log2(1+SNR) for AWGN, the ergodic capacity for Rayleigh fading."""
+def ideal_bit_budget(n_channel_uses: int, snr_db: float, channel="awgn") -> int:
+    """floor(k * C) bits: C = log2(1+SNR) for AWGN, the ergodic capacity for Rayleigh fading.
+
+    channel: a name or a :class:`~tosc.channel.fading.FadingChannel` (which knows its capacity)."""
+    from .fading import FadingChannel
+
     k = _check_uses(n_channel_uses)
-    if check_channel_kind(channel) == "awgn":
-        per_use = float(capacity_bits_per_use(check_snr_db(snr_db)))
-    else:
-        per_use = ergodic_rayleigh_capacity_bits_per_use(snr_db)
+    chan = channel if isinstance(channel, FadingChannel) else FadingChannel(check_channel_kind(channel))
+    per_use = chan.capacity_bits_per_use(check_snr_db(snr_db))
     # the tiny slack keeps exact cases (e.g. SNR = 3 -> 2 bits/use) from rounding down
     return int(math.floor(k * per_use * (1.0 + 1e-12)))
 

@@ -15,6 +15,7 @@ comes only from the ``generator`` passed in, so a seeded generator reproduces a 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ __all__ = [
     "RayleighFastChannel",
     "make_channel",
     "complex_normal",
+    "image_generator",
+    "base_seed",
     "noise_variance",
 ]
 
@@ -48,6 +51,22 @@ def complex_normal(shape: tuple[int, ...], generator: torch.Generator | None = N
     pair = pair.mul_(0.5 ** 0.5)
     out = torch.view_as_complex(pair)
     return out.to(device) if device is not None else out
+
+
+def image_generator(seed: int, image_index: int) -> torch.Generator:
+    """The generator of one image's channel realisation: a function of (seed, image index) only,
+    so an image sees the same fade and noise whichever other images are sent with it."""
+    digest = hashlib.sha256(f"tosc-channel/{int(seed)}/{int(image_index)}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def base_seed(seed: int | None, generator: torch.Generator | None) -> int:
+    """The seed per-image generators derive from: ``seed``, else one draw from ``generator``, else 0."""
+    if seed is not None:
+        return int(seed)
+    if generator is not None:
+        return int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+    return 0
 
 
 def noise_variance(snr_db: float | torch.Tensor, n_rows: int, device: torch.device | str = "cpu",
@@ -169,6 +188,16 @@ class FadingChannel:
         approximation (:mod:`tosc.channel.finite`); 0 when it is not positive."""
         raise NotImplementedError
 
+    # -- how the digital link judges a scheme on this channel ------------------------------
+    @property
+    def model_kind(self) -> str:
+        """The channel whose simulated BLER model (:mod:`tosc.channel.bler`) judges schemes here."""
+        return self.kind
+
+    def model_snr_db(self, snr_db: float, target_bler: float) -> float:
+        """The SNR at which to read that model for a scheme that must meet ``target_bler`` here."""
+        return check_snr_db(snr_db)
+
 
 class AwgnChannel(FadingChannel):
     """Complex AWGN: h = 1."""
@@ -210,6 +239,18 @@ class RayleighBlockChannel(FadingChannel):
 
     def normal_approximation_bits(self, snr_db, n_channel_uses, target_bler):
         return finite.block_fading_normal_approximation_bits(snr_db, n_channel_uses, target_bler)
+
+    @property
+    def model_kind(self) -> str:
+        return "awgn"
+
+    def model_snr_db(self, snr_db: float, target_bler: float) -> float:
+        """A codeword sees AWGN at SNR g s, g ~ Exp(1). Reading the AWGN model at s g_min with
+        P(g < g_min) = target / 2 leaves the other half of the target to the AWGN failures above
+        g_min, which are far fewer: the density of g near g_min is about 1, so
+        P(g in [g_min, 10 g_min]) ~ 9 g_min, times a BLER <= target there."""
+        g_min = -math.log1p(-target_bler / 2.0)
+        return check_snr_db(snr_db) + 10.0 * math.log10(g_min)
 
 
 class RayleighFastChannel(FadingChannel):

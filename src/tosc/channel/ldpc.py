@@ -36,6 +36,7 @@ import scipy.sparse as sp
 import torch
 
 from ..errors import ConfigError
+from .sionna_adapter import bp_decode, ldpc5g_internals
 
 __all__ = [
     "LDPC5GCode",
@@ -252,14 +253,15 @@ class LDPC5GCode:
         # also defines the pruned graph and the rate recovery both decoders use.
         self.sionna_decoder = LDPC5GDecoder(self.encoder, num_iter=self.num_iter, hard_out=True,
                                             return_infobits=True, device="cpu")
-        self.graph = TannerGraph(self.sionna_decoder.pcm)
-        self._n_pruned = int(self.sionna_decoder._n_pruned)
-        z, kf = self.encoder.z, self.encoder.k_filler
-        self._buf_len = int(self.encoder.n_cb_comp - self.sionna_decoder._nb_pruned_nodes)
+        inside = ldpc5g_internals(self.encoder, self.sionna_decoder, interleaved=bool(interleave))
+        self.graph = TannerGraph(inside.pcm)
+        self._n_pruned = inside.n_pruned
+        self._buf_len = inside.buffer_len
+        self._k_filler = inside.k_filler
         # filler bits sit right after the k information bits
-        self._filler = torch.arange(self.k, self.k + kf, dtype=torch.int64)
-        self._z = int(z)
-        self._out_int_inv = self.encoder.out_int_inv.to(torch.int64) if interleave else None
+        self._filler = torch.arange(self.k, self.k + inside.k_filler, dtype=torch.int64)
+        self._z = inside.z
+        self._out_int_inv = inside.out_int_inv
 
     def __repr__(self) -> str:
         return f"LDPC5GCode(k={self.k}, n={self.n}, bits_per_symbol={self.bits_per_symbol}, num_iter={self.num_iter})"
@@ -291,7 +293,7 @@ class LDPC5GCode:
         return torch.cat([
             torch.zeros(batch, 2 * self._z),
             buf[:, :n_sys],
-            torch.full((batch, self.encoder.k_filler), -LLR_MAX),
+            torch.full((batch, self._k_filler), -LLR_MAX),
             buf[:, n_sys:],
         ], dim=1)
 
@@ -323,10 +325,8 @@ class LDPC5GCode:
                 hard, ok, it = flooding_bp(self.graph, (-chunk).T.contiguous(), self.num_iter,
                                            early_stop=early_stop, n_out=self.k, known_zero=self._filler)
                 return hard.T.to(torch.uint8), ok, it
-            # Sionna's BP core on the same graph (LDPCBPDecoder.call: logits in, hard bits out)
-            from sionna.phy.fec.ldpc import LDPCBPDecoder
-
-            x_hat = LDPCBPDecoder.call(self.sionna_decoder, chunk)  # [b, n_pruned], 1.0 = bit 1
+            # Sionna's BP core on the same graph (logits in, hard bits out)
+            x_hat = bp_decode(self.sionna_decoder, chunk)  # [b, n_pruned], 1.0 = bit 1
             hard_t = x_hat.T.bool()
             ok = self.graph.syndrome_ok(hard_t) & ~hard_t.index_select(0, self._filler).any(dim=0)
             it = torch.full((chunk.shape[0],), self.num_iter, dtype=torch.int32)

@@ -338,11 +338,16 @@ def _threshold(points: list[list[float]], target: float) -> float | None:
 
 
 def _start_snr_db(mcs: Mcs, channel: str, step: float) -> float:
-    """A grid point below the Shannon limit of ``mcs`` (the first few points all fail)."""
-    limit = 10.0 * math.log10(2.0 ** mcs.spectral_efficiency - 1.0)
-    if channel == "rayleigh-fast":
-        limit += 1.0  # ergodic capacity needs a little more SNR; start still below the waterfall
-    return math.floor(limit / step) * step
+    """A grid point below the SNR where the channel's capacity reaches the scheme's rate (the
+    first few points all fail)."""
+    from .fading import FadingChannel
+
+    chan = FadingChannel(channel)
+    lo, hi = -30.0, 60.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if chan.capacity_bits_per_use(mid) >= mcs.spectral_efficiency else (mid, hi)
+    return math.floor(hi / step) * step
 
 
 def compute_table(channel: str = "awgn", reference_bits: Sequence[int] = REFERENCE_CODEWORD_BITS, *,
@@ -357,8 +362,9 @@ def compute_table(channel: str = "awgn", reference_bits: Sequence[int] = REFEREN
     point cannot pass; stop the walk at the first passing point. For ``rayleigh-block`` use
     :func:`derive_block_fading` on the AWGN table instead.
     """
-    check_channel_kind(channel)
-    if channel == "rayleigh-block":
+    from .fading import FadingChannel
+
+    if FadingChannel(check_channel_kind(channel)).per_image_gain:
         raise ConfigError("the rayleigh-block table is derived from the AWGN one: use derive_block_fading()")
     if not 0 < target_bler < 1 or max_codewords < 1 or snr_step_db <= 0:
         raise ConfigError("need 0 < target_bler < 1, max_codewords >= 1 and snr_step_db > 0")

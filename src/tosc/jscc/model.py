@@ -232,13 +232,12 @@ class DeepJSCC(nn.Module):
         else:
             count = torch.zeros(k_sent).index_add_(0, slot, torch.ones(k))
             z_hat = torch.zeros_like(z).index_add_(1, slot, out.y) / count
-        snr_rx = self._receiver_snr_db(snr_db, len(x), out.h, channel.kind, channel.csi, k, k_sent)
+        snr_rx = self._receiver_snr_db(snr_db, len(x), out.h, channel, k, k_sent)
         return {"x_hat": self.decode(z_hat, snr_rx), "z": z, "snr_rx_db": snr_rx}
 
     @staticmethod
-    def _receiver_snr_db(snr_db, n: int, h: torch.Tensor, kind: str, csi: str, k: int,
+    def _receiver_snr_db(snr_db, n: int, h: torch.Tensor, channel: AnalogChannel, k: int,
                          k_sent: int) -> torch.Tensor:
         snr = torch.as_tensor(snr_db, dtype=torch.float32).reshape(-1).expand(n).clone()
-        if kind == "rayleigh-block" and csi == "perfect":
-            snr = snr + 10 * torch.log10(h[:, 0].abs().square().float().clamp_min(1e-6))
+        snr = channel.channel.receiver_snr_db(snr, h)  # block fading with CSI: SNR |h|^2
         return snr + 10 * math.log10(k / k_sent)  # average combining gain of the repetitions

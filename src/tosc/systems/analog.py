@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..channel import AnalogChannel
+from ..channel import AnalogChannel, FadingChannel
 from ..errors import ConfigError, DataError
 from .base import System, Transmission
 
@@ -43,8 +43,8 @@ class AnalogSystem(System):
         if images.ndim != 4:
             raise DataError(f"expected images N x C x H x W, got shape {tuple(images.shape)}")
         self.model.check_images(images)
-        # ZF on AWGN and block fading keeps the symbols unbiased; MMSE tames deep fades per symbol
-        equalizer = "mmse" if channel == "rayleigh-fast" else "zf"
+        # the channel kind knows its equaliser (ZF keeps symbols unbiased; MMSE tames per-symbol fades)
+        equalizer = FadingChannel(channel).analog_equalizer
         link = AnalogChannel(channel, csi=self.csi, equalizer=equalizer, normalize=False)
         n = len(images)
         gen = torch.Generator().manual_seed(int(seed))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..channel import DigitalLink, IdealLink, bits_from_bytes, bytes_from_bits
+from ..channel import DigitalLink, FiniteLengthLink, IdealLink, bits_from_bytes, bytes_from_bits
 from ..errors import ConfigError, CorruptFileError, DataError, DoesNotFitError, UnknownNameError
 from .base import System, Transmission, fallback_image
 
@@ -154,18 +154,16 @@ class LearnedFamilySource:
 class DigitalSystem(System):
     def __init__(self, name: str, source_factory: Callable[[], object], link: str, *, residual_ber: float = 0.0,
                  dataset: str = "fashion-mnist", device: str = "cpu") -> None:
-        if link not in ("ldpc", "ideal"):
-            raise ConfigError(f"link must be 'ldpc' or 'ideal', got {link!r}")
-        self.name, self.link_kind, self.mode = name, link, "digital" if link == "ldpc" else "ideal"
+        if link not in _LINKS:
+            raise ConfigError(f"link must be one of {', '.join(_LINKS)}, got {link!r}")
+        self.name, self.link_kind, self.mode = name, link, _LINKS[link][0]
         self.device = device  # where the source coder's networks run (classic codecs: "cpu")
         self.source = source_factory()
         self.residual_ber = residual_ber
         self.dataset = dataset
 
     def _link(self, channel: str):
-        if self.link_kind == "ideal":
-            return IdealLink(channel, residual_ber=self.residual_ber)
-        return DigitalLink(channel=channel, residual_ber=self.residual_ber)
+        return _LINK_TYPES[self.link_kind](channel=channel, residual_ber=self.residual_ber)
 
     def transmit(self, images: torch.Tensor, *, snr_db: float, n_channel_uses: int, channel: str = "awgn",
                  seed: int = 0) -> Transmission:
@@ -193,7 +191,9 @@ class DigitalSystem(System):
             info["residual_ber"] = float(self.residual_ber)
         sent = [i for i in range(n) if fitted[i]]
         if sent:
-            out = link.transmit([payloads[i] for i in sent], snr_db=snr_db, n_channel_uses=n_channel_uses, seed=seed)
+            # each image's channel depends on (seed, its index) only, not on which others fit
+            out = link.transmit([payloads[i] for i in sent], snr_db=snr_db, n_channel_uses=n_channel_uses, seed=seed,
+                                image_indices=sent)
             if getattr(out, "mcs", None) is not None:
                 info["mcs"] = out.mcs.name
             if out.meets_target is not None:
@@ -219,14 +219,18 @@ class DigitalSystem(System):
         return Transmission(received, ok, payload_bits, uses, fitted, failed, decode_errors, info)
 
 
-_LINKS = {"ldpc": ("digital", "5G LDPC + QAM link"), "ideal": ("ideal", "ideal capacity-bound link")}
+_LINKS = {"ldpc": ("digital", "5G LDPC + QAM link"), "ideal": ("ideal", "ideal capacity-bound link"),
+          "fbl": ("ideal", "finite-blocklength bound (normal approximation at BLER 1e-3, error-free; a bound)")}
+_LINK_TYPES = {"ldpc": DigitalLink, "ideal": IdealLink, "fbl": FiniteLengthLink}
+_CLASSIC_LINKS = ("ldpc", "ideal")  # the fbl bound is registered for the learned families
 
 
 def _register_classic(codec: str) -> None:
     """Four systems per classic codec: whole file or payload only, over either link."""
     about = registry.get("codec", codec).description.split(";")[0]  # what it is, not its payload rule
     for measure, suffix, what in (("file", "", "whole file"), ("payload", "-payload", "payload only")):
-        for link, (mode, link_desc) in _LINKS.items():
+        for link in _CLASSIC_LINKS:
+            mode, link_desc = _LINKS[link]
             name = f"{codec}{suffix}+{link}"
             # classic codecs have no networks: CPU only
             registry.register("system", name, f"{about} ({what}) over the {link_desc}", mode=mode,
