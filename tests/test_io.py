@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -97,3 +98,83 @@ def test_truncated_npz(tmp_path, fashion_test_slice):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CorruptFileError):
         load_image_arrays(path)
+
+
+# ---- output locations (issue 21) ------------------------------------------------------------
+
+def test_check_output_file_refuses_what_must_not_be_replaced(tmp_path):
+    from tosc.errors import OutputPathError
+    from tosc.io import atomic_write_bytes, check_output_file
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    a_file = tmp_path / "a-file"
+    a_file.write_bytes(b"x")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    protected = tmp_path / "protected"
+    protected.write_bytes(b"keep")
+    protected.chmod(0o444)
+    cases = {folder: "is a folder", "/dev/null": "character device", "/dev/full": "character device",
+             fifo: "FIFO", protected: "read-only", a_file / "x": "is a file", "/proc/x": "/proc",
+             tmp_path / "x.txt": "must end in .npz"}
+    for path, fragment in cases.items():
+        with pytest.raises(OutputPathError, match=fragment.replace(".", r"\.")):
+            check_output_file(path, suffixes=(".npz",) if str(path).endswith(".txt") else None)
+    with pytest.raises(OutputPathError, match="also the input"):
+        check_output_file(a_file, inputs=(None, tmp_path / "missing", a_file))
+    # the last line of defence: atomic writes never swap a device or FIFO for a regular file
+    for path in ("/dev/null", fifo):
+        with pytest.raises(OutputPathError):
+            atomic_write_bytes(path, b"data")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and protected.read_bytes() == b"keep"
+    assert check_output_file(tmp_path / "new" / "dir" / "x.npz", suffixes=(".npz",)).parent.is_dir()
+
+
+def test_check_output_dir(tmp_path):
+    from tosc.errors import OutputPathError
+    from tosc.io import check_output_dir
+
+    a_file = tmp_path / "a-file"
+    a_file.write_bytes(b"x")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "result.json").mkdir()  # a folder where a file will be written
+    for path, files, fragment in ((a_file, (), "expected a folder"), (a_file / "sub", (), "is a file"),
+                                  ("/proc/tosc-x", (), "/proc"), (tmp_path / "out", ("result.json",), "is a folder")):
+        with pytest.raises(OutputPathError, match=fragment):
+            check_output_dir(path, files=files)
+    assert check_output_dir(tmp_path / "a" / "b").is_dir()
+
+
+def test_full_disk_is_an_error_line_not_a_traceback(tmp_path):
+    """ENOSPC while writing (here: the write itself fails) becomes OutputPathError."""
+    from tosc.errors import OutputPathError
+    from tosc.io import atomic_write
+
+    with pytest.raises(OutputPathError, match="No space left"):
+        with atomic_write(tmp_path / "x.bin") as handle:
+            raise OSError(28, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _append_many(path: str, start: int, count: int) -> None:
+    from tosc.io import append_jsonl
+
+    for i in range(start, start + count):
+        append_jsonl(path, {"i": i})
+        append_jsonl(path, {"i": i}, unique_key=lambda r: r["i"])  # a duplicate: not appended
+
+
+def test_concurrent_appends_lose_and_double_nothing(tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "results.jsonl")
+    context = multiprocessing.get_context("fork")
+    procs = [context.Process(target=_append_many, args=(path, 100 * k, 40)) for k in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    values = [r["i"] for r in read_jsonl(path)]
+    assert sorted(values) == sorted(100 * k + i for k in range(4) for i in range(40))

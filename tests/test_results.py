@@ -50,3 +50,16 @@ def test_not_a_record(tmp_path):
     (tmp_path / "r.json").write_text("{")
     with pytest.raises(CorruptFileError, match="not valid JSON"):
         read_result(tmp_path / "r.json")
+
+
+def test_duplicate_points_are_kept_once(tmp_path):
+    path = tmp_path / "results.jsonl"
+    key = lambda r: (r["system"], r["channel"]["snr_db"])  # noqa: E731
+    assert append_result(path, _record(), key=key)
+    assert not append_result(path, _record(metrics={"psnr_db": 1.0}), key=key)  # same point: not added
+    assert append_result(path, _record(channel=ChannelSpec("awgn", 5.0)), key=key)
+    assert len(read_results(path)) == 2
+    # a file that already holds a point twice (older versions, two runs at once) reads it once
+    path.write_text(path.read_text() * 2)
+    assert len(read_results(path)) == 4 and len(read_results(path, key=key)) == 2
+    assert read_results(path, key=key)[0].metrics["psnr_db"] == 21.5

@@ -12,15 +12,18 @@ import io
 import os
 import pickle
 import re
+import stat
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from .errors import CorruptFileError
 from .io import atomic_write_bytes
 from .provenance import git_commit, package_versions
+
+# torch is imported inside the functions: the CLI reads this module to list the zoo, and
+# importing torch costs seconds and hundreds of MB
 
 __all__ = ["save_checkpoint", "load_checkpoint", "FORMAT"]
 
@@ -29,6 +32,8 @@ FORMAT = "tosc-checkpoint"
 
 def save_checkpoint(path: str | os.PathLike, *, kind: str, arch: str, state_dict: dict, config: dict,
                     metrics: dict | None = None, **extra: Any) -> None:
+    import torch
+
     payload = {
         "format": FORMAT,
         "format_version": 1,
@@ -48,11 +53,26 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, arch: str, state_dict
 
 def load_checkpoint(path: str | os.PathLike, *, kind: str | None = None, arch: str | None = None) -> dict:
     """Read a checkpoint on the CPU; ``kind``/``arch`` must match when given."""
+    import torch
+
     path = Path(path)
-    if not path.is_file():
-        raise CorruptFileError(f"{path}: no such checkpoint")
-    if path.stat().st_size == 0:
+    try:
+        st = path.stat()
+    except OSError:
+        raise CorruptFileError(f"{path}: no such checkpoint") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CorruptFileError(f"{path}: is a folder, expected a checkpoint file")
+    if not stat.S_ISREG(st.st_mode):
+        raise CorruptFileError(f"{path}: is not a regular file, expected a checkpoint file")
+    if st.st_size == 0:
         raise CorruptFileError(f"{path}: not a readable checkpoint (the file is empty)")
+    with open(path, "rb") as handle:
+        start = handle.read(2)
+    if not zipfile.is_zipfile(path) and start[:1] == b"\x80" and start[1:2] not in (b"\x02",):
+        # torch.save writes a zip archive (or, in its legacy format, protocol-2 pickles); a bare
+        # pickle of another protocol is some other program's file
+        raise CorruptFileError(f"{path}: not a torch checkpoint but a plain Python pickle (protocol {start[1]}); "
+                               "tosc reads only checkpoints written by torch.save and never unpickles objects")
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
             warnings.simplefilter("ignore")
@@ -88,3 +108,77 @@ def _unpickling_problem(exc: pickle.UnpicklingError) -> str:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+# ------------------------------------------------------------------------ the zoo index
+
+INDEX_VERSION = 1
+_SMALL_FIELDS = ("kind", "arch", "variant", "config", "metrics", "git_commit")
+
+
+def _index_path(folder: Path) -> Path:
+    """Where the index of ``folder`` is cached: ``$TOSC_CACHE_DIR`` (default ``~/.cache/tosc``),
+    one file per folder, so a read-only zoo (an installed package) is indexed too."""
+    import hashlib
+
+    root = Path(os.environ.get("TOSC_CACHE_DIR") or Path.home() / ".cache" / "tosc")
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return root / "zoo-index" / f"{digest}.json"
+
+
+def _file_identity(st: os.stat_result) -> list[int]:
+    """What changes whenever a file's content may have: size, mtime, ctime (which no tool can
+    set back, unlike mtime with ``cp -p`` or ``touch -d``) and inode (a file renamed over it)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _summarise(path: Path) -> dict:
+    """The small fields of one checkpoint (not its weights), or the reason it cannot be read."""
+    import json
+
+    try:
+        ckpt = load_checkpoint(path)
+    except CorruptFileError as exc:
+        return {"error": str(exc)}
+    summary = {k: ckpt.get(k) for k in _SMALL_FIELDS if k in ckpt}
+    # configs and metrics are plain numbers and strings; anything else is stored as its text
+    return json.loads(json.dumps(summary, default=str, allow_nan=True))
+
+
+def checkpoint_index(folder: str | os.PathLike) -> dict[str, dict]:
+    """``{file name: {"identity", "kind", "arch", "variant", "config", "metrics", ...}}`` for every
+    ``*.pt`` in ``folder``, or ``{"identity", "error"}`` for a file that cannot be read.
+
+    Listing a zoo used to load every checkpoint (seconds, torch imported); the summaries are
+    cached in a small JSON index and a file is read again only when its identity (size,
+    mtime, ctime, inode) changed, so the index stays correct when files are added, replaced,
+    damaged or removed. An unwritable cache only costs speed."""
+    import json
+
+    folder = Path(folder)
+    index_path = _index_path(folder)
+    try:
+        cached = json.loads(index_path.read_text())
+        entries = cached["files"] if cached.get("version") == INDEX_VERSION else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        entries = {}
+    out: dict[str, dict] = {}
+    changed = False
+    for path in sorted(folder.glob("*.pt")):
+        try:
+            identity = _file_identity(path.stat())
+        except OSError:
+            continue
+        entry = entries.get(path.name)
+        if not isinstance(entry, dict) or entry.get("identity") != identity:
+            entry = {"identity": identity, **_summarise(path)}
+            changed = True
+        out[path.name] = entry
+    if changed or set(out) != set(entries):
+        try:
+            from .io import atomic_write_json
+
+            atomic_write_json(index_path, {"version": INDEX_VERSION, "folder": str(folder.resolve()), "files": out})
+        except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
+            pass
+    return out

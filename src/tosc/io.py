@@ -8,9 +8,12 @@ so a killed process leaves either the old file or the new one, never half of one
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import io
 import json
 import os
+import stat
 import tempfile
 import warnings
 import zipfile
@@ -19,9 +22,14 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import CorruptFileError, DataError
+from .errors import CorruptFileError, DataError, OutputPathError
 
 __all__ = [
+    "check_output_file",
+    "check_output_dir",
+    "check_input_file",
+    "locked",
+    "memory_budget_bytes",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -35,24 +43,157 @@ __all__ = [
 ]
 
 
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def check_input_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` as a Path if it is a regular file that can be read; DataError otherwise, with a
+    message that says what it is instead (missing, a folder, a device or FIFO, unreadable)."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({_os_reason(exc)})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{path}: is a folder, expected a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{path}: is {_kind(st.st_mode)}, expected a regular {what}")
+    try:  # /proc files, unreadable mounts: fail here, with the path, not in the reader
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({_os_reason(exc)})") from None
+    return path
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents; OutputPathError naming the part that is in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputPathError(f"{folder}: is a file, expected a folder") from None
+    except NotADirectoryError:
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise OutputPathError(f"{folder}: cannot create it, {blocker} is a file, not a folder") from None
+    except OSError as exc:
+        raise OutputPathError(f"{folder}: cannot create this folder ({_os_reason(exc)})") from None
+
+
+def _probe_writable(folder: Path) -> None:
+    """Create and delete a temporary file in ``folder``: the only reliable test (root ignores
+    permission bits; /proc and read-only mounts refuse whatever the bits say)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".tosc-probe.", dir=folder)
+    except OSError as exc:
+        raise OutputPathError(f"{folder}: cannot write files in this folder ({_os_reason(exc)})") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_output_file(path: str | os.PathLike, *, inputs=(), suffixes: tuple[str, ...] | None = None) -> Path:
+    """Check, before any work, that ``path`` can be written as a new or replaced regular file.
+
+    Refused (OutputPathError): an existing folder; a special file (``/dev/null``, ``/dev/full``,
+    a FIFO, a socket: atomic replacement would swap the device for a plain file); a read-only
+    file (tosc does not replace what its owner protected); the same file as one of ``inputs``;
+    a name without one of ``suffixes``; a parent folder that is a file, cannot be created or
+    cannot be written (including /proc). Missing parent folders are created.
+    """
+    path = Path(path)
+    if not str(path) or path.name in ("", ".", ".."):
+        raise OutputPathError(f"{str(path)!r}: not a file name")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:  # e.g. a parent that is a file: NotADirectoryError
+        if not isinstance(exc, NotADirectoryError):
+            raise OutputPathError(f"{path}: cannot use as output ({_os_reason(exc)})") from None
+        st = None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise OutputPathError(f"{path}: is a folder; give a file name inside it")
+        if not stat.S_ISREG(st.st_mode):
+            raise OutputPathError(f"{path}: is {_kind(st.st_mode)}; tosc writes only regular files or new paths")
+        if not st.st_mode & 0o222:
+            raise OutputPathError(f"{path}: is read-only; tosc does not replace it (make it writable or "
+                                  "choose another name)")
+        for source in inputs:
+            if source is not None and Path(source).exists() and os.path.samefile(path, source):
+                raise OutputPathError(f"{path}: is also the input; writing it would destroy the input")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise OutputPathError(f"{path}: output must end in {' or '.join(suffixes)}")
+    _make_folder(path.parent)
+    _probe_writable(path.parent)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, *, files: tuple[str, ...] = ()) -> Path:
+    """Check, before any work, that ``path`` is (or can be made) a writable folder and that the
+    named ``files`` inside it can be written (see :func:`check_output_file`). Creates the folder."""
+    path = Path(path)
+    if not str(path):
+        raise OutputPathError("'': not a folder name")
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{path}: is a file, expected a folder")
+    _make_folder(path)
+    _probe_writable(path)
+    for name in files:
+        check_output_file(path / name)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[io.IOBase]:
-    """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` on success."""
+    """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` on success.
+
+    Never replaces a folder, a device, a FIFO or a socket (OutputPathError); a file system that
+    refuses the write (full, read-only) is an OutputPathError naming the path, not an OSError.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with contextlib.suppress(OSError):
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise OutputPathError(f"{path}: is {_kind(st.st_mode)}; tosc writes only regular files or new paths")
+    _make_folder(path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputPathError(f"{path}: cannot write ({_os_reason(exc)})") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                raise OutputPathError(f"{path}: cannot write ({_os_reason(exc)})") from None
+        try:
+            os.replace(tmp_name, path)
+        except OSError as exc:
+            raise OutputPathError(f"{path}: cannot write ({_os_reason(exc)})") from None
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:  # a full or failing disk, not a bug
+            raise OutputPathError(f"{path}: cannot write ({_os_reason(exc)})") from None
         raise
     # fsync the directory so the rename itself survives a power cut
     with contextlib.suppress(OSError):
@@ -77,24 +218,53 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one JSON record as a line, atomically: the file is rewritten whole.
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive advisory lock tied to ``path`` (on the hidden sibling ``.NAME.lock``,
+    which stays in place), so that processes updating the same file take turns. The kernel
+    drops the lock when its holder dies, so a killed writer never blocks the next one."""
+    path = Path(path)
+    _make_folder(path.parent)
+    lock_path = path.parent / f".{path.name}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise OutputPathError(f"{lock_path}: cannot create the lock file ({_os_reason(exc)})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
-    Results files hold at most a few thousand records, so rewriting keeps the
-    "never half-written" guarantee without relying on O_APPEND semantics. A cut-off last
-    line left by some other writer (see :func:`read_jsonl`) is dropped, with a warning.
+
+def append_jsonl(path: str | os.PathLike, record: dict, *, unique_key=None) -> bool:
+    """Append one JSON record as a line, atomically, under :func:`locked`; return whether it
+    was appended.
+
+    The file is rewritten whole (results files hold at most a few thousand records), so a
+    reader never sees half a line; the lock makes concurrent appenders (two ``tosc evaluate``
+    runs into one folder) take turns, so none loses another's line. With ``unique_key`` (a
+    function of a record), a record whose key is already in the file is not appended again.
+    A cut-off last line left by some other writer (see :func:`read_jsonl`) is dropped, with a
+    warning.
     """
     path = Path(path)
-    old = path.read_bytes() if path.exists() else b""
-    if old and not old.endswith(b"\n"):
-        head, _, tail = old.rpartition(b"\n")
-        if _parses(tail):
-            old += b"\n"
-        else:
-            _warn_partial(path, tail)
-            old = head + b"\n" if head else b""
-    line = json.dumps(record, sort_keys=True).encode() + b"\n"
-    atomic_write_bytes(path, old + line)
+    with locked(path):
+        old = path.read_bytes() if path.exists() else b""
+        if old and not old.endswith(b"\n"):
+            head, _, tail = old.rpartition(b"\n")
+            if _parses(tail):
+                old += b"\n"
+            else:
+                _warn_partial(path, tail)
+                old = head + b"\n" if head else b""
+        if unique_key is not None and old:
+            key = unique_key(record)
+            if any(unique_key(r) == key for r in read_jsonl_bytes(old, path)):
+                return False
+        line = json.dumps(record, sort_keys=True).encode() + b"\n"
+        atomic_write_bytes(path, old + line)
+    return True
 
 
 def _parses(line: bytes) -> bool:
@@ -110,25 +280,34 @@ def _warn_partial(path: Path, tail: bytes) -> None:
                   "not written by tosc, whose appends are atomic)", stacklevel=3)
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Records of a JSON-lines file. A bad line raises CorruptFileError, except a cut-off last
-    line (no newline, not valid JSON: an interrupted non-atomic append), which is skipped with
-    a warning so that an interrupted run can resume; the next append drops it."""
+def read_jsonl(path: str | os.PathLike, *, numbered: bool = False) -> list:
+    """Records of a JSON-lines file. A bad line raises CorruptFileError naming the file and
+    line, except a cut-off last line (no newline, not valid JSON: an interrupted non-atomic
+    append), which is skipped with a warning so that an interrupted run can resume; the next
+    append drops it. ``numbered``: (line number, record) pairs instead of records."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
-    data = path.read_bytes()
+    check_input_file(path)
+    return read_jsonl_bytes(path.read_bytes(), path, numbered=numbered)
+
+
+def read_jsonl_bytes(data: bytes, path: str | os.PathLike, *, numbered: bool = False) -> list:
+    """:func:`read_jsonl` on ``data`` already read from ``path`` (named in messages)."""
     lines = data.split(b"\n")
     if lines and lines[-1].strip() and not _parses(lines[-1]):
-        _warn_partial(path, lines.pop())
+        _warn_partial(Path(path), lines.pop())
     records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CorruptFileError(f"{path}:{number}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+        if not isinstance(record, dict):
+            raise CorruptFileError(f"{path}:{number}: a record must be a JSON object, got {type(record).__name__}")
+        records.append((number, record) if numbered else record)
     return records
 
 
@@ -187,12 +366,81 @@ def save_image_arrays(
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+# Largest image (H x W pixels) tosc reads from an array file: the limit Pillow applies against
+# decompression bombs (Image.MAX_IMAGE_PIXELS), so .npz and image files get the same one.
+MAX_IMAGE_PIXELS = 89_478_485
+
+
+def memory_budget_bytes() -> int:
+    """Half of the memory this process can still use: available RAM, capped by a cgroup limit.
+
+    Sizes declared by input files (array headers, image headers, grids) are checked against it
+    before anything is allocated, so a small file cannot make tosc swap or be killed."""
+    available = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    if available is None:
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            available = min(available or int(limit), int(limit))
+    return (available or 8 << 30) // 2
+
+
+def npz_declared_arrays(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array in an .npz, read from the .npy headers only (no data).
+
+    CorruptFileError when the file is not a zip of .npy arrays (text, a plain .npy, a
+    truncated archive) or an array holds pickled objects, which tosc never loads."""
+    path = check_input_file(path)
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            start = handle.read(8)
+        kind = "a plain .npy array" if start.startswith(b"\x93NUMPY") else f"it starts with {start!r}"
+        raise CorruptFileError(f"{path}: not an .npz file (an .npz is a zip archive of .npy arrays; {kind})")
+    arrays = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                if dtype.hasobject:
+                    raise CorruptFileError(f"{path}: array {info.filename[:-4]!r} holds pickled Python objects, "
+                                           "which tosc never loads")
+                arrays[info.filename[:-4]] = (tuple(int(d) for d in shape), dtype)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise CorruptFileError(f"{path}: not a readable .npz file ({exc})") from None
+    return arrays
+
+
+def _declared_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    return int(np.prod(shape, dtype=object)) * dtype.itemsize
+
+
+def read_npz(path: str | os.PathLike, *, max_bytes: int | None = None) -> dict[str, np.ndarray]:
     """Every array of an .npz file, loaded without pickle; a missing file is a DataError and an
-    unreadable one (not a zip, truncated, pickled objects) a CorruptFileError."""
+    unreadable one (not a zip, truncated, pickled objects) a CorruptFileError.
+
+    The arrays' declared sizes are checked from their headers before any data is read:
+    more than ``max_bytes`` (default :func:`memory_budget_bytes`) in all is a DataError."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
+    declared = npz_declared_arrays(path)
+    total = sum(_declared_bytes(shape, dtype) for shape, dtype in declared.values())
+    budget = memory_budget_bytes() if max_bytes is None else max_bytes
+    if total > budget:
+        big = max(declared, key=lambda k: _declared_bytes(*declared[k]))
+        raise DataError(f"{path}: declares {total / 2**30:.1f} GiB of arrays ({big!r}: shape "
+                        f"{declared[big][0]}, {declared[big][1]}), more than the {budget / 2**30:.1f} GiB "
+                        "tosc may use here")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
@@ -203,6 +451,17 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def load_image_arrays(path: str | os.PathLike) -> ImageArrays:
     """Read an image .npz (float32 or uint8, NCHW or NHW) into the normalised layout."""
     path = Path(path)
+    declared = npz_declared_arrays(path)
+    if "images" in declared:  # refuse a huge image before its data is read
+        shape, dtype = declared["images"]
+        if len(shape) >= 2 and shape[-1] * shape[-2] > MAX_IMAGE_PIXELS:
+            raise DataError(f"{path}: images of {shape[-2]} x {shape[-1]} pixels exceed the "
+                            f"{MAX_IMAGE_PIXELS}-pixel limit per image")
+        # the float32 copy made by normalisation comes on top of the array itself
+        needed = _declared_bytes(shape, dtype) + _declared_bytes(shape, np.dtype(np.float32))
+        if needed > memory_budget_bytes():
+            raise DataError(f"{path}: images of shape {shape} ({dtype}) need {needed / 2**30:.1f} GiB, more than "
+                            f"the {memory_budget_bytes() / 2**30:.1f} GiB tosc may use here")
     raw = read_npz(path)
     if "images" not in raw:
         raise DataError(f"{path}: has no 'images' array (found {sorted(raw)})")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CorruptFileError
-from .io import append_jsonl, atomic_write_json, read_jsonl
+from .io import append_jsonl, atomic_write_json, check_input_file, read_jsonl
 from .provenance import git_commit, package_versions
 
 __all__ = ["ChannelSpec", "RateSpec", "ResultRecord", "write_result", "read_result", "append_result", "read_results"]
@@ -67,8 +67,10 @@ class ResultRecord:
             data["rate"] = RateSpec(**data["rate"])
             known = set(cls.__dataclass_fields__)
             return cls(**{k: v for k, v in data.items() if k in known})
-        except (KeyError, TypeError) as exc:
-            raise CorruptFileError(f"not a tosc results record: {exc}") from None
+        except KeyError as exc:
+            raise CorruptFileError(f"not a tosc results record (no {exc} field)") from None
+        except (TypeError, AttributeError) as exc:
+            raise CorruptFileError(f"not a tosc results record ({exc})") from None
 
 
 def _json_safe(value: Any) -> Any:
@@ -90,14 +92,34 @@ def write_result(path: str | Path, record: ResultRecord) -> None:
 
 def read_result(path: str | Path) -> ResultRecord:
     try:
-        return ResultRecord.from_dict(json.loads(Path(path).read_text()))
-    except json.JSONDecodeError as exc:
-        raise CorruptFileError(f"{path}: not valid JSON ({exc.msg})") from None
+        return ResultRecord.from_dict(json.loads(check_input_file(path).read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(f"{path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    except CorruptFileError as exc:
+        raise CorruptFileError(f"{path}: {exc}") from None
 
 
-def append_result(path: str | Path, record: ResultRecord) -> None:
-    append_jsonl(path, record.to_dict())
+def append_result(path: str | Path, record: ResultRecord, *, key=None) -> bool:
+    """Append ``record`` to a results file under a lock (concurrent runs into one folder lose
+    nothing); with ``key`` (a function of a record dict, e.g. the operating point), a record
+    whose key is already in the file is not added twice. Returns whether it was appended."""
+    return append_jsonl(path, record.to_dict(), unique_key=key)
 
 
-def read_results(path: str | Path) -> list[ResultRecord]:
-    return [ResultRecord.from_dict(r) for r in read_jsonl(path)]
+def read_results(path: str | Path, *, key=None) -> list[ResultRecord]:
+    """Records of a results file; a line that is not a results record is a CorruptFileError
+    naming the file and line. With ``key``, only the first record of each key is kept (files
+    written by older versions, or by hand, may hold a point twice)."""
+    records, seen = [], set()
+    for number, raw in read_jsonl(path, numbered=True):
+        try:
+            record = ResultRecord.from_dict(raw)
+        except CorruptFileError as exc:
+            raise CorruptFileError(f"{path}:{number}: {exc}") from None
+        if key is not None:
+            k = key(raw)
+            if k in seen:
+                continue
+            seen.add(k)
+        records.append(record)
+    return records

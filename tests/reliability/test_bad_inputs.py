@@ -176,7 +176,7 @@ def image_files(tmp_path_factory) -> Path:
     ("five-d.npz", "N x C x H x W"),
     ("no-images.npz", "has no 'images' array"),
     ("out-of-range.npz", "lie in [0, 1]"),
-    ("not-an-npz.npz", "not a readable .npz file"),
+    ("not-an-npz.npz", "not an .npz file"),
     ("not-an-image.png", "not a readable image"),
 ])
 def test_encode_refuses_bad_images(name, fragment, image_files, tmp_path, capsys):
@@ -190,7 +190,7 @@ def test_encode_refuses_bad_images(name, fragment, image_files, tmp_path, capsys
     (["decode", "{tosc}", "-o", "{tmp}/y.txt"], "must end in .npz or .png"),
     (["decode", "{tosc}", "-o", "{tmp}/y.png"], "write them to a .npz"),
     (["decode", "{tosc}", "-o", "{tmp}/y.npz", "--model", "tosc-sr-r2"], "not by tosc-sr-r2"),
-    (["train", "--out", "{tmp}/t.pt", "--config", "{tmp}/missing.json"], "does not exist"),
+    (["train", "--out", "{tmp}/t.pt", "--config", "{tmp}/missing.json"], "no such file"),
     (["train", "--out", "{tmp}/t.pt", "--init-from", "{tmp}/missing.pt"], "no such checkpoint"),
     (["transmit", "--system", "jpeg+ldpc", "--snr-db", "10", "--cbr", "1/1000", "--limit", "2", "--out", "{tmp}"],
      "< 1 channel use"),

@@ -2,6 +2,10 @@
 
 Library errors (:class:`tosc.errors.ToscError`) become one ``error: ...`` line on
 stderr and exit status 2; anything else is a bug and keeps its traceback (status 1).
+Ctrl-C exits with status 130 and one line (long jobs say what was saved and how to resume).
+
+Command modules import torch, numpy and the library inside the commands, so that ``tosc
+--help``, listings and argument errors answer without loading them (benchmarks/cli_bench.py).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import sys
 import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
-from ..errors import ToscError
+from ..errors import InterruptedRun, ToscError
 from .app import app
 
 __all__ = ["app", "main"]
@@ -47,7 +51,14 @@ def expand_multi_value_options(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = expand_multi_value_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, prog_name="tosc", standalone_mode=False)
+        status = app(args=argv, prog_name="tosc", standalone_mode=False)
+    except InterruptedRun as exc:
+        _close_progress_bars()  # so that the line starts a line, not the end of a bar
+        print(f"error: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # outside a command (while parsing or importing)
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except ToscError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -63,7 +74,17 @@ def main(argv: list[str] | None = None) -> int:
         # usage errors (unknown option, bad value) follow the same one-line contract
         print(f"error: {exc.format_message()}", file=sys.stderr)
         return 2
+    if isinstance(status, int) and status:  # Typer turns Ctrl-C inside a command into status 130
+        if status == 130:
+            print("error: interrupted", file=sys.stderr)
+        return status
     return 0
+
+
+def _close_progress_bars() -> None:
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or ()):
+        bar.close()
 
 
 def entry_point() -> None:

@@ -33,6 +33,10 @@ def mcs(
     from ..channel import conventions, mcs as mcs_lib
 
     conventions.check_channel_kind(channel)
+    if recompute and out is not None:
+        from ..io import check_output_file
+
+        check_output_file(out)  # before minutes of simulation
     if recompute:
         if channel == "rayleigh-block":
             table = mcs_lib.derive_block_fading(mcs_lib.load_table("awgn"))

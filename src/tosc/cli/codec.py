@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import torch
 import typer
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, InterruptedRun
 from .app import app
+
+# Decoding a .tosc file holds the decoded float images (N x C x H x W x 4 bytes) plus per-batch
+# work; batches keep the rest bounded whatever N is (see LearnedCodec.decode_file).
 
 
 @app.command("train")
@@ -36,49 +35,90 @@ def train(
     Under torchrun every process trains one data-parallel replica (gloo on CPU, nccl on CUDA);
     --batch-size is the global batch, split evenly over the processes; rank 0 alone writes.
     """
+    import json
+
+    from ..io import check_output_file
+
+    settings = read_settings(config)
+    # resuming rewrites the checkpoint it reads; otherwise --out must not be one of the inputs
+    check_output_file(out, inputs=(config, init_from))
     from ..distributed import distributed_session
     from ..source_coding.learned.train import TrainConfig, train_codec
 
-    settings: dict = {}
-    if config is not None:
-        if not config.is_file():
-            raise ConfigError(f"config file {config} does not exist")
-        text = config.read_text()
-        try:
-            settings = tomllib.loads(text) if config.suffix == ".toml" else json.loads(text)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{config}: cannot parse ({exc})") from None
     flags = {"dataset": dataset, "lambda_p": lambda_p, "lambda_s": lambda_s, "epochs": epochs, "batch_size": batch_size,
              "lr": lr, "seed": seed, "init_from": str(init_from) if init_from else None, "root": root}
     settings.update({k: v for k, v in flags.items() if v is not None})
     cfg = TrainConfig.from_dict(settings)
-    with distributed_session(device) as ctx:
-        metrics = train_codec(cfg, out, resume=resume, progress=ctx.is_main, context=ctx)
-        if ctx.is_main:
-            typer.echo(json.dumps({"checkpoint": str(out), "processes": ctx.world_size, "device": str(ctx.device),
-                                   **metrics}))
+    try:
+        with distributed_session(device) as ctx:
+            metrics = train_codec(cfg, out, resume=resume, progress=ctx.is_main, context=ctx)
+            if ctx.is_main:
+                typer.echo(json.dumps({"checkpoint": str(out), "processes": ctx.world_size,
+                                       "device": str(ctx.device), **metrics}))
+    except KeyboardInterrupt:
+        raise InterruptedRun(training_saved(out)) from None
 
 
-def _read_images(path: Path) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None]:
-    from ..io import load_image_arrays
+def read_settings(config: Optional[Path]) -> dict:
+    """The settings table of a JSON or TOML config file (empty without one)."""
+    import json
+    import tomllib
 
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
+    from ..io import check_input_file
+
+    if config is None:
+        return {}
+    check_input_file(config, "config file")
+    try:
+        text = config.read_text()
+        settings = tomllib.loads(text) if config.suffix == ".toml" else json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config}: cannot parse ({exc})") from None
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{config}: must hold a table of settings (name = value), not a {type(settings).__name__}")
+    return settings
+
+
+def training_saved(out: Path) -> str:
+    """What an interrupted `tosc train` left at ``out`` and how to continue."""
+    from ..checkpoint import load_checkpoint
+    from ..errors import CorruptFileError
+
+    try:
+        state = load_checkpoint(out).get("train_state") or {}
+    except CorruptFileError:
+        return f"interrupted before the first epoch ended; nothing was saved at {out}: run the command again"
+    return (f"interrupted; {out} holds epoch {state.get('epoch', '?')} (the partial epoch is lost): "
+            "continue with the same command plus --resume")
+
+
+def _read_images(path: Path):
+    """Images N x C x H x W (float tensor in [0, 1]) from an image .npz or one image file."""
+    import numpy as np
+    import torch
+
+    from ..io import MAX_IMAGE_PIXELS, check_input_file, load_image_arrays
+
+    check_input_file(path, "image file")
     if path.suffix == ".npz":
-        arrays = load_image_arrays(path)
-        return torch.from_numpy(arrays["images"]), arrays["labels"], arrays["indices"]
+        return torch.from_numpy(load_image_arrays(path)["images"])
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
+            # the header's size is checked before any pixel is decoded: no decompression bomb
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise DataError(f"{path}: {image.width} x {image.height} pixels exceed the {MAX_IMAGE_PIXELS}-pixel "
+                                "limit per image")
             image.load()
             mode = image.mode
             array = np.asarray(image.convert("L" if mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow refuses twice its limit while opening
+        raise DataError(f"{path}: exceeds the {MAX_IMAGE_PIXELS}-pixel limit per image ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable image ({exc})") from None
     tensor = torch.from_numpy(array.copy()).float() / 255.0
-    tensor = tensor[None, None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)[None]
-    return tensor, None, None
+    return tensor[None, None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)[None]
 
 
 @app.command("encode")
@@ -88,14 +128,19 @@ def encode(
     output: Path = typer.Option(..., "-o", "--output", help="The .tosc file to write."),
 ) -> None:
     """Compress images into a .tosc file."""
-    from ..io import atomic_write_bytes
+    from ..io import atomic_write_bytes, check_input_file, check_output_file
+
+    check_input_file(input, "image file")
+    check_output_file(output, inputs=(input,))
     from ..source_coding.learned.zoo import resolve_codec
 
     codec = resolve_codec(model)
-    images, _, _ = _read_images(input)
+    images = _read_images(input)
+    n, _, h, w = images.shape
+    if n == 0 or h == 0 or w == 0:
+        raise DataError(f"{input}: holds no pixels ({n} images of {h} x {w}); nothing to encode")
     data = codec.encode_file(images)
     atomic_write_bytes(output, data)
-    n, _, h, w = images.shape
     typer.echo(f"{output}: {n} image(s), {len(data)} bytes, {8 * len(data) / (n * h * w):.4f} bpp (whole file)")
 
 
@@ -106,12 +151,16 @@ def decode(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: found by the id in the file)."),
 ) -> None:
     """Decompress a .tosc file."""
+    from ..io import check_input_file, check_output_file
+
+    check_input_file(input, ".tosc file")
+    check_output_file(output, inputs=(input,), suffixes=(".npz", ".png"))
+    import numpy as np
+
     from ..io import save_image_arrays
     from ..source_coding.learned.bitstream import unpack_file
     from ..source_coding.learned.zoo import find_codec_by_id, resolve_codec
 
-    if not input.is_file():
-        raise DataError(f"{input}: no such file")
     data = input.read_bytes()
     header, _ = unpack_file(data)
     codec = resolve_codec(model) if model else find_codec_by_id(header.model_id)
@@ -136,14 +185,31 @@ def decode(
 @app.command("models")
 def models() -> None:
     """List trained codecs with their variant, lambdas and measured (validation) rate and quality."""
-    from ..source_coding.learned.zoo import list_codecs
+    from ..checkpoint import checkpoint_index
+    from ..zoo import zoo_dir
 
-    entries = list_codecs()
+    # the zoo's index holds each checkpoint's metrics: no checkpoint (and no torch) is loaded
+    folder = zoo_dir() / "codecs"
+    index = checkpoint_index(folder)
+    entries = {name: info for name, info in index.items() if info.get("kind") == "codec"}
+    for name, info in index.items():
+        if name not in entries:
+            typer.echo(f"warning: skipping {info.get('error') or f'{folder / name}: not a codec checkpoint'}", err=True)
     if not entries:
-        typer.echo("no trained codecs yet: run `tosc train` or `python scripts/train_family.py`")
+        typer.echo(f"no trained codecs in {folder} yet: run `tosc train` or `python scripts/train_family.py`")
         return
     typer.echo(f"{'name':<24}{'variant':<11}{'lambda_p':>9}{'lambda_s':>9}{'bpp':>8}{'psnr_db':>9}{'accuracy':>9}")
-    for e in entries:
-        m = e.metrics
-        typer.echo(f"{e.name:<24}{e.variant:<11}{e.lambda_p:>9g}{e.lambda_s:>9g}{m.get('bpp', float('nan')):>8.3f}"
-                   f"{m.get('psnr_db', float('nan')):>9.2f}{m.get('accuracy', float('nan')):>9.3f}")
+    nan = float("nan")
+    for name, info in entries.items():
+        m = info.get("metrics") or {}
+        train = (info.get("config") or {}).get("train") or {}
+        typer.echo(f"{Path(name).stem:<24}{info.get('variant') or '?':<11}{_number(train.get('lambda_p', nan)):>9g}"
+                   f"{_number(train.get('lambda_s', nan)):>9g}{_number(m.get('bpp', nan)):>8.3f}"
+                   f"{_number(m.get('psnr_db', nan)):>9.2f}{_number(m.get('accuracy', nan)):>9.3f}")
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

@@ -8,7 +8,6 @@ from typing import Optional
 
 import typer
 
-from .. import data as tosc_data
 from .app import app
 
 data_app = typer.Typer(help="Inspect data sets.", no_args_is_help=True)
@@ -17,12 +16,15 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("info")
 def info(
-    dataset: str = typer.Argument(..., help="Dataset name: " + ", ".join(tosc_data.dataset_names())),
+    dataset: str = typer.Argument(..., help="Dataset name, e.g. fashion-mnist, cifar10 or folder (an unknown "
+                                  "name lists the known ones)."),
     root: Optional[str] = typer.Option(None, help="Directory holding the data set files."),
     seed: int = typer.Option(0, help="Seed of the train/validation split."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Counts, image shape, classes and pixel statistics of DATASET."""
+    from .. import data as tosc_data
+
     summary = tosc_data.dataset_info(dataset, root=root, seed=seed)
     scenes = _scene_lines(dataset, root, seed)
     if as_json:
@@ -49,6 +51,7 @@ def info(
 
 def _scene_lines(dataset: str, root: Optional[str], seed: int) -> dict:
     """Per split: items per scene, objects per class and box sides, for scene data sets only."""
+    from .. import data as tosc_data
     from ..data.scenes import is_scene_set, scene_summary
 
     parts = {split: tosc_data.load_dataset(dataset, split, root=root, seed=seed) for split in tosc_data.SPLITS}

@@ -8,7 +8,14 @@ from typing import Optional
 
 import typer
 
+from ..errors import ConfigError, InterruptedRun
 from .app import app
+
+# Raw source values are 8-bit: a digital system never needs more bits per value, nor a CBR above
+# what carries 8 bits per value at its least efficient rate; twice that is refused as useless
+# (the cost of simulating a link grows with its channel uses; CBR 1e9 used to exhaust memory).
+RAW_BITS_PER_VALUE = 8
+CBR_MARGIN = 2
 
 DEVICE_HELP = "Where neural networks run: auto (CUDA if present), cpu, cuda or cuda:N; entropy coding stays on the CPU."
 RESIDUAL_HELP = ("Flip each delivered bit with this probability after channel decoding (undetected errors; "
@@ -41,13 +48,15 @@ def transmit(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Send images through a system at one (SNR, CBR); write received.npz and result.json."""
+    from ..io import check_output_dir
+
+    check_output_dir(out, files=("received.npz", "result.json"))  # before any work
     from ..channel import parse_cbr
     from ..channel.conventions import check_channel_kind
     from ..data import load_dataset
     from ..evaluation import OperatingPoint, run_point
     from ..io import save_image_arrays
     from ..results import write_result
-    from ..errors import ConfigError
     from ..systems import build_system
 
     point = OperatingPoint(check_channel_kind(channel), float(snr_db), parse_cbr(cbr))
@@ -60,6 +69,7 @@ def transmit(
         if sys_.mode == "analog":
             raise ConfigError(f"--residual-ber flips delivered bits; {system} is analog and delivers no bits")
         sys_ = build_system(system, residual_ber=residual_ber, device=device)
+    check_useful_cbr(system, sys_.mode, point.snr_db, point.cbr)
     config = {"limit": limit, "residual_ber": residual_ber}
     if device != "cpu":
         config["device"] = sys_.device  # where this system ran: a CPU-only one says "cpu"
@@ -101,11 +111,24 @@ def evaluate(
 
     Under torchrun, rank r of W runs slice r/W and rank 0 merges all slices into --out.
     """
+    from ..io import check_output_dir
+
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    check_output_dir(out, files=("results.jsonl", "report.html"))
+    try:
+        _evaluate(out, systems, snr_db, cbr, channel, dataset, split, limit, seed, jobs, shard, merge, device,
+                  residual_ber)
+    except KeyboardInterrupt:
+        raise InterruptedRun(evaluation_saved(out)) from None
+
+
+def _evaluate(out, systems, snr_db, cbr, channel, dataset, split, limit, seed, jobs, shard, merge, device,
+              residual_ber) -> None:
     from ..channel import parse_cbr
     from ..distributed import distributed_session, launched_by_torchrun
     from ..evaluation import GridSpec, merge_results, parse_shard, run_grid, write_report
     from ..evaluation.grid import run_grid_on_ranks
-    from ..errors import ConfigError
 
     if merge:
         if launched_by_torchrun() and os.environ["RANK"] != "0":
@@ -116,6 +139,10 @@ def evaluate(
             raise ConfigError("--systems, --snr-db and --cbr are required (or --merge DIR ...)")
         spec = GridSpec(tuple(systems), tuple(channel), tuple(snr_db), tuple(parse_cbr(c) for c in cbr), dataset,
                         split, limit, seed, residual_ber)
+        for name in spec.systems:
+            for snr in spec.snrs_db:
+                for ratio in spec.cbrs:
+                    check_useful_cbr(name, _registered_mode(name), snr, ratio)
         if launched_by_torchrun():
             if shard is not None:
                 raise ConfigError("under torchrun rank r of W runs slice r/W: drop --shard")
@@ -130,3 +157,49 @@ def evaluate(
                                device=device)
     report = write_report(out, records)
     typer.echo(f"{len(records)} operating points; report: {report}")
+
+
+def _registered_mode(system: str) -> str | None:
+    """The system's mode from its registry entry, without building it (None if not recorded)."""
+    from .. import registry
+
+    return (getattr(registry.get("system", system), "meta", None) or {}).get("mode")
+
+
+def check_useful_cbr(system: str, mode: str | None, snr_db: float, cbr) -> None:
+    """Refuse a CBR no system of ``mode`` can use: above CBR_MARGIN times the channel uses per
+    source value that carry RAW_BITS_PER_VALUE bits at the link's least efficient rate (the
+    lowest MCS for "digital"; the capacity at ``snr_db`` for "ideal"). Analog systems refuse
+    what their model cannot send themselves."""
+    import math
+
+    from ..channel.conventions import capacity_bits_per_use
+
+    if mode == "digital":
+        from ..channel.mcs import MCS_SET
+
+        floor = min(m.spectral_efficiency for m in MCS_SET)
+        why = f"the lowest MCS carries {floor:g} bits per channel use"
+    elif mode == "ideal":
+        floor = float(capacity_bits_per_use(snr_db))
+        why = f"capacity at {snr_db:g} dB is {floor:.3g} bits per channel use"
+    else:
+        return
+    largest = CBR_MARGIN * RAW_BITS_PER_VALUE / floor if floor > 0 else math.inf
+    if float(cbr) > largest:
+        raise ConfigError(f"--cbr {float(cbr):g} is more than {system} can use: {why}, so CBR {largest:.3g} "
+                          f"already sends every {RAW_BITS_PER_VALUE}-bit source value {CBR_MARGIN} times over")
+
+
+def evaluation_saved(out: Path) -> str:
+    """What an interrupted `tosc evaluate` left in ``out`` and how to continue."""
+    from ..evaluation.grid import record_key
+    from ..results import read_results
+
+    path = out / "results.jsonl"
+    try:
+        done = len(read_results(path, key=record_key)) if path.exists() else 0
+    except Exception:  # noqa: BLE001 - the message must come out whatever the file holds
+        done = "?"
+    return (f"interrupted; {path} holds {done} finished operating point(s): run the same command again "
+            "to compute only the others")

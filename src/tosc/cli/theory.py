@@ -76,6 +76,9 @@ def theory(
         raise ConfigError("give exactly one of --source NAME or --input FILE.npz")
     if out is None:
         raise ConfigError("--out DIR is required")
+    from ..io import check_output_dir
+
+    check_output_dir(out, files=("theory.json", "bound.json"))  # before any work
     if source in th.IMAGE_SOURCES:
         _image_bound(source, out, param, seed, lambda_p, lambda_s, epochs, n_train, n_eval, quiet)
         return

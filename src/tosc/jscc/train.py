@@ -36,7 +36,7 @@ from tqdm import tqdm
 from ..channel import AnalogChannel
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import load_dataset
-from ..errors import ConfigError
+from ..errors import ConfigError, check_config_fields
 from ..metrics import psnr_db
 from ..tasks import TRAINING_TASK, check_training_task, load_task_network
 from ..training import epoch_seed
@@ -72,6 +72,9 @@ class JSCCTrainConfig:
     root: str | None = None
 
     def __post_init__(self) -> None:
+        check_config_fields(self)  # wrong types and NaN/inf from a config file, before any comparison
+        if len(self.snr_range_db) != 2:
+            raise ConfigError(f"snr_range_db must be (low, high), got {self.snr_range_db}")
         self.snr_range_db = tuple(float(s) for s in self.snr_range_db)
         if self.cbrs is not None:
             self.cbrs = tuple(float(c) for c in self.cbrs)
@@ -81,6 +84,8 @@ class JSCCTrainConfig:
             raise ConfigError(f"need lambda_p, lambda_s >= 0, not both 0 (got {self.lambda_p}, {self.lambda_s})")
         if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:
             raise ConfigError("epochs, batch_size and lr must be positive")
+        if self.train_images is not None and self.train_images <= 0:
+            raise ConfigError(f"train_images must be positive (or absent: all), got {self.train_images}")
         lo, hi = self.snr_range_db
         if not lo <= hi:
             raise ConfigError(f"snr_range_db must be (low, high) with low <= high, got {self.snr_range_db}")
@@ -92,6 +97,8 @@ class JSCCTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "JSCCTrainConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"training settings must be a table (name = value), not a {type(d).__name__}")
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")

@@ -13,7 +13,19 @@ __all__ = ["zoo_dir", "task_path", "codec_path"]
 
 
 def zoo_dir() -> Path:
-    return Path(os.environ.get("TOSC_ZOO", Path(__file__).resolve().parent))
+    """``$TOSC_ZOO`` when set and not empty (it must be a folder), else this package's folder.
+
+    An empty value is ignored: it would otherwise mean the current folder."""
+    value = os.environ.get("TOSC_ZOO", "").strip()
+    if not value:
+        return Path(__file__).resolve().parent
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"TOSC_ZOO={value}: {'is not a folder' if path.exists() else 'no such folder'} "
+                          "(unset it to use the shipped models)")
+    return path
 
 
 def task_path(name: str) -> Path:

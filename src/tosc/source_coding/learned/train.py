@@ -46,7 +46,7 @@ from tqdm import tqdm
 from ...checkpoint import load_checkpoint, save_checkpoint
 from ...data import load_dataset
 from ...distributed import DistContext, GlobalBatchSampler, RankBatch, current_context, shard_bounds
-from ...errors import ConfigError
+from ...errors import ConfigError, check_config_fields
 from ...metrics import psnr_db
 from ...tasks import TRAINING_TASK, check_training_task, load_task_network, predict
 from ...training import epoch_seed
@@ -76,12 +76,15 @@ class TrainConfig:
     root: str | None = None
 
     def __post_init__(self) -> None:
+        check_config_fields(self)  # wrong types and NaN/inf (which pass every `<= 0` test) are refused
         if self.lambda_p < 0 or self.lambda_s < 0:
             raise ConfigError(f"lambda_p and lambda_s must be >= 0 (got {self.lambda_p}, {self.lambda_s})")
         if self.lambda_p == 0 and self.lambda_s == 0:
             raise ConfigError("lambda_p and lambda_s cannot both be 0: nothing would be learned but silence")
         if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:
             raise ConfigError("epochs, batch_size and lr must be positive")
+        if self.train_images is not None and self.train_images <= 0:
+            raise ConfigError(f"train_images must be positive (or absent: all), got {self.train_images}")
         check_training_task(self.task)
 
     @property
@@ -92,6 +95,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"training settings must be a table (name = value), not a {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -6,12 +6,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...checkpoint import load_checkpoint
-from ...errors import CorruptFileError, UnknownNameError
+from ...checkpoint import checkpoint_index
+from ...errors import UnknownNameError
 from ...zoo import codec_path, zoo_dir
 from .codec import LearnedCodec
 
-__all__ = ["CodecEntry", "list_codecs", "find_codec_by_id", "resolve_codec"]
+__all__ = ["CodecEntry", "list_codecs", "damaged_codecs", "find_codec_by_id", "resolve_codec"]
 
 
 @dataclass
@@ -25,18 +25,27 @@ class CodecEntry:
 
 
 def list_codecs(folder: Path | None = None) -> list[CodecEntry]:
+    """Codec checkpoints of the zoo, read from its index (tosc.checkpoint.checkpoint_index)."""
     folder = folder or zoo_dir() / "codecs"
     entries = []
-    for path in sorted(folder.glob("*.pt")):
-        try:
-            ckpt = load_checkpoint(path, kind="codec")
-        except CorruptFileError as exc:  # one bad file must not hide the others, nor vanish unseen
-            warnings.warn(f"skipping {exc}", stacklevel=2)
+    for name, info in checkpoint_index(folder).items():
+        path = folder / name
+        if "error" in info or info.get("kind") != "codec":
+            # one bad file must not hide the others, nor vanish unseen (see damaged_codecs)
+            problem = info.get("error") or f"{path}: is a {info.get('kind')} checkpoint, expected codec"
+            warnings.warn(f"skipping {problem}", stacklevel=2)
             continue
-        train = ckpt["config"].get("train", {})
-        entries.append(CodecEntry(path.stem, path, ckpt.get("variant", "?"), train.get("lambda_p", float("nan")),
-                                  train.get("lambda_s", float("nan")), ckpt.get("metrics", {})))
+        train = (info.get("config") or {}).get("train", {})
+        entries.append(CodecEntry(path.stem, path, info.get("variant") or "?", train.get("lambda_p", float("nan")),
+                                  train.get("lambda_s", float("nan")), info.get("metrics") or {}))
     return entries
+
+
+def damaged_codecs(folder: Path | None = None) -> list[str]:
+    """File names in the codec zoo that cannot be read as codecs: a system built from the zoo
+    records them in its results, since it runs with fewer models than were installed."""
+    folder = folder or zoo_dir() / "codecs"
+    return [name for name, info in checkpoint_index(folder).items() if "error" in info or info.get("kind") != "codec"]
 
 
 def resolve_codec(name_or_path: str, device: str = "cpu") -> LearnedCodec:

@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""How fast the ``tosc`` command answers when it has nothing heavy to do, against starting
+Python itself (``python -c pass``), measured in the same process run after run.
+
+    .venv/bin/python benchmarks/cli_bench.py [--repeats 7]
+
+For each command: the median wall time of a fresh process, its peak memory (MiB), and the
+ratio to ``python -c pass``. ``tosc --help`` and a bad argument must stay under 0.5 s
+(issue 21; they took 2.2 s and 660 MB while torch was imported for every command);
+``tosc models`` reads the zoo's index (the first run builds it, the others reuse it).
+Medians of interleaved runs, so a busy machine slows all commands alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TOSC = [sys.executable, "-m", "tosc.cli"]
+COMMANDS = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "tosc --help": [*TOSC, "--help"],
+    "tosc encode --help": [*TOSC, "encode", "--help"],
+    "tosc (bad argument)": [*TOSC, "encode", "x.npz", "--no-such-flag"],
+    "tosc evaluate --jobs 0": [*TOSC, "evaluate", "--systems", "jpeg+ideal", "--snr-db", "5", "--cbr", "1/8",
+                               "--jobs", "0", "--out", "/tmp/tosc-cli-bench"],
+    "tosc models": [*TOSC, "models"],
+}
+TARGET_S = 0.5
+
+
+def _run(command: list[str]) -> float:
+    """Wall seconds of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    seconds = time.perf_counter() - start
+    if proc.returncode not in (0, 2):
+        raise SystemExit(f"{command}: status {proc.returncode}\n{proc.stderr.decode()[-2000:]}")
+    return seconds
+
+
+def _peak_mib(command: list[str]) -> float:
+    """Peak RSS of one process, measured alone (GNU time is not everywhere, so via a wrapper)."""
+    wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], capture_output=True); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    os.chdir(Path(__file__).resolve().parent.parent)
+    _run(COMMANDS["tosc models"])  # builds the zoo index if this machine has none yet
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for _ in range(args.repeats):
+        for name, command in COMMANDS.items():  # interleaved: load changes hit every command alike
+            times[name].append(_run(command))
+    base = statistics.median(times["python -c pass"])
+    print(f"{'command':<26}{'median s':>10}{'peak MiB':>10}{'x python':>10}")
+    failed = []
+    for name, command in COMMANDS.items():
+        median = statistics.median(times[name])
+        print(f"{name:<26}{median:>10.3f}{_peak_mib(command):>10.0f}{median / base:>10.1f}")
+        if name in ("tosc --help", "tosc (bad argument)") and median > TARGET_S:
+            failed.append(name)
+    print(f"target: --help and a bad argument under {TARGET_S} s: {'missed by ' + ', '.join(failed) if failed else 'met'}")
+
+
+if __name__ == "__main__":
+    main()
