@@ -135,7 +135,7 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     device = str(resolve_device(device))
     out = Path(out)
     results_path = out / "results.jsonl"
-    done = {record_key(r) for r in read_results(results_path)} if results_path.exists() else set()
+    done = {record_key(r) for r in read_results(results_path, key=record_key)} if results_path.exists() else set()
     points = grid_points(spec)[shard[0]::shard[1]]
     from ..data import load_dataset
 
@@ -147,7 +147,8 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
 
     def finish(result: tuple[dict, dict]) -> None:
         record, example = result
-        append_result(results_path, ResultRecord.from_dict(record))
+        # under a lock and once per point: concurrent runs into one OUT lose and double nothing
+        append_result(results_path, ResultRecord.from_dict(record), key=record_key)
         save_image_arrays(_example_path(out, record), **example)
         bar.update(1)
         bar.set_postfix_str(f"{record['system']} {record['channel']['snr_db']:g} dB")
@@ -164,7 +165,8 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
                 finish(future.result())
     bar.close()
     wanted = {(s, p.channel, p.snr_db, float(p.cbr)) for s, p in points}
-    records = [r for r in read_results(results_path) if record_key(r)[:4] in wanted] if results_path.exists() else []
+    records = [r for r in read_results(results_path, key=record_key)
+               if record_key(r)[:4] in wanted] if results_path.exists() else []
     order = {(s, p.channel, p.snr_db, float(p.cbr)): i for i, (s, p) in enumerate(grid_points(spec))}
     return sorted(records, key=lambda r: order.get(record_key(r)[:4], 1 << 30))
 
