@@ -27,8 +27,8 @@ from .targets import GENERALISATION_METRICS, check_targets
 __all__ = ["write_report", "METRICS"]
 
 METRICS = (("psnr_db", "PSNR (dB)"), ("ms_ssim", "MS-SSIM"), ("accuracy", "accuracy, training-time classifier"),
-           ("accuracy_classifier-mlp", "accuracy, held-out MLP"),
-           ("accuracy_classifier-resnet", "accuracy, held-out ResNet"),
+           *((f"accuracy_{name}", f"accuracy, held-out {name}")
+             for name in registry.select("task", role="held-out", output="class")),
            ("seg_iou", "segmentation IoU, held-out U-Net"), ("failure_rate", "failure rate"))
 _LABELS = dict(METRICS)
 
@@ -243,7 +243,7 @@ def _generalisation_section(records: list[ResultRecord]) -> str:
             for bd in [b for b in bd_table(records, test, metric) if b.anchor == anchor]:
                 rows.append([test, anchor, bd.channel, _LABELS[metric], _fmt(bd.bd_quality, "+.4f"),
                              _fmt(bd.rate_overlap, ".0%"), f"{bd.n_test} / {bd.n_anchor}", bd.note])
-    intro = ("<p>The codecs were trained with the classifier-cnn term only. The held-out MLP and ResNet classifiers "
+    intro = ("<p>The codecs were trained with the classifier-cnn term only. The held-out classifiers "
              "and the U-Net segmenter (IoU of the item mask predicted on the received image against the mask of the "
              "clean image) were never used in codec training. BD of the metric: the mean gain of TOSC-SR over the "
              "MSE-only codec at equal rate, over the overlapping log-rate range.</p>")

@@ -1,6 +1,7 @@
 """Task networks run on received images: the classifier used in the codec's loss
 (trained on clean images, then frozen) and held-out networks of other architectures
-that the codecs never see, used only to judge multi-task generalisation, and a held-out
+that the codecs never see, used only to judge multi-task generalisation (among them
+non-convolutional ones: HOG + linear and logistic regression on pixels), and a held-out
 segmentation task (``segmenter-unet``, scored by IoU against the clean image's mask)."""
 
 from .classifiers import (
@@ -13,6 +14,7 @@ from .classifiers import (
     accuracy,
     predict,
 )
+from .classical import HOGLinear, PixelLinear, fit_linear_head
 from .segmentation import (
     SEGMENTATION_TASK,
     FOREGROUND_THRESHOLD,
@@ -40,6 +42,9 @@ __all__ = [
     "train_classifier",
     "accuracy",
     "predict",
+    "HOGLinear",
+    "PixelLinear",
+    "fit_linear_head",
     "SEGMENTATION_TASK",
     "FOREGROUND_THRESHOLD",
     "item_masks",

@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 from .. import registry
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..data import load_dataset
+from ..data import ImageSet, load_dataset
 from ..errors import ConfigError, DataError
 from ..zoo import task_path
 
 __all__ = ["training_task", "held_out_tasks", "check_training_task", "build_classifier", "load_task_network",
-           "train_classifier", "accuracy", "predict", "augment", "fit_best_epoch"]
+           "fit_end_to_end", "train_classifier", "accuracy", "predict", "augment", "fit_best_epoch"]
 
 
 def _conv_bn(c_in: int, c_out: int, k: int = 3) -> nn.Sequential:
@@ -85,10 +85,13 @@ class ResNet(nn.Module):
         return self.net(x)
 
 
-def _register_classifier(name: str, network: Callable[[int, int], nn.Module], role: str, description: str) -> None:
+def _register_classifier(name: str, network: Callable[[int, int], nn.Module], role: str, description: str,
+                         fit: Callable[..., float] | None = None) -> None:
     """A classifier task: ``network(in_channels, n_classes)`` builds it untrained; the registered
-    factory loads the trained, frozen one from the zoo."""
-    registry.register("task", name, description, role=role, output="class", network=network)(
+    factory loads the trained, frozen one from the zoo. ``fit`` (signature of ``fit_end_to_end``,
+    the default) is how ``train_classifier`` fits it."""
+    meta = {"fit": fit} if fit is not None else {}
+    registry.register("task", name, description, role=role, output="class", network=network, **meta)(
         lambda **kw: load_task_network(name, **kw))
 
 
@@ -206,13 +209,28 @@ def fit_best_epoch(model: nn.Module, n_train: int, batch_loss: Callable[[torch.T
     return best[0]
 
 
+def fit_end_to_end(model: nn.Module, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, lr: float,
+                   generator: torch.Generator, desc: str, progress: bool) -> float:
+    """Every weight of ``model`` by cross-entropy on shifted and flipped training images; returns
+    the best validation accuracy (its epoch's weights are loaded)."""
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(augment(train.images[idx], generator)), train.labels[idx])
+
+    return fit_best_epoch(model, len(train), batch_loss, lambda: accuracy(model, val.images, val.labels),
+                          epochs=epochs, batch_size=batch_size, lr=lr, generator=generator, desc=desc,
+                          score_name="validation accuracy", progress=progress)
+
+
 def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int = 8, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, out: str | Path | None = None, root=None,
                      progress: bool = True) -> dict:
     """Train ``arch`` on clean training images; keep the best validation epoch; write a checkpoint.
 
     Returns the metrics dict (validation and test accuracy) that is also stored in the file.
+    The task's registered ``fit`` (default ``fit_end_to_end``) fits the weights.
     """
+    fit = registry.meta_of("task", arch).get("fit", fit_end_to_end)
     if epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise ConfigError("epochs, batch_size and lr must be positive")
     torch.manual_seed(seed)
@@ -223,13 +241,8 @@ def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int =
     c, h, w = train.shape
     model = build_classifier(arch, c, len(train.classes), (h, w))
     start = time.time()
-
-    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(model(augment(train.images[idx], gen)), train.labels[idx])
-
-    best_val = fit_best_epoch(model, len(train), batch_loss, lambda: accuracy(model, val.images, val.labels),
-                              epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, desc=arch,
-                              score_name="validation accuracy", progress=progress)
+    best_val = fit(model, train, val, epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, desc=arch,
+                   progress=progress)
     metrics = {"validation_accuracy": best_val, "test_accuracy": accuracy(model, test.images, test.labels),
                "train_time_s": time.time() - start}
     config = {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
