@@ -73,6 +73,7 @@ def make_files(folder: Path) -> dict[str, dict[str, list[str]]]:
         "empty.npz": b"", "random.npz": rng.integers(0, 256, 3000, np.uint8).tobytes(),
         "truncated.npz": good_npz.read_bytes()[:300], "huge-header.npz": _npz_header_only((40000, 40000)),
         "huge-batch.npz": _npz_header_only((10**7, 1, 28, 28), "|u1"), "bomb.png": _png_header_only(40000, 40000),
+        "bomb-1x.png": _png_header_only(10000, 10000),
         "text.npz": b"images = [1, 2]\n", "truncated.tosc": good_tosc.read_bytes()[:20],
         "random.tosc": rng.integers(0, 256, 200, np.uint8).tobytes(), "random.pt": rng.integers(0, 256, 500, np.uint8).tobytes(),
         "list.json": b"[1, 2, 3]", "wrong-type.toml": b'epochs = "abc"\n', "nan.json": b'{"lr": NaN}',

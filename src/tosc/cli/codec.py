@@ -94,6 +94,8 @@ def training_saved(out: Path) -> str:
 
 def _read_images(path: Path):
     """Images N x C x H x W (float tensor in [0, 1]) from an image .npz or one image file."""
+    import warnings
+
     import numpy as np
     import torch
 
@@ -105,7 +107,10 @@ def _read_images(path: Path):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # Pillow warns between 1x and 2x its limit; tosc refuses below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             # the header's size is checked before any pixel is decoded: no decompression bomb
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 raise DataError(f"{path}: {image.width} x {image.height} pixels exceed the {MAX_IMAGE_PIXELS}-pixel "
