@@ -18,7 +18,9 @@ or a bitstream the decoder rejects gives the fallback image and ``ok`` False.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -29,47 +31,135 @@ from ..channel import DigitalLink, FiniteLengthLink, IdealLink, bits_from_bytes,
 from ..errors import ConfigError, CorruptFileError, DataError, DoesNotFitError, UnknownNameError
 from .base import System, Transmission, fallback_image
 
-__all__ = ["DigitalSystem", "ClassicSource", "LearnedFamilySource"]
+__all__ = ["DigitalSystem", "SourceEncoding", "ClassicSource", "LearnedFamilySource", "ConvCodecSource"]
+
+
+@dataclass
+class SourceEncoding:
+    """What a source coder's ``encode(images, budget_bits)`` returns.
+
+    bits: per image, the 0/1 array handed to the link (None: nothing fits the budget). It
+        holds everything the receiver needs besides what it truly knows in advance (the
+        coder and the image shape C x H x W): ``decode(bits, shape)`` sees nothing else.
+    info: facts about the batch for the results record (e.g. how many images were
+        truncated to fit); never read by the receiver.
+
+    The source coder interface: ``encode(images N x C x H x W, budget_bits) -> SourceEncoding``
+    and ``decode(bits, shape) -> C x H x W float32 image`` (CorruptFileError or DataError on
+    bits it cannot decode).
+    """
+
+    bits: list
+    info: dict = field(default_factory=dict)
 
 
 class ClassicSource:
-    """A classic codec rate-matched per image by bisection on its quality knob."""
+    """A classic codec rate-matched per image: the highest quality whose counted bits fit.
 
-    def __init__(self, codec_name: str, measure: str) -> None:
+    measure ``file``: the whole file is sent; it is all a decoder needs.
+    measure ``payload``: a fixed-length quality index (``codec.quality_index_bits``, e.g. 7
+    bits for JPEG's 100 levels) and then the payload bytes; the receiver rebuilds the file
+    from the codec's :meth:`~tosc.source_coding.classic.ClassicCodec.template` for that
+    quality and the image shape, so every per-image choice is counted in the rate.
+
+    The bisection is answered from a :class:`~tosc.source_coding.classic.table.RateTable`
+    (encodes cached on disk, ``cache``: a RateCache, None for memory only, default: the user's
+    cache folder), so the same image at many budgets is encoded once per quality.
+    """
+
+    _DEFAULT = object()
+
+    def __init__(self, codec_name: str, measure: str, cache=_DEFAULT) -> None:
         from ..source_coding import classic
+        from ..source_coding.classic.table import RateCache, RateTable
 
+        if measure not in ("file", "payload"):
+            raise ConfigError(f"measure must be 'file' or 'payload', got {measure!r}")
         self._classic = classic
         self.codec = classic.get_codec(codec_name)
-        self.measure = measure  # "file" or "payload"
+        self.measure = measure
+        self.table = RateTable(self.codec, RateCache() if cache is ClassicSource._DEFAULT else cache)
+        self.index_bits = self.codec.quality_index_bits if measure == "payload" else 0
+        self._templates: dict[tuple, bytes] = {}
+        # decoding is a pure function of the file: the table's decoded images, keyed by the
+        # file's content, spare decoding a file the receiver rebuilt identically
+        self._decoded: dict[bytes, np.ndarray] = {}
 
-    def encode(self, images: torch.Tensor, budget_bits: int) -> list[np.ndarray | None]:
-        matches = self._classic.match_rate_batch(self.codec, images, budget_bits // 8, measure=self.measure)
-        self._matches = matches
-        self._image_hw = tuple(images.shape[-2:])
+    def _template(self, quality: int, shape: tuple[int, ...]) -> bytes:
+        key = (quality, tuple(shape))
+        if key not in self._templates:
+            self._templates[key] = self.codec.template(quality, tuple(shape))
+        return self._templates[key]
+
+    def budget_bytes(self, budget_bits: int) -> int:
+        """Bytes of file or payload that fit ``budget_bits`` after the quality index (-1: none)."""
+        return (budget_bits - self.index_bits) // 8 if budget_bits >= self.index_bits else -1
+
+    def _match(self, image: torch.Tensor, budget_bits: int):
+        budget = self.budget_bytes(budget_bits)
+        return None if budget < 0 else self._classic.match_rate(self.codec, image, budget, self.measure, self.table)
+
+    def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
         out: list[np.ndarray | None] = []
-        for m in matches:
-            if not m.fits:
+        for image in images:
+            match = self._match(image, budget_bits)
+            if match is None or not match.fits:
                 out.append(None)
-            elif self.measure == "file":
-                out.append(bits_from_bytes(m.bitstream))
-            else:
-                out.append(bits_from_bytes(self.codec.payload(m.bitstream)))
-        return out
+                continue
+            entry = self.table.entry(image, match.quality)
+            if len(self._decoded) > 100_000:
+                self._decoded.clear()
+            self._decoded[hashlib.sha256(match.bitstream).digest()] = entry.decoded
+            if self.measure == "file":
+                out.append(bits_from_bytes(match.bitstream))
+                continue
+            payload = self.codec.payload(match.bitstream)
+            if self.codec.rebuild_file(self._template(match.quality, tuple(image.shape)), payload) != match.bitstream:
+                # never send a payload whose headers the receiver could not rebuild exactly
+                raise DataError(f"{self.codec.name}: the file at quality {match.quality} holds header bytes that "
+                                "its template does not; payload-only coding would hide them")
+            index = match.quality - self.codec.quality_min
+            prefix = np.array([(index >> b) & 1 for b in range(self.index_bits - 1, -1, -1)], dtype=np.uint8)
+            out.append(np.concatenate([prefix, bits_from_bytes(payload)]))
+        return SourceEncoding(out)
 
-    def decode(self, i: int, bits: np.ndarray, channels: int) -> torch.Tensor:
-        data = bytes_from_bits(bits)
+    def prepare(self, images: torch.Tensor, budgets_bits, jobs: int = 1) -> None:
+        """Fill the rate table for ``images`` at every budget in ``budgets_bits`` (bits per
+        image), ``jobs`` processes splitting the images; later encodes only look up."""
+        budgets = sorted({self.budget_bytes(int(b)) for b in budgets_bits} - {-1})
+        if not budgets or not len(images):
+            return
+        from ..source_coding.classic.table import fill_table
+
+        fill_table(self.table, images, budgets, self.measure, jobs=jobs)
+
+    def decode(self, bits: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+        c, h, w = shape
+        bits = np.asarray(bits, dtype=np.uint8)
         if self.measure == "payload":
-            # the receiver knows the container and parameter sets for the chosen quality
-            data = self.codec.splice_payload(self._matches[i].bitstream, data)
+            if len(bits) < self.index_bits:
+                raise CorruptFileError(f"{self.codec.name}: {len(bits)} bits hold no quality index")
+            index = int("".join(map(str, bits[: self.index_bits].tolist())), 2)
+            if index >= self.codec.quality_levels:
+                raise CorruptFileError(f"{self.codec.name}: quality index {index} out of range")
+            payload = bytes_from_bits(bits[self.index_bits:])
+            try:
+                data = self.codec.rebuild_file(self._template(self.codec.quality_min + index, shape), payload)
+            except (ValueError, IndexError) as exc:
+                raise CorruptFileError(f"{self.codec.name}: cannot rebuild the file ({exc})") from None
+        else:
+            data = bytes_from_bits(bits)
         # the receiver knows the image size: a damaged size field (within the codecs' generic
         # 4096 x 4096 limit, e.g. 28 x 524316) must not make the library decode megapixels;
         # coded sizes may exceed the picture by block padding (HEVC codes 28 x 28 as 64 x 64)
         declared = self.codec.parse(data)
-        h, w = self._image_hw
         if declared.height > max(2 * h, h + 128) or declared.width > max(2 * w, w + 128):
             raise CorruptFileError(f"{self.codec.name}: headers declare {declared.height} x {declared.width} "
                                    f"pixels for a {h} x {w} image")
-        return torch.as_tensor(self.codec.decode(data, channels=channels), dtype=torch.float32)
+        known = self._decoded.get(hashlib.sha256(data).digest())
+        if known is not None and known.shape[:2] == (h, w) and (known.ndim == 2) == (c == 1):
+            return self.table.decoded_tensor(known)
+        return torch.as_tensor(self.codec.decode(data, channels=c), dtype=torch.float32)
 
 
 class LearnedFamilySource:
@@ -80,7 +170,11 @@ class LearnedFamilySource:
 
     def __init__(self, variant: str, device: str = "cpu") -> None:
         from ..source_coding.learned import LearnedCodec, list_codecs
+        from ..source_coding.learned.zoo import damaged_codecs
 
+        # unreadable zoo files cannot say their variant: the family may be missing models, so
+        # every record says which files were skipped (a results change never goes unexplained)
+        self.damaged = damaged_codecs()
         entries = [e for e in list_codecs() if e.variant == variant]
         if not entries:
             raise UnknownNameError(f"no trained {variant} codecs in the model zoo (run scripts/train_family.py)")
@@ -118,7 +212,7 @@ class LearnedFamilySource:
                 lo = mid + 1
         return stream(hi)
 
-    def encode(self, images: torch.Tensor, budget_bits: int) -> list[np.ndarray | None]:
+    def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
         # the lowest model's latents also feed truncate_to_fit: analyse the batch once
         lowest_symbols = self.codecs[0].symbols(images)[0]
         streams = [self.codecs[0].encode_symbols(lowest_symbols)] + [c.encode(images) for c in self.codecs[1:]]
@@ -140,15 +234,55 @@ class LearnedFamilySource:
                 continue
             prefix = np.array([(choice >> b) & 1 for b in range(self.index_bits - 1, -1, -1)], dtype=np.uint8)
             out.append(np.concatenate([prefix, bits_from_bytes(stream)]))
-        return out
+        facts = {"images_truncated_to_fit": int(self.truncated)}
+        if self.damaged:
+            facts["zoo_skipped_damaged"] = list(self.damaged)
+        return SourceEncoding(out, facts)
 
-    def decode(self, i: int, bits: np.ndarray, channels: int) -> torch.Tensor:
+    def decode(self, bits: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
         choice = int("".join(map(str, bits[: self.index_bits].tolist())) or "0", 2)
         if choice >= len(self.codecs):
             raise CorruptFileError(f"model index {choice} out of range")
         stream = bits[self.index_bits:]
         stream = np.concatenate([stream, np.zeros((-len(stream)) % 8, np.uint8)])
         return self.codecs[choice].decode([bytes_from_bits(stream)])[0]
+
+
+class ConvCodecSource:
+    """Codec v3 (one variable-rate checkpoint, ``<variant>-v3`` in the zoo): per image, the
+    highest quality index whose stream fits the budget. The index travels inside the stream
+    and is counted; trailing zero bits are not sent (the decoder reads missing bits as zeros).
+    ``device``: where the float transforms run (entropy coding and the integer network stay on
+    the CPU, so the receiver's tables never depend on the device)."""
+
+    def __init__(self, variant: str, device: str = "cpu") -> None:
+        from ..source_coding.learned.conv_codec import ConvLearnedCodec
+        from ..zoo import codec_path
+
+        name = f"{variant}-v3"
+        if not codec_path(name).exists():
+            raise UnknownNameError(f"no trained codec {name} in the model zoo (run scripts/train_codec_v3.py)")
+        self.codec = ConvLearnedCodec.load(name, device)
+
+    def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
+        from ..source_coding.learned.conv_codec import stream_bits
+
+        streams, quality = self.codec.encode_to_budget(images, budget_bits)
+        out: list[np.ndarray | None] = []
+        for s in streams:
+            out.append(None if s is None else bits_from_bytes(s)[: stream_bits(s)])
+        sizes = np.array([len(b) for b in out if b is not None], dtype=np.float64)
+        facts: dict = {"quality_index_mean": float(quality[quality >= 0].mean()) if (quality >= 0).any() else None}
+        if len(sizes) and budget_bits > 0:
+            facts["budget_filled_mean"] = float(sizes.mean() / budget_bits)
+            facts["budget_filled_min"] = float(sizes.min() / budget_bits)
+        return SourceEncoding(out, facts)
+
+    def decode(self, bits: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+        if shape[0] != self.codec.in_channels:
+            raise DataError(f"this codec decodes {self.codec.in_channels}-channel images, not {shape[0]}")
+        bits = np.concatenate([np.asarray(bits, np.uint8), np.zeros((-len(bits)) % 8, np.uint8)])
+        return self.codec.decode([bytes_from_bits(bits)], tuple(shape[1:]))[0]
 
 
 class DigitalSystem(System):
@@ -165,6 +299,21 @@ class DigitalSystem(System):
     def _link(self, channel: str):
         return _LINK_TYPES[self.link_kind](channel=channel, residual_ber=self.residual_ber)
 
+    def budget_bits(self, snr_db: float, n_channel_uses: int, channel: str = "awgn") -> int:
+        """Payload bits per image the link carries at this point (0 where nothing fits)."""
+        try:
+            return self._link(channel).capacity_bits(snr_db, n_channel_uses)
+        except DoesNotFitError:
+            return 0
+
+    def prepare(self, images: torch.Tensor, points, jobs: int = 1) -> None:
+        """Do the noise-free source coding of ``points`` ((channel, snr_db, n_channel_uses)
+        each) ahead of them, over ``jobs`` processes, where the source coder can (a classic
+        codec fills its rate table); transmit() then looks the results up."""
+        prepare = getattr(self.source, "prepare", None)
+        if prepare is not None:
+            prepare(images, sorted({self.budget_bits(snr, k, channel) for channel, snr, k in points}), jobs)
+
     def transmit(self, images: torch.Tensor, *, snr_db: float, n_channel_uses: int, channel: str = "awgn",
                  seed: int = 0) -> Transmission:
         if images.ndim != 4:
@@ -172,11 +321,9 @@ class DigitalSystem(System):
         n, c, h, w = images.shape
         link = self._link(channel)
         fallback = fallback_image((c, h, w), self.dataset)
-        try:
-            budget = link.capacity_bits(snr_db, n_channel_uses)
-        except DoesNotFitError:
-            budget = 0
-        payloads = self.source.encode(images, budget) if budget > 0 else [None] * n
+        budget = self.budget_bits(snr_db, n_channel_uses, channel)
+        encoded = self.source.encode(images, budget)  # a budget of 0 fits nothing, and says so
+        payloads = encoded.bits
         fitted = np.array([p is not None for p in payloads], dtype=bool)
         received = fallback.expand(n, c, h, w).clone()
         ok = np.zeros(n, bool)
@@ -185,8 +332,7 @@ class DigitalSystem(System):
         failed = np.zeros(n, np.int64)
         decode_errors = np.zeros(n, bool)
         info = {"budget_bits": int(budget), "link": self.link_kind}
-        if isinstance(self.source, LearnedFamilySource):
-            info["images_truncated_to_fit"] = int(self.source.truncated) if budget > 0 else 0
+        info.update(encoded.info)
         if self.residual_ber > 0:
             info["residual_ber"] = float(self.residual_ber)
         sent = [i for i in range(n) if fitted[i]]
@@ -207,7 +353,7 @@ class DigitalSystem(System):
                 if not r.ok:
                     continue
                 try:
-                    image = self.source.decode(i, r.bits, c)
+                    image = self.source.decode(r.bits, (c, h, w))
                 except (CorruptFileError, DataError):
                     decode_errors[i] = True
                     continue
@@ -255,3 +401,18 @@ for _codec in registry.select("codec", family="classic"):
 _register_learned("mse-only", proposed=False)
 _register_learned("tosc-sr", proposed=True)
 _register_learned("task-only", proposed=False)
+
+
+def _register_conv(variant: str, proposed: bool) -> None:
+    """Codec v3 systems: one variable-rate checkpoint per variant, over every link."""
+    for link, (mode, link_desc) in _LINKS.items():
+        name = f"{variant}-v3+{link}"
+        registry.register("system", name, f"learned {variant} codec v3 (variable rate) over the {link_desc}",
+                          mode=mode, link=link, family="learned-v3", source=f"{variant}-v3", proposed=proposed,
+                          devices=("cpu", "cuda"))(
+            lambda variant=variant, link=link, name=name, device="cpu", **kw: DigitalSystem(
+                name, lambda: ConvCodecSource(variant, device), link, device=device, **kw))
+
+
+_register_conv("mse-only", proposed=False)
+_register_conv("tosc-sr", proposed=True)

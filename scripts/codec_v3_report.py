@@ -1,0 +1,216 @@
+#!/usr/bin/env python
+"""Codec v3 against the classic codecs on the same Fashion-MNIST test images, in one run.
+
+    .venv/bin/python scripts/codec_v3_report.py --codecs mse-only-v3 tosc-sr-v3 --limit 1000 --out docs/codec_v3
+
+For each v3 checkpoint, a sweep of its quality index; for each classic codec (payload
+bytes plus its quality-index bits, the rule of the digital systems), a sweep of its quality
+knob, all on the first ``--limit`` test images. Rate = mean payload bits per pixel (real
+bytes; v3 streams without their trailing zero bits), quality = mean per-image PSNR, plus
+the accuracy of the training classifier and of every held-out classifier on the decoded
+images. Then the Bjontegaard deltas of each v3 codec against each classic codec (pchip,
+``tosc.evaluation.bd``), PSNR at VVC's own operating points, and TOSC-SR against MSE-only
+at equal rate. Writes OUT/codec_v3.json (with config, versions, git commit), OUT/table.md,
+OUT/rate_psnr.png and OUT/rate_accuracy.png. Classic encodes are cached on disk
+(``tosc.source_coding.classic.table``), so a rerun is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+V3_QUALITIES = list(range(0, 128, 8)) + [127]
+
+
+def _classic_qualities(codec, points: int = 12) -> list[int]:
+    """``points`` quality settings spread over the codec's whole knob."""
+    return sorted(set(np.linspace(codec.quality_min, codec.quality_max, points).round().astype(int).tolist()))
+
+
+def _envelope(bpp: np.ndarray, quality: np.ndarray):
+    order = np.argsort(bpp)
+    keep_b, keep_q = [], []
+    for b, q in zip(bpp[order], quality[order]):
+        if keep_q and q <= keep_q[-1]:
+            continue
+        if keep_b and b <= keep_b[-1]:
+            keep_b.pop(), keep_q.pop()
+        keep_b.append(b)
+        keep_q.append(q)
+    return np.array(keep_b), np.array(keep_q)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--codecs", nargs="+", default=["mse-only-v3", "tosc-sr-v3"])
+    parser.add_argument("--classic", nargs="*", default=None, help="classic codec names (default: all registered)")
+    parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default="docs/codec_v3")
+    args = parser.parse_args()
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tosc import registry
+    from tosc.data import load_dataset
+    from tosc.evaluation.bd import RateCurve, bd_metrics
+    from tosc.io import atomic_write_json, atomic_write_text
+    from tosc.metrics import psnr_db
+    from tosc.provenance import git_commit, package_versions
+    from tosc.source_coding import classic
+    from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
+    from tosc.tasks import HELD_OUT_TASKS, TRAINING_TASK, accuracy, load_task_network
+
+    started = time.time()
+    test = load_dataset("fashion-mnist", "test", limit=args.limit)
+    x, labels = test.images, test.labels
+    n, c, h, w = x.shape
+    nets = {name: load_task_network(name) for name in (TRAINING_TASK, *HELD_OUT_TASKS)}
+
+    def scores(decoded: torch.Tensor) -> dict:
+        out = {"psnr_db": psnr_db(decoded, x).mean().item()}
+        for name, net in nets.items():
+            out[f"acc_{name}"] = accuracy(net, decoded, labels)
+        return out
+
+    clean = {f"acc_{k}": accuracy(net, x, labels) for k, net in nets.items()}
+    rows: dict[str, list[dict]] = {}
+    for name in args.codecs:
+        codec = ConvLearnedCodec.load(name)
+        rows[name] = []
+        for q in tqdm(V3_QUALITIES, desc=name):
+            streams = codec.encode(x, q)
+            decoded = codec.decode(streams, (h, w))
+            bits = np.array([stream_bits(s) for s in streams])
+            rows[name].append({"quality": q, "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
+
+    classic_names = args.classic if args.classic is not None else registry.select("codec", family="classic")
+    from tosc.source_coding.classic.table import RateTable
+
+    for name in classic_names:
+        codec = classic.get_codec(name)
+        table = RateTable(codec)
+        index_bits = codec.quality_index_bits
+        rows[name] = []
+        keys = [table.key_of(img) for img in x]
+        for q in tqdm(_classic_qualities(codec), desc=name):
+            entries = [table.entry(img, q, key=k) for img, k in zip(x, keys)]
+            decoded = torch.stack([table.decoded_tensor(e.decoded) for e in entries]).reshape(n, c, h, w)
+            payload = np.array([8 * e.payload_bytes + index_bits for e in entries])
+            rows[name].append({"quality": q, "bpp": float(payload.mean() / (h * w)), **scores(decoded)})
+        table.forget_memory()
+
+    def curve(name: str) -> RateCurve:
+        b, q = _envelope(np.array([r["bpp"] for r in rows[name]]), np.array([r["psnr_db"] for r in rows[name]]))
+        return RateCurve(name, "none", "psnr_db", b, q)
+
+    bd = []
+    for test_name in args.codecs:
+        for anchor in classic_names:
+            try:
+                result = bd_metrics(curve(anchor), curve(test_name))
+                bd.append({"test": test_name, "anchor": anchor, "bd_rate_pct": result.bd_rate_pct,
+                           "bd_psnr_db": result.bd_quality, "note": getattr(result, "note", "")})
+            except Exception as exc:  # noqa: BLE001 - no overlap etc.: say so in the table
+                bd.append({"test": test_name, "anchor": anchor, "error": str(exc)})
+
+    at_vvc = []
+    if "vvc" in rows:
+        for test_name in args.codecs:
+            tb, tq = curve(test_name).bpp, curve(test_name).quality
+            for r in rows["vvc"]:
+                inside = tb[0] <= r["bpp"] <= tb[-1]
+                ours = float(np.interp(math.log(r["bpp"]), np.log(tb), tq)) if inside else None
+                at_vvc.append({"test": test_name, "vvc_quality": r["quality"], "bpp": r["bpp"],
+                               "vvc_psnr_db": r["psnr_db"], "test_psnr_db": ours})
+
+    semantic = []
+    if "mse-only-v3" in rows and "tosc-sr-v3" in rows:
+        mb = np.array([r["bpp"] for r in rows["mse-only-v3"]])
+        tb = np.array([r["bpp"] for r in rows["tosc-sr-v3"]])
+        for r in rows["mse-only-v3"]:
+            if not (tb.min() <= r["bpp"] <= tb.max()):
+                continue
+            entry = {"bpp": r["bpp"], "mse_only": {k: r[k] for k in r if k.startswith(("acc_", "psnr"))}}
+            order = np.argsort(tb)
+            entry["tosc_sr"] = {k: float(np.interp(math.log(r["bpp"]), np.log(tb[order]),
+                                                   np.array([rows["tosc-sr-v3"][i][k] for i in order])))
+                                for k in entry["mse_only"]}
+            semantic.append(entry)
+        del mb
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"config": vars(args), "images": n, "clean": clean, "rows": rows, "bd": bd, "at_vvc_points": at_vvc,
+              "semantic_at_equal_rate": semantic, "versions": package_versions(), "git_commit": git_commit(),
+              "seconds": time.time() - started}
+    atomic_write_json(out / "codec_v3.json", result)
+
+    lines = [f"First {n} Fashion-MNIST test images; rate = mean payload bits per pixel; PSNR = mean per-image.", "",
+             "| system | quality | bpp | PSNR dB | " + " | ".join(f"acc {k}" for k in nets) + " |",
+             "|---|---|---|---|" + "---|" * len(nets)]
+    for name, rs in rows.items():
+        for r in rs:
+            lines.append(f"| {name} | {r['quality']} | {r['bpp']:.3f} | {r['psnr_db']:.2f} | "
+                         + " | ".join(f"{100 * r[f'acc_{k}']:.1f}" for k in nets) + " |")
+    lines += ["", "| test | anchor | BD-rate % | BD-PSNR dB |", "|---|---|---|---|"]
+    for b in bd:
+        if "error" in b:
+            lines.append(f"| {b['test']} | {b['anchor']} | n/a ({b['error']}) | |")
+        else:
+            lines.append(f"| {b['test']} | {b['anchor']} | {b['bd_rate_pct']:+.1f} | {b['bd_psnr_db']:+.2f} |")
+    if at_vvc:
+        lines += ["", "| test | VVC QP | bpp | VVC PSNR | test PSNR at that bpp |", "|---|---|---|---|---|"]
+        # tosc's VVC quality knob q is 63 - QP
+        for a in at_vvc:
+            ours = "outside range" if a["test_psnr_db"] is None else f"{a['test_psnr_db']:.2f}"
+            lines.append(f"| {a['test']} | {63 - a['vvc_quality']} | {a['bpp']:.3f} | {a['vvc_psnr_db']:.2f} | {ours} |")
+    if semantic:
+        keys = list(semantic[0]["mse_only"])
+        lines += ["", "TOSC-SR v3 against MSE-only v3 at MSE-only's rates (TOSC-SR interpolated in log-rate):", "",
+                  "| bpp | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for s in semantic:
+            lines.append(f"| {s['bpp']:.3f} | " + " | ".join(
+                f"{s['mse_only'][k] if k.startswith('psnr') else 100 * s['mse_only'][k]:.2f} -> "
+                f"{s['tosc_sr'][k] if k.startswith('psnr') else 100 * s['tosc_sr'][k]:.2f}" for k in keys) + " |")
+    atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, rs in rows.items():
+        style = "-o" if name in args.codecs else "--."
+        ax.plot([r["bpp"] for r in rs], [r["psnr_db"] for r in rs], style, label=name, markersize=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per pixel (payload)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "rate_psnr.png", dpi=120)
+    fig, axes = plt.subplots(1, len(nets), figsize=(3.2 * len(nets), 3.2), sharey=True)
+    for ax, k in zip(np.atleast_1d(axes), nets):
+        for name, rs in rows.items():
+            style = "-o" if name in args.codecs else "--."
+            ax.plot([r["bpp"] for r in rs], [100 * r[f"acc_{k}"] for r in rs], style, label=name, markersize=3)
+        ax.axhline(100 * clean[f"acc_{k}"], color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(k, fontsize=8)
+        ax.set_xlabel("bpp")
+    np.atleast_1d(axes)[0].set_ylabel("accuracy %")
+    np.atleast_1d(axes)[-1].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "rate_accuracy.png", dpi=110)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""Train codec v3 (one variable-rate checkpoint per variant), resumably.
+
+    .venv/bin/python scripts/train_codec_v3.py --out runs/v3/mse-only.pt [--epochs 16]
+    .venv/bin/python scripts/train_codec_v3.py --out runs/v3/tosc-sr.pt --init-from runs/v3/mse-only.pt \
+        --lambda-s 0.05 --epochs 2
+
+Rerunning the same command resumes from the last checkpoint (written atomically every 200
+steps). See ``tosc.source_coding.learned.train_conv`` for the loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import tosc  # noqa: F401
+from tosc.errors import ToscError
+from tosc.source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="training settings (JSON values), e.g. epochs=16 lambda_s=0.05")
+    args = parser.parse_args()
+    settings = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    try:
+        cfg = ConvTrainConfig.from_dict(settings)
+        print(json.dumps(train_conv_codec(cfg, args.out)))
+    except ToscError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Codec v3: a fully convolutional, variable-rate mean-scale hyperprior codec.
+
+Shapes (x: N x C x H x W in [0, 1], C = 1 or 3, any H, W >= 16 padded to a multiple of 4):
+
+    y   = g_a(x)                     N x M x H/4 x W/4
+    y_s = y * gain(t)                per-channel gain at quality t in [0, 1] (gain units,
+                                     Cui et al., CVPR 2021), interpolated between learned anchors
+    z   = h_a(y_s)                   N x Mz x H/16 x W/16 (y zero-padded to a multiple of 4)
+    (mu, idx) = h_s(z_symbols)       an *integer* network (:mod:`.intnet`): means in 1/16 units
+                                     and indices into a fixed table of Gaussian scales
+    y_symbols = round(y_s - mu)      coded with the Gaussian CDF table idx
+    x_hat = g_s((y_symbols + mu) * inverse_gain(t))
+
+The quality index ``q`` (``QUALITY_LEVELS`` values, t = q / (levels - 1)) travels in the stream.
+Only the integer network, the stored integer CDF tables and the integer symbols decide how
+bits are read, so streams decode identically on every machine; the float transforms only
+shape the pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.layers import GDN
+
+from ...data.transforms import crop_padding, padding_for
+from ...errors import ConfigError, DataError
+from .intnet import IntConv, IntNet, round_ste
+
+__all__ = ["ConvCodecConfig", "ConvCodec", "QUALITY_LEVELS", "MEAN_FRACTION", "scale_table"]
+
+QUALITY_LEVELS = 128  # 7 bits per image
+MEAN_FRACTION = 16  # means are integers / 16
+MIN_IMAGE_SIDE = 16
+
+
+def scale_table(levels: int = 64, smallest: float = 0.11, largest: float = 256.0) -> torch.Tensor:
+    """Log-spaced Gaussian scales (CompressAI's default range), index 0 the smallest."""
+    return torch.exp(torch.linspace(math.log(smallest), math.log(largest), levels))
+
+
+@dataclass(frozen=True)
+class ConvCodecConfig:
+    in_channels: int = 1
+    width: int = 64  # N: channels of the transforms
+    latent_channels: int = 64  # M
+    hyper_channels: int = 32  # Mz
+    hyper_width: int = 64  # channels inside h_a / h_s
+    gain_anchors: int = 6
+    scale_levels: int = 64
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConvCodecConfig":
+        return cls(**d)
+
+
+class ConvCodec(nn.Module):
+    def __init__(self, config: ConvCodecConfig = ConvCodecConfig()) -> None:
+        super().__init__()
+        if config.in_channels not in (1, 3) or min(config.width, config.latent_channels, config.hyper_channels,
+                                                   config.hyper_width, config.gain_anchors - 1) <= 0:
+            raise ConfigError(f"invalid codec config {config}")
+        self.config = config
+        c, n, m, mz, nh = (config.in_channels, config.width, config.latent_channels, config.hyper_channels,
+                           config.hyper_width)
+        self.g_a = nn.Sequential(
+            nn.Conv2d(c, n, 5, 2, 2), GDN(n),
+            nn.Conv2d(n, n, 5, 2, 2), GDN(n),
+            nn.Conv2d(n, n, 3, 1, 1), GDN(n),
+            nn.Conv2d(n, m, 3, 1, 1),
+        )
+        self.g_s = nn.Sequential(
+            nn.Conv2d(m, n, 3, 1, 1), GDN(n, inverse=True),
+            nn.Conv2d(n, n, 3, 1, 1), GDN(n, inverse=True),
+            nn.ConvTranspose2d(n, n, 5, 2, 2, output_padding=1), GDN(n, inverse=True),
+            nn.ConvTranspose2d(n, c, 5, 2, 2, output_padding=1),
+        )
+        self.h_a = nn.Sequential(
+            nn.Conv2d(m, nh, 3, 1, 1), nn.LeakyReLU(inplace=True),
+            nn.Conv2d(nh, nh, 5, 2, 2), nn.LeakyReLU(inplace=True),
+            nn.Conv2d(nh, mz, 5, 2, 2),
+        )
+        self.h_s = IntNet([
+            IntConv(mz, nh, 5, 2, transposed=True),
+            IntConv(nh, nh, 5, 2, transposed=True),
+            IntConv(nh, 2 * m, 3, 1, final=True),
+        ], input_bound=255)
+        anchors = torch.linspace(-1.0, 3.5, config.gain_anchors)[:, None].repeat(1, m)
+        self.log_gain = nn.Parameter(anchors.clone())
+        self.log_inverse_gain = nn.Parameter(-anchors.clone())
+        self.entropy_bottleneck = EntropyBottleneck(mz)
+        self.register_buffer("scales", scale_table(config.scale_levels))
+        self.gaussian = GaussianConditional(None)
+
+    # -- geometry -----------------------------------------------------------------
+    def padding_for(self, height: int, width: int) -> tuple[int, int, int, int]:
+        if min(height, width) < MIN_IMAGE_SIDE:
+            raise DataError(f"this codec needs images of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}; "
+                            f"got {height}x{width}")
+        return padding_for(height, width, 4)
+
+    def check_images(self, x: torch.Tensor) -> None:
+        if x.ndim != 4:
+            raise DataError(f"expected images N x C x H x W, got shape {tuple(x.shape)}")
+        if x.shape[1] != self.config.in_channels:
+            raise DataError(f"this model codes {self.config.in_channels}-channel images; got {x.shape[1]} channels")
+        self.padding_for(*x.shape[-2:])
+
+    # -- gains --------------------------------------------------------------------
+    def _interpolate(self, anchors: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """anchors K x M, t [N] in [0, 1] -> N x M x 1 x 1 (exp of the log-linear interpolation)."""
+        u = t.clamp(0, 1) * (anchors.shape[0] - 1)
+        k = u.floor().clamp(max=anchors.shape[0] - 2).long()
+        frac = (u - k)[:, None]
+        log_g = anchors[k] * (1 - frac) + anchors[k + 1] * frac
+        return log_g.exp()[:, :, None, None]
+
+    def gain(self, t: torch.Tensor) -> torch.Tensor:
+        return self._interpolate(self.log_gain, t)
+
+    def inverse_gain(self, t: torch.Tensor) -> torch.Tensor:
+        return self._interpolate(self.log_inverse_gain, t)
+
+    # -- pieces shared by training and coding --------------------------------------
+    def analysis(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """x N x C x H x W, t [N] -> (gained latent y_s N x M x H'/4 x W'/4, image padding)."""
+        self.check_images(x)
+        pad = self.padding_for(*x.shape[-2:])
+        return self.g_a(F.pad(x, pad)) * self.gain(t), pad
+
+    @staticmethod
+    def hyper_padding(y_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+        h, w = y_hw
+        return 0, (-w) % 4, 0, (-h) % 4
+
+    def hyper_analysis(self, y_s: torch.Tensor) -> torch.Tensor:
+        return self.h_a(F.pad(y_s, self.hyper_padding(y_s.shape[-2:])))
+
+    def z_medians(self) -> torch.Tensor:
+        return self.entropy_bottleneck._get_medians().view(1, -1, 1, 1)
+
+    def split_params(self, raw: torch.Tensor, y_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """h_s output N x 2M x h x w (integers) -> (mean numerators, scale indices), cropped to y."""
+        m = self.config.latent_channels
+        raw = raw[:, :, : y_hw[0], : y_hw[1]]
+        return raw[:, :m], raw[:, m:].clamp(0, self.config.scale_levels - 1)
+
+    def synthesis(self, y_hat_s: torch.Tensor, t: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+        return crop_padding(self.g_s(y_hat_s * self.inverse_gain(t)), pad)
+
+    # -- training -----------------------------------------------------------------
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training pass at qualities t [N]: x_hat, per-image bits (noise proxy) of y and z."""
+        y_s, pad = self.analysis(x, t)
+        z = self.hyper_analysis(y_s)
+        z_tilde, z_likelihoods = self.entropy_bottleneck(z)
+        z_symbols = round_ste(z - self.z_medians())
+        raw = self.h_s(z_symbols)
+        mean_num, index = self.split_params(raw, y_s.shape[-2:])
+        means = mean_num / MEAN_FRACTION
+        # straight-through: the table's scale forward, d sigma / d index = sigma * log(step) backward
+        sigma = self.scales[index.detach().long()] + (index - index.detach()) * self.scales[index.detach().long()] \
+            * math.log(self.scales[1].item() / self.scales[0].item())
+        if self.training:
+            y_tilde = y_s + torch.empty_like(y_s).uniform_(-0.5, 0.5)
+        else:
+            y_tilde = torch.round(y_s - means) + means
+        y_likelihoods = self.gaussian.likelihood_lower_bound(self.gaussian._likelihood(y_tilde, sigma, means))
+        y_hat = round_ste(y_s - means) + means
+        x_hat = self.synthesis(y_hat, t, pad)
+        bits_y = -y_likelihoods.log2().flatten(1).sum(1)
+        bits_z = -z_likelihoods.log2().flatten(1).sum(1)
+        return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.entropy_bottleneck.loss()

@@ -1,0 +1,264 @@
+"""Codec v3 with real bitstreams: one stream per image, quality chosen per image.
+
+Stream of one image (one arithmetic-coded string, :mod:`.fastcoder`)::
+
+    q                  the quality index, uniform over QUALITY_LEVELS values (7 bits)
+    z symbols          Mz x ceil(H/16) x ceil(W/16), CompressAI's per-channel factorized tables
+    y symbols          M x H'/4 x W'/4 (H', W': H, W rounded up to multiples of 4), Gaussian
+                       tables chosen by the integer hyper-synthesis from the z symbols
+
+The receiver knows the model and the image size (a link carries images of a known size; the
+``.tosc`` file stores it). Nothing else is sent: the quality index is in the stream and
+counted. Because the decoder reads missing bits as zeros, a stream padded with zero bits
+decodes identically, and trailing zero bits can be dropped (:func:`stream_bits`).
+
+Entropy coding and the integer network run on the CPU; ``device`` moves only the float
+transforms (g_a, g_s, h_a). The decoder's choices of tables depend only on integers, so a
+stream decodes to the same symbols on any machine, thread count or device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...checkpoint import load_checkpoint, save_checkpoint
+from ...errors import CorruptFileError, DataError
+from ...zoo import codec_path
+from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig
+from .fastcoder import StreamDecoder, Tables, encode_batch
+
+__all__ = ["ConvLearnedCodec", "freeze_conv_codec", "stream_bits", "ARCH"]
+
+ARCH = "conv-codec-v3"
+_EB_TABLES = ("_quantized_cdf", "_offset", "_cdf_length")
+_PRECISION_TOTAL = 1 << 16
+
+
+def freeze_conv_codec(model: ConvCodec) -> None:
+    """Fix every integer the decoder uses: the z tables, the Gaussian tables, the integer
+    hyper-synthesis. Computed once, stored with the weights, never recomputed."""
+    model.entropy_bottleneck.update(force=True)
+    model.gaussian.update_scale_table(model.scales.tolist(), force=True)
+    model.h_s.export()
+
+
+def _quality_table() -> tuple[list[int], int, int]:
+    """A uniform CDF over QUALITY_LEVELS symbols (+ CompressAI's escape symbol)."""
+    step = (_PRECISION_TOTAL - 1) // QUALITY_LEVELS
+    cdf = [i * step for i in range(QUALITY_LEVELS + 1)] + [_PRECISION_TOTAL]
+    return cdf, len(cdf), 0
+
+
+def stream_bits(stream: bytes) -> int:
+    """Bits a link must carry for ``stream``: trailing zero bits need not be sent."""
+    if not stream:
+        return 0
+    last = stream[-1]
+    return 8 * len(stream) - ((last & -last).bit_length() - 1)
+
+
+def _load_tables_into(model: ConvCodec, state_dict: dict) -> None:
+    for module, prefix in ((model.entropy_bottleneck, "entropy_bottleneck"), (model.gaussian, "gaussian")):
+        for name in _EB_TABLES + (("scale_table",) if prefix == "gaussian" else ()):
+            key = f"{prefix}.{name}"
+            if key not in state_dict:
+                raise CorruptFileError(f"checkpoint has no entropy table {key}: it was saved before tables were frozen")
+            setattr(module, name, torch.zeros_like(state_dict[key]))
+    for i, layer in enumerate(model.h_s.layers):
+        for name in ("int_weight", "int_bias", "multiplier"):
+            key = f"h_s.layers.{i}.{name}"
+            if key not in state_dict:
+                raise CorruptFileError("checkpoint has no integer hyper-synthesis: it was saved before export")
+            setattr(layer, name, torch.zeros_like(state_dict[key]))
+
+
+@dataclass
+class ConvLearnedCodec:
+    model: ConvCodec
+    name: str = "unnamed"
+    meta: dict = field(default_factory=dict)
+    device: str | torch.device = "cpu"
+
+    def __post_init__(self) -> None:
+        from ...distributed import resolve_device
+
+        self.device = resolve_device(self.device)
+        self.model.to(self.device).eval()
+        self.model.h_s.cpu()  # the integer network always runs on the CPU, in exact float64
+        if self.model.entropy_bottleneck._quantized_cdf.numel() == 0 or not self.model.h_s.exported():
+            raise CorruptFileError("codec has no frozen entropy tables (call freeze_conv_codec)")
+        eb, gc = self.model.entropy_bottleneck, self.model.gaussian
+        q_cdf, q_len, q_off = _quality_table()
+        cdfs = eb._quantized_cdf.tolist() + gc._quantized_cdf.tolist() + [q_cdf]
+        lengths = eb._cdf_length.reshape(-1).tolist() + gc._cdf_length.reshape(-1).tolist() + [q_len]
+        offsets = eb._offset.reshape(-1).tolist() + gc._offset.reshape(-1).tolist() + [q_off]
+        self.tables = Tables(cdfs, lengths, offsets)
+        cfg = self.model.config
+        self._z_base, self._y_base, self._q_index = 0, cfg.hyper_channels, cfg.hyper_channels + cfg.scale_levels
+        self._z_medians = eb._get_medians().detach().cpu().view(1, -1, 1, 1)
+        digest = hashlib.sha256(ARCH.encode())
+        for key, value in sorted(self.model.state_dict().items()):
+            if not key.startswith(("g_a.", "h_a.", "log_gain")):  # the decoder's identity
+                digest.update(key.encode())
+                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        self.model_id = digest.digest()[:8]
+
+    # -- loading ------------------------------------------------------------------
+    @classmethod
+    def from_trained(cls, model: ConvCodec, name: str = "unnamed", meta: dict | None = None,
+                     device: str | torch.device = "cpu") -> "ConvLearnedCodec":
+        freeze_conv_codec(model)
+        return cls(model, name=name, meta=meta or {}, device=device)
+
+    @classmethod
+    def load(cls, name_or_path: str | Path, device: str | torch.device = "cpu") -> "ConvLearnedCodec":
+        path = Path(name_or_path)
+        if not path.suffix:
+            path = codec_path(str(name_or_path))
+        ckpt = load_checkpoint(path, kind="codec", arch=ARCH)
+        try:
+            model = ConvCodec(ConvCodecConfig.from_dict(ckpt["config"]["codec"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptFileError(f"{path}: damaged codec configuration ({type(exc).__name__}: {exc})") from None
+        state = ckpt["state_dict"]
+        if "h_s.layers.0.int_weight" not in state or state["h_s.layers.0.int_weight"].numel() == 0:
+            freeze_from_training = True
+        else:
+            freeze_from_training = False
+            _load_tables_into(model, state)
+        try:
+            model.load_state_dict(state, strict=not freeze_from_training)
+        except RuntimeError as exc:
+            raise CorruptFileError(f"{path}: weights do not fit this architecture: {str(exc).splitlines()[0]}") from None
+        if freeze_from_training:  # a training checkpoint: fix the integers now
+            freeze_conv_codec(model)
+        meta = {k: ckpt.get(k) for k in ("config", "metrics", "variant")}
+        return cls(model, name=path.stem, meta=meta, device=device)
+
+    def save(self, path: str | Path, **extra) -> None:
+        state = {k: v for k, v in self.model.state_dict().items()}
+        save_checkpoint(path, kind="codec", arch=ARCH, state_dict=state,
+                        config={"codec": self.model.config.to_dict(), **(self.meta.get("config") or {})},
+                        variant=self.meta.get("variant"), metrics=self.meta.get("metrics") or {}, **extra)
+
+    @property
+    def in_channels(self) -> int:
+        return self.model.config.in_channels
+
+    # -- encoder ------------------------------------------------------------------
+    def _check(self, images: torch.Tensor) -> torch.Tensor:
+        images = torch.as_tensor(images, dtype=torch.float32)
+        self.model.check_images(images)
+        if images.numel() and (not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1):
+            raise DataError("images must be finite and lie in [0, 1]")
+        return images
+
+    @torch.no_grad()
+    def latents(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """The ungained latent y (N x M x h x w, CPU float32) and the image padding."""
+        images = self._check(images).to(self.device)
+        pad = self.model.padding_for(*images.shape[-2:])
+        return self.model.g_a(torch.nn.functional.pad(images, pad)).cpu(), pad
+
+    @torch.no_grad()
+    def _symbols(self, y: torch.Tensor, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Latents y (N x M x h x w) at quality indices [N] -> (symbols, table indexes), N x S."""
+        m = self.model
+        t = torch.as_tensor(quality, dtype=torch.float32) / (QUALITY_LEVELS - 1)
+        y_s = y.to(self.device) * m.gain(t.to(self.device))
+        z = m.hyper_analysis(y_s).cpu()
+        z_sym = torch.round(z - self._z_medians)
+        mean_num, index = m.split_params(m.h_s.run_exact(z_sym), y.shape[-2:])
+        y_sym = torch.round(y_s.cpu().double() - mean_num.double() / MEAN_FRACTION).long()
+        n = len(y)
+        z_index = torch.arange(z.shape[1]).view(1, -1, 1, 1).expand_as(z) + self._z_base
+        symbols = np.concatenate([np.asarray(quality, dtype=np.int64)[:, None], z_sym.long().reshape(n, -1).numpy(),
+                                  y_sym.reshape(n, -1).numpy()], axis=1)
+        indexes = np.concatenate([np.full((n, 1), self._q_index), z_index.reshape(n, -1).numpy(),
+                                  (index + self._y_base).reshape(n, -1).numpy()], axis=1)
+        return symbols, indexes
+
+    def encode(self, images: torch.Tensor, quality: int | np.ndarray | float = QUALITY_LEVELS - 1) -> list[bytes]:
+        """Images N x C x H x W in [0, 1] at quality index (0..127, scalar or [N]) -> streams."""
+        y, _ = self.latents(images)
+        return self.encode_latents(y, quality)
+
+    def encode_latents(self, y: torch.Tensor, quality) -> list[bytes]:
+        q = np.broadcast_to(np.asarray(quality, dtype=np.int64), (len(y),)).copy()
+        if len(q) and (q.min() < 0 or q.max() >= QUALITY_LEVELS):
+            raise DataError(f"quality index must lie in 0..{QUALITY_LEVELS - 1}")
+        if not len(y):
+            return []
+        symbols, indexes = self._symbols(y, q)
+        return encode_batch(symbols, indexes, self.tables)
+
+    def encode_to_budget(self, images: torch.Tensor, budget_bits: int | np.ndarray,
+                         ) -> tuple[list[bytes | None], np.ndarray]:
+        """Per image, the highest quality whose stream needs <= budget bits (:func:`stream_bits`).
+
+        Returns (streams, quality indices); None / -1 where even quality 0 does not fit.
+        Bisection on the quality index, all images at once (the rate grows with the index,
+        not always strictly, so the result is checked against the budget).
+        """
+        y, _ = self.latents(images)
+        n = len(y)
+        budget = np.broadcast_to(np.asarray(budget_bits, dtype=np.int64), (n,))
+        lo, hi = np.zeros(n, dtype=np.int64), np.full(n, QUALITY_LEVELS - 1, dtype=np.int64)
+        sizes_at = lambda q: np.array([stream_bits(s) for s in self.encode_latents(y, q)])  # noqa: E731
+        fits_top = sizes_at(hi) <= budget
+        lo[fits_top] = hi[fits_top]
+        # invariant for the rest: quality lo fits (or lo = 0, checked at the end), hi does not
+        while True:
+            open_ = hi - lo > 1
+            if not open_.any():
+                break
+            mid = np.where(open_, (lo + hi) // 2, lo)
+            ok = sizes_at(mid) <= budget
+            lo = np.where(open_ & ok, mid, lo)
+            hi = np.where(open_ & ~ok, mid, hi)
+        streams = self.encode_latents(y, lo)
+        out: list[bytes | None] = []
+        quality = lo.copy()
+        for i, s in enumerate(streams):
+            if stream_bits(s) <= budget[i]:
+                out.append(s)
+            else:
+                out.append(None)
+                quality[i] = -1
+        return out, quality
+
+    # -- decoder ------------------------------------------------------------------
+    def _geometry(self, image_hw: tuple[int, int]):
+        h, w = image_hw
+        pad = self.model.padding_for(h, w)
+        yh, yw = (h + pad[2] + pad[3]) // 4, (w + pad[0] + pad[1]) // 4
+        zh, zw = -(-yh // 4), -(-yw // 4)
+        return pad, (yh, yw), (zh, zw)
+
+    @torch.no_grad()
+    def decode(self, streams: list[bytes], image_hw: tuple[int, int]) -> torch.Tensor:
+        """Streams -> images N x C x H x W in [0, 1]."""
+        cfg = self.model.config
+        pad, (yh, yw), (zh, zw) = self._geometry(image_hw)
+        n = len(streams)
+        if n == 0:
+            return torch.zeros(0, cfg.in_channels, *image_hw)
+        dec = StreamDecoder(streams, self.tables)
+        quality = dec.decode(np.full((n, 1), self._q_index))[:, 0]
+        if quality.max() >= QUALITY_LEVELS:
+            raise CorruptFileError("stream holds a quality index out of range (damaged data)")
+        z_index = np.repeat(np.arange(cfg.hyper_channels), zh * zw)[None].repeat(n, 0) + self._z_base
+        z_sym = torch.from_numpy(dec.decode(z_index).reshape(n, cfg.hyper_channels, zh, zw))
+        mean_num, index = self.model.split_params(self.model.h_s.run_exact(z_sym), (yh, yw))
+        y_sym = dec.decode((index + self._y_base).reshape(n, -1).numpy()).reshape(n, cfg.latent_channels, yh, yw)
+        y_hat = (torch.from_numpy(y_sym).double() + mean_num.double() / MEAN_FRACTION).float()
+        t = torch.from_numpy(quality).float() / (QUALITY_LEVELS - 1)
+        images = self.model.synthesis(y_hat.to(self.device), t.to(self.device), pad).clamp_(0, 1).cpu()
+        if not torch.isfinite(images).all():
+            raise CorruptFileError("stream decodes to latent values far outside the model's range (damaged data)")
+        return images

@@ -1,0 +1,233 @@
+"""Training codec v3 (:class:`~.conv.ConvCodec`): one variable-rate model, resumably.
+
+Every image of a batch gets its own quality t ~ U[0, 1] and trade-off
+lambda_p(t) = lambda_min * (lambda_max / lambda_min) ** t, so one checkpoint learns the whole
+rate range. Per image::
+
+    L_i = [bits_i / pixels + lambda_p(t_i) * MSE_i + lambda_s(t_i) * S_i] / sqrt(lambda_p(t_i) / lambda_min)
+
+The division keeps the high-rate images (whose lambda * MSE is orders of magnitude larger)
+from drowning the low-rate ones; it changes how capacity is shared, not the optimum of any
+single image's trade-off. S_i is the semantic distortion of the TOSC-SR loss (see
+:func:`semantic_distortion`); lambda_s = 0 is the MSE-only codec.
+
+Determinism and resumption: the shuffle of epoch e comes from (seed, e), and the noise and
+qualities of step s from (seed, e, s), so a run killed anywhere and resumed from its last
+checkpoint (written atomically every ``checkpoint_every`` steps and after each epoch) ends
+with the weights of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ...checkpoint import load_checkpoint, save_checkpoint
+from ...data import load_dataset
+from ...errors import ConfigError
+from .conv import ConvCodec, ConvCodecConfig
+
+__all__ = ["ConvTrainConfig", "train_conv_codec", "lambda_at", "ARCH"]
+
+ARCH = "conv-codec-v3"
+
+
+@dataclass
+class ConvTrainConfig:
+    dataset: str = "fashion-mnist"
+    lambda_min: float = 2.0
+    lambda_max: float = 1.2e5
+    lambda_s: float = 0.0  # semantic weight at t = 0 (scaled with sqrt(lambda_p / lambda_min) above)
+    semantic: str = "ce"  # "ce" (cross-entropy to the label) or "kl" (to the task's output on x)
+    task: str = "classifier-cnn"
+    epochs: int = 16
+    batch_size: int = 64
+    lr: float = 1e-3
+    final_lr: float = 5e-5
+    aux_lr: float = 1e-3
+    seed: int = 0
+    width: int = 64
+    latent_channels: int = 64
+    hyper_channels: int = 32
+    hyper_width: int = 64
+    train_images: int | None = None
+    init_from: str | None = None
+    checkpoint_every: int = 200
+    flip: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("lambda_min", "lambda_max", "lr", "final_lr", "aux_lr"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name} must be a positive finite number (got {value!r})")
+        if not (isinstance(self.lambda_s, (int, float)) and math.isfinite(self.lambda_s) and self.lambda_s >= 0):
+            raise ConfigError(f"lambda_s must be a finite number >= 0 (got {self.lambda_s!r})")
+        if self.lambda_max < self.lambda_min:
+            raise ConfigError("lambda_max must be >= lambda_min")
+        for name in ("epochs", "batch_size", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer (got {value!r})")
+        if self.semantic not in ("ce", "kl"):
+            raise ConfigError(f"semantic must be 'ce' or 'kl' (got {self.semantic!r})")
+
+    @property
+    def variant(self) -> str:
+        return "mse-only" if self.lambda_s == 0 else "tosc-sr"
+
+    def codec_config(self, in_channels: int) -> ConvCodecConfig:
+        return ConvCodecConfig(in_channels=in_channels, width=self.width, latent_channels=self.latent_channels,
+                               hyper_channels=self.hyper_channels, hyper_width=self.hyper_width)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ConvTrainConfig":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def lambda_at(cfg: ConvTrainConfig, t: torch.Tensor) -> torch.Tensor:
+    return cfg.lambda_min * (cfg.lambda_max / cfg.lambda_min) ** t
+
+
+def _step_seed(seed: int, epoch: int, step: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + step * 104_729 + 17) % (2**63)
+
+
+def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Tensor, labels: torch.Tensor,
+                        kind: str) -> torch.Tensor:
+    """Per-image semantic distortion [N]: CE to the label (the variational bound on
+    I(X_hat; Y)) or KL from the task's belief on the clean image."""
+    logits = task(x_hat.clamp(0, 1))
+    if kind == "ce":
+        return F.cross_entropy(logits, labels, reduction="none")
+    with torch.no_grad():
+        target = F.log_softmax(task(x), dim=1)
+    return F.kl_div(F.log_softmax(logits, dim=1), target, log_target=True, reduction="none").sum(1)
+
+
+def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[str, torch.Tensor]:
+    out = model(x, t)
+    n, _, h, w = x.shape
+    lam = lambda_at(cfg, t)
+    bpp = (out["bits_y"] + out["bits_z"]) / (h * w)
+    mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1)
+    per_image = bpp + lam * mse
+    terms = {"bpp": bpp, "mse": mse}
+    if cfg.lambda_s > 0 and task is not None:
+        sem = semantic_distortion(task, out["x_hat"], x, labels, cfg.semantic)
+        per_image = per_image + cfg.lambda_s * (lam / cfg.lambda_min).sqrt() * sem
+        terms["semantic"] = sem
+    terms["loss"] = (per_image / (lam / cfg.lambda_min).sqrt()).mean()
+    return terms
+
+
+def _save(out: Path, model: ConvCodec, opt, aux_opt, sched, cfg: ConvTrainConfig, epoch: int, step: int,
+          log: list, started: float, elapsed_before: float) -> None:
+    save_checkpoint(out, kind="codec", arch=ARCH, state_dict=model.state_dict(),
+                    config={"codec": model.config.to_dict(), "train": asdict(cfg)}, metrics=log[-1] if log else {},
+                    variant=cfg.variant,
+                    train_state={"optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
+                                 "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "log": log,
+                                 "train_time_s": elapsed_before + time.time() - started})
+
+
+def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True) -> dict:
+    """Train (or resume) one codec v3 checkpoint at ``out``; returns the last logged means."""
+    out = Path(out)
+    train = load_dataset(cfg.dataset, "train", seed=cfg.seed).subset(cfg.train_images)
+    c = train.shape[0]
+    torch.manual_seed(cfg.seed)
+    model = ConvCodec(cfg.codec_config(c))
+    if cfg.init_from:
+        state = load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"]
+        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("entropy_bottleneck._")},
+                              strict=False)
+    task = None
+    if cfg.lambda_s > 0:
+        from ...tasks import load_task_network
+
+        task = load_task_network(cfg.task)
+        task.eval()
+        for p in task.parameters():
+            p.requires_grad_(False)
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    opt = torch.optim.Adam(main_params, lr=cfg.lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
+    steps_per_epoch = len(train) // cfg.batch_size
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (cfg.final_lr / cfg.lr) + (1 - cfg.final_lr / cfg.lr) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    epoch, step, log, elapsed_before = 0, 0, [], 0.0
+    if resume and out.exists():
+        ckpt = load_checkpoint(out, kind="codec", arch=ARCH)
+        if ckpt["config"].get("train") != asdict(cfg):
+            raise ConfigError(f"{out} was trained with other settings; resume needs the same config")
+        state_dict = ckpt["state_dict"]
+        for name in ("_quantized_cdf", "_offset", "_cdf_length"):
+            key = f"entropy_bottleneck.{name}"
+            if key in state_dict:
+                setattr(model.entropy_bottleneck, name, torch.zeros_like(state_dict[key]))
+        model.load_state_dict(state_dict)
+        ts = ckpt["train_state"]
+        opt.load_state_dict(ts["optimizer"])
+        aux_opt.load_state_dict(ts["aux_optimizer"])
+        sched.load_state_dict(ts["scheduler"])
+        epoch, step, log, elapsed_before = ts["epoch"], ts["step"], ts["log"], ts["train_time_s"]
+    images, labels_all = train.images, train.labels
+    started = time.time()
+    bar = tqdm(total=total, initial=epoch * steps_per_epoch + step, disable=not progress, mininterval=5.0,
+               desc=f"codec v3 {cfg.variant}")
+    running: dict[str, float] = {}
+    while epoch < cfg.epochs:
+        g = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, -1))
+        order = torch.randperm(len(train), generator=g)
+        model.train()
+        while step < steps_per_epoch:
+            torch.manual_seed(_step_seed(cfg.seed, epoch, step))
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            x, labels = images[idx], labels_all[idx]
+            if cfg.flip:
+                flip = torch.rand(len(x)) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            t = torch.rand(len(x))
+            terms = _loss(model, task, x, labels, t, cfg)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+            opt.step()
+            sched.step()
+            aux_opt.zero_grad(set_to_none=True)
+            model.aux_loss().backward()
+            aux_opt.step()
+            step += 1
+            bar.update(1)
+            low, high = t < 0.33, t > 0.67
+            for key, mask in (("low", low), ("high", high)):
+                if mask.any():
+                    for name in ("bpp", "mse"):
+                        v = terms[name][mask].mean().item()
+                        k = f"{name}_{key}"
+                        running[k] = 0.97 * running.get(k, v) + 0.03 * v
+            if step % 25 == 0 and progress:
+                bar.set_postfix({"bpp_low": f"{running.get('bpp_low', 0):.3f}",
+                                 "psnr_low": f"{-10 * math.log10(max(running.get('mse_low', 1), 1e-12)):.1f}",
+                                 "bpp_high": f"{running.get('bpp_high', 0):.2f}",
+                                 "psnr_high": f"{-10 * math.log10(max(running.get('mse_high', 1), 1e-12)):.1f}"})
+            if step % cfg.checkpoint_every == 0 or step == steps_per_epoch:
+                log.append({"epoch": epoch, "step": step, **running})
+                at_end = step == steps_per_epoch
+                _save(out, model, opt, aux_opt, sched, cfg, epoch + 1 if at_end else epoch,
+                      0 if at_end else step, log, started, elapsed_before)
+        epoch, step = epoch + 1, 0
+    bar.close()
+    return log[-1] if log else {}
