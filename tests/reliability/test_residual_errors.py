@@ -121,21 +121,21 @@ def test_a_damaged_size_field_is_refused_before_decoding(fashion_test_slice, mon
     from tosc.errors import CorruptFileError
     from tosc.source_coding.classic.jpeg2000 import parse_j2k
     from tosc.systems.digital import ClassicSource
-    from tosc.channel import bits_from_bytes
+    from tosc.channel import bits_from_bytes, bytes_from_bits
 
-    source = ClassicSource("jpeg2000", "file")
+    source = ClassicSource("jpeg2000", "file", cache=None)
     images = fashion_test_slice.images[:1]
-    bits = source.encode(images, budget_bits=8 * 2000)[0]
-    data = bytearray(source._matches[0].bitstream)
+    bits = source.encode(images, budget_bits=8 * 2000).bits[0]
+    data = bytearray(bytes_from_bits(bits))  # the whole file is what was sent
     data[8:12] = (0x0008001C).to_bytes(4, "big")  # Xsiz
     assert parse_j2k(bytes(data)).width == 0x0008001C
     called = []
     monkeypatch.setattr(source.codec, "_decode", lambda *a, **k: called.append(1))
     with pytest.raises(CorruptFileError, match="524316 pixels for a 28 x 28 image"):
-        source.decode(0, bits_from_bytes(bytes(data)), 1)
+        source.decode(bits_from_bytes(bytes(data)), (1, 28, 28))
     assert not called
     monkeypatch.undo()
-    assert source.decode(0, bits, 1).shape == (1, 28, 28)
+    assert source.decode(bits, (1, 28, 28)).shape == (1, 28, 28)
 
 
 def test_residual_errors_on_an_analog_system_are_refused(tmp_path, capsys):

@@ -30,7 +30,8 @@ from ..io import atomic_write_bytes, atomic_write_text, save_image_arrays
 from ..results import ResultRecord, append_result, read_results
 from .point import OperatingPoint, run_point
 
-__all__ = ["GridSpec", "grid_points", "run_grid", "run_grid_on_ranks", "merge_results", "record_key", "parse_shard"]
+__all__ = ["GridSpec", "grid_points", "run_grid", "prepare_systems", "run_grid_on_ranks", "merge_results", "record_key",
+           "parse_shard"]
 
 EXAMPLES_PER_POINT = 8
 
@@ -117,6 +118,30 @@ def _run_one(args: tuple) -> tuple[dict, dict]:
     return record.to_dict(), example
 
 
+def prepare_systems(spec: GridSpec, todo: list[tuple[str, OperatingPoint]], *, jobs: int = 1,
+                    progress: bool = True) -> None:
+    """Before the points run: each system does the work its points share and that does not
+    depend on the noise (a classic codec rate-matches every image at every budget of the
+    grid once, into its on-disk rate table), with all ``jobs`` processes on one system at a
+    time instead of one process per point. Systems without a ``prepare`` step skip this."""
+    from ..channel import channel_uses
+    from ..data import load_dataset
+    from ..systems import build_system
+
+    by_system: dict[str, list[OperatingPoint]] = {}
+    for system, point in todo:
+        by_system.setdefault(system, []).append(point)
+    data = None
+    for name, points in by_system.items():
+        system = build_system(name)
+        if not hasattr(system, "prepare"):
+            continue
+        if data is None:
+            data = load_dataset(spec.dataset, spec.split, limit=spec.limit)
+        shape = tuple(data.images.shape[1:])
+        system.prepare(data.images, [(p.channel, p.snr_db, channel_uses(p.cbr, shape)) for p in points], jobs=jobs)
+
+
 def _example_path(out: Path, record: dict) -> Path:
     cbr = Fraction(record["rate"]["cbr"]).limit_denominator(4096)
     return (out / "examples" / f"{record['system']}_{record['channel']['kind']}_snr{record['channel']['snr_db']:g}"
@@ -143,6 +168,7 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     todo = [(system, point, spec, device) for system, point in points
             if (system, point.channel, point.snr_db, float(point.cbr), spec.dataset, spec.split, n_images,
                 spec.seed, float(spec.residual_ber)) not in done]
+    prepare_systems(spec, [(system, point) for system, point, *_ in todo], jobs=jobs, progress=progress)
     bar = tqdm(total=len(todo), desc="operating points", disable=not progress)
 
     def finish(result: tuple[dict, dict]) -> None:

@@ -61,21 +61,75 @@ def _segmenter(name: str, shape: tuple[int, int, int]) -> torch.nn.Module | None
     return net
 
 
+_SCORES: dict[tuple, tuple] = {}  # per process: (task set, image key) -> that image's scores
+
+
+def _image_keys(received: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor) -> list[bytes]:
+    rec = np.ascontiguousarray(received.detach().cpu().float().numpy())
+    ref = np.ascontiguousarray(reference.detach().cpu().float().numpy())
+    lab = labels.detach().cpu().numpy()
+    return [hashlib.sha256(rec[i].tobytes() + ref[i].tobytes() + int(lab[i]).to_bytes(8, "little", signed=True))
+            .digest() for i in range(len(rec))]
+
+
+@torch.no_grad()
+def _score_each(received: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor, tasks: tuple[str, ...],
+                seg) -> list[tuple]:
+    """Per image: (PSNR dB, MS-SSIM, 1/0/NaN correct per task, IoU or NaN)."""
+    from ..tasks import item_masks, predict
+
+    psnr = psnr_db(received, reference).tolist()
+    # one image at a time: MS-SSIM of a batch depends on the batch in the last float bits, and
+    # at 28 x 28 (upsampled to 112 x 112) single images are also faster than large batches
+    msssim = [ms_ssim(received[i:i + 1], reference[i:i + 1]).item() for i in range(len(received))]
+    known = (labels >= 0).tolist()
+    correct = [(predict(_task(name), received) == labels).tolist() for name in tasks]
+    if seg is not None:
+        from ..tasks.segmentation import predict_masks
+
+        pred, truth = predict_masks(seg, received), item_masks(reference)
+        inter = (pred & truth).flatten(1).sum(1).double()
+        union = (pred | truth).flatten(1).sum(1).double()
+        iou = torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).tolist()
+    else:
+        iou = [float("nan")] * len(received)
+    return [(psnr[i], msssim[i], *(float(c[i]) if known[i] else float("nan") for c in correct), iou[i])
+            for i in range(len(received))]
+
+
 def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor,
                  tasks: tuple[str, ...] = (TRAINING_TASK, *HELD_OUT_TASKS),
                  segmenter: str | None = SEGMENTATION_TASK) -> dict[str, float]:
     """PSNR (mean of per-image dB), MS-SSIM (upsampled, see tosc.metrics), task accuracies and,
     where the segmenter fits the images, ``seg_iou``: the mean IoU of the item mask it predicts
-    on ``received`` against the ground-truth mask of the clean ``reference`` (tosc.tasks.segmentation)."""
-    metrics = {"psnr_db": psnr_db(received, reference).mean().item(),
-               "ms_ssim": ms_ssim(received, reference).mean().item()}
-    for name in tasks:
-        key = "accuracy" if name == TRAINING_TASK else f"accuracy_{name}"
-        # no fallback: a task network that does not load is an error, never a column of NaN
-        metrics[key] = accuracy(_task(name), received, labels)
+    on ``received`` against the ground-truth mask of the clean ``reference`` (tosc.tasks.segmentation).
+
+    Scores are per image and depend on nothing else, so each distinct (received, reference,
+    label) is scored once per process: the fallback image, or a classic decode that many
+    operating points share, costs one evaluation.
+    """
     seg = _segmenter(segmenter, tuple(reference.shape[1:])) if segmenter else None
+    task_key = (tuple(tasks), segmenter if seg is not None else None)
+    keys = _image_keys(received, reference, labels)
+    missing: dict[bytes, int] = {}
+    for i, key in enumerate(keys):
+        if (task_key, key) not in _SCORES and key not in missing:
+            missing[key] = i
+    if missing:
+        rows = list(missing.values())
+        if len(_SCORES) > 1_000_000:
+            _SCORES.clear()
+        for key, score in zip(missing, _score_each(received[rows], reference[rows], labels[rows], tasks, seg)):
+            _SCORES[(task_key, key)] = score
+    table = np.array([_SCORES[(task_key, key)] for key in keys], dtype=np.float64).reshape(len(keys), -1)
+    with np.errstate(invalid="ignore"):
+        means = [float(np.nanmean(col)) if len(col) and not np.isnan(col).all() else float("nan")
+                 for col in table.T] if len(keys) else [float("nan")] * (3 + len(tasks))
+    metrics = {"psnr_db": means[0], "ms_ssim": means[1]}
+    for j, name in enumerate(tasks):
+        metrics["accuracy" if name == TRAINING_TASK else f"accuracy_{name}"] = means[2 + j]
     if seg is not None:
-        metrics["seg_iou"] = segmentation_iou(seg, received, reference)
+        metrics["seg_iou"] = means[-1]
     return metrics
 
 

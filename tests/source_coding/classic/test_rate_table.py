@@ -45,9 +45,9 @@ def test_table_entries_hold_the_decoded_image(fashion8, rgb_image, tmp_path):
         entry = table.entry(image, 40)
         assert entry.bitstream == codec.encode(image, 40)
         decoded = codec.decode(entry.bitstream, channels=image.shape[0])
-        assert (table.decoded_tensor(entry) == decoded).all()
+        assert (table.decoded_tensor(entry.decoded) == decoded).all()
         stored = RateCache(tmp_path).get(table.key, table.key_of(image), 40)
-        assert stored is not None and (table.decoded_tensor(stored) == decoded).all()
+        assert stored is not None and (table.decoded_tensor(stored.decoded) == decoded).all()
 
 
 def test_a_corrupt_row_is_detected_and_encoded_again(fashion8, tmp_path):
@@ -95,7 +95,7 @@ def _fill(folder, names, budgets, start) -> int:
 
 def test_two_concurrent_runs_do_not_corrupt_the_cache(fashion8, tmp_path):
     names, budgets = ["jpeg", "webp", "jpeg2000"], [30, 80, 200]
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")  # the test module need not be importable by a child
     with context.Pool(2) as pool:
         calls = pool.starmap(_fill, [(tmp_path, names, budgets, 0), (tmp_path, names, budgets, 11)])
     assert all(c > 0 for c in calls)

@@ -22,7 +22,7 @@ from PIL import Image, features
 from ... import registry
 from ...errors import CorruptFileError
 from .base import ClassicCodec, Parsed
-from .isobmff import read_heif_like
+from .isobmff import read_heif_like, resize_coded_data
 
 __all__ = ["AvifCodec", "parse_avif"]
 
@@ -92,6 +92,29 @@ class AvifCodec(ClassicCodec):
 
     def parse(self, data: bytes) -> Parsed:
         return parse_avif(data)
+
+    def _split_payload(self, template: bytes, ranges, payload: bytes) -> list[bytes]:
+        """One picture OBU: its header (1 byte, 2 with the extension flag), then its data."""
+        if len(ranges) != 2 or not payload:
+            raise CorruptFileError("avif: a payload is one frame OBU (header and data)")
+        header = 2 if payload[0] & 0x04 else 1
+        return [payload[:header], payload[header:]]
+
+    def _fix_lengths(self, data: bytes, template: bytes, ranges, pieces: list[bytes]) -> bytes:
+        """The OBU's LEB128 size field (minimal length, as libaom writes it), then the mdat
+        size and the iloc extent length."""
+        (h_start, h_end), (d_start, d_end) = ranges
+        size_at = h_start + len(pieces[0])
+        value, size = len(pieces[1]), bytearray()
+        while True:
+            size.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                break
+        old = d_start - h_end
+        out = data[:size_at] + bytes(size) + data[size_at + old :]
+        grown = len(pieces[0]) + len(size) + len(pieces[1]) - (d_end - h_start)
+        return resize_coded_data(template, out, h_start, grown, "avif")
 
 
 registry.register("codec", "avif", AvifCodec.description, family="classic")(AvifCodec)

@@ -14,6 +14,7 @@ Two sizes are reported for every bitstream, because headers dominate tiny images
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,6 +161,52 @@ class ClassicCodec(abc.ABC):
             cursor = end
         out += data[cursor:]
         return bytes(out)
+
+    # ---- payload-only transmission: what the receiver rebuilds from what it was sent ------
+    @property
+    def quality_levels(self) -> int:
+        return self.quality_max - self.quality_min + 1
+
+    @property
+    def quality_index_bits(self) -> int:
+        """Bits of the quality index a payload-only sender puts in front of the payload:
+        ceil(log2(number of quality levels))."""
+        return max(1, math.ceil(math.log2(self.quality_levels)))
+
+    def template(self, quality: int, shape: tuple[int, ...]) -> bytes:
+        """The file this codec writes for a flat mid-grey image of ``shape`` (C x H x W) at
+        ``quality``: built by the receiver from what it knows (codec, quality, image shape),
+        it supplies every byte of a file that is not payload."""
+        quality = self.check_quality(quality)
+        if len(shape) != 3 or shape[0] not in (1, 3):
+            raise DataError(f"{self.name}: template shape must be C x H x W with C 1 or 3, got {tuple(shape)}")
+        return self.encode(np.full(tuple(shape), 128, np.uint8), quality)
+
+    def rebuild_file(self, template: bytes, payload: bytes) -> bytes:
+        """A file from a :meth:`template` and a received payload: the payload pieces in the
+        template's payload ranges, then the length fields that depend on them set again.
+        ``rebuild_file(template(q, shape), payload(f)) == f`` for a file f of an image of that
+        shape at quality q; codecs whose headers hold more than that override it."""
+        data = _as_bytes(template)
+        ranges = self.parse(data).payload
+        pieces = self._split_payload(data, ranges, _as_bytes(payload))
+        out, cursor = bytearray(), 0
+        for (start, end), piece in zip(ranges, pieces):
+            out += data[cursor:start]
+            out += piece
+            cursor = end
+        out += data[cursor:]
+        return self._fix_lengths(bytes(out), data, ranges, pieces)
+
+    def _split_payload(self, template: bytes, ranges, payload: bytes) -> list[bytes]:
+        """The received payload cut into one piece per template range (default: one range)."""
+        if len(ranges) != 1:
+            raise DataError(f"{self.name}: cannot cut a payload over {len(ranges)} ranges")
+        return [payload]
+
+    def _fix_lengths(self, data: bytes, template: bytes, ranges, pieces: list[bytes]) -> bytes:
+        """Set the header fields that count payload bytes (default: there are none)."""
+        return data
 
     def check_quality(self, quality: int) -> int:
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):

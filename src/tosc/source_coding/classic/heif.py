@@ -24,7 +24,7 @@ from PIL import Image
 from ... import registry
 from ...errors import CorruptFileError
 from .base import ClassicCodec, Parsed
-from .isobmff import read_heif_like
+from .isobmff import read_heif_like, resize_coded_data
 
 __all__ = ["HeifCodec", "parse_heif"]
 
@@ -77,6 +77,12 @@ class HeifCodec(ClassicCodec):
 
     def parse(self, data: bytes) -> Parsed:
         return parse_heif(data)
+
+    def _fix_lengths(self, data: bytes, template: bytes, ranges, pieces: list[bytes]) -> bytes:
+        """The NAL unit's 4-byte length, then the mdat size and the iloc extent length."""
+        (start, end), piece = ranges[0], pieces[0]
+        out = data[: start - 4] + len(piece).to_bytes(4, "big") + data[start:]
+        return resize_coded_data(template, out, start, len(piece) - (end - start), "heif")
 
 
 registry.register("codec", "heif", HeifCodec.description, family="classic")(HeifCodec)

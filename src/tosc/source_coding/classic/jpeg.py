@@ -123,6 +123,22 @@ class JpegCodec(ClassicCodec):
     def parse(self, data: bytes) -> Parsed:
         return parse_jpeg(data, tables_in_payload=self.optimize)
 
+    def _split_payload(self, template: bytes, ranges, payload: bytes) -> list[bytes]:
+        """DHT segments (``jpeg-optimized``) carry their own lengths; the scan data is the rest."""
+        pieces, cursor = [], 0
+        for i, (start, _) in enumerate(ranges):
+            if template[start : start + 2] == b"\xff\xc4":
+                if payload[cursor : cursor + 2] != b"\xff\xc4" or cursor + 4 > len(payload):
+                    raise CorruptFileError("jpeg: the payload does not start with the Huffman tables it should")
+                end = cursor + 2 + int.from_bytes(payload[cursor + 2 : cursor + 4], "big")
+            elif i == len(ranges) - 1:
+                end = len(payload)
+            else:
+                raise CorruptFileError("jpeg: more than one scan cannot be cut from a payload")
+            pieces.append(payload[cursor:end])
+            cursor = end
+        return pieces
+
 
 registry.register("codec", "jpeg", "JPEG (Pillow/libjpeg-turbo), standard Huffman tables; payload = scan data",
                   family="classic")(JpegCodec)

@@ -106,5 +106,18 @@ class Jpeg2000Codec(ClassicCodec):
     def parse(self, data: bytes) -> Parsed:
         return parse_j2k(data)
 
+    def _fix_lengths(self, data: bytes, template: bytes, ranges, pieces: list[bytes]) -> bytes:
+        """Each tile-part's Psot (SOT to the end of its packet data) follows its payload."""
+        out = bytearray(data)
+        shift = 0
+        for (start, end), piece in zip(ranges, pieces):
+            sot = template.rfind(b"\xff\x90", 0, start)  # the tile-part header: SOT ... SOD
+            psot = int.from_bytes(template[sot + 6 : sot + 10], "big")
+            if sot < 0 or psot == 0 or sot + psot != end:
+                raise CorruptFileError("jpeg2000: the template's tile-part layout is not SOT ... SOD payload")
+            out[sot + shift + 6 : sot + shift + 10] = (psot + len(piece) - (end - start)).to_bytes(4, "big")
+            shift += len(piece) - (end - start)
+        return bytes(out)
+
 
 registry.register("codec", "jpeg2000", Jpeg2000Codec.description, family="classic")(Jpeg2000Codec)

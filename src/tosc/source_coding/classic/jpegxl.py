@@ -217,8 +217,9 @@ def _restoration_filter(r: _Bits, modular: bool) -> None:
     _extensions(r)
 
 
-def _frame(r: _Bits, meta: dict, height: int, width: int) -> tuple[int, bool]:
-    """Read one FrameHeader and TOC; return (number of TOC entries' total bytes, is_last)."""
+def _frame(r: _Bits, meta: dict, height: int, width: int) -> tuple[int, bool, int, int]:
+    """Read one FrameHeader and TOC; return (the TOC entries' total bytes, is_last, the byte
+    where the TOC starts, the number of TOC entries)."""
     frame_type, modular, upsampling, lf_level = 0, False, 1, 0
     group_size_shift, num_passes, is_last = 1, 1, True
     num_extra = meta["num_extra"]
@@ -296,9 +297,23 @@ def _frame(r: _Bits, meta: dict, height: int, width: int) -> tuple[int, bool]:
     if r.bool():
         raise CorruptFileError("jpegxl: a permuted TOC is not supported by the payload parser")
     r.zero_pad_to_byte()
-    total = sum(r.u32((0, 10), (1024, 14), (17408, 22), (4211712, 30)) for _ in range(entries))
+    toc_start = r.byte_pos
+    total = sum(r.u32(*_TOC_DISTRIBUTIONS) for _ in range(entries))
     r.zero_pad_to_byte()
-    return total, is_last
+    return total, is_last, toc_start, entries
+
+
+_TOC_DISTRIBUTIONS = ((0, 10), (1024, 14), (17408, 22), (4211712, 30))
+
+
+def _toc_one_entry(size: int) -> bytes:
+    """A one-entry TOC holding ``size``: U32 with the first distribution that fits, LSB first,
+    zero-padded to a byte (what libjxl writes)."""
+    for selector, (offset, nbits) in enumerate(_TOC_DISTRIBUTIONS):
+        if offset <= size < offset + (1 << nbits):
+            value, n = selector | ((size - offset) << 2), 2 + nbits
+            return value.to_bytes((n + 7) // 8, "little")
+    raise CorruptFileError(f"jpegxl: a section of {size} bytes does not fit a TOC entry")
 
 
 def _unpack_signed(value: int) -> int:
@@ -306,6 +321,10 @@ def _unpack_signed(value: int) -> int:
 
 
 def parse_jxl(data: bytes) -> Parsed:
+    return _parse_with_tocs(data)[0]
+
+
+def _parse_with_tocs(data: bytes) -> tuple[Parsed, list[tuple[int, int]]]:
     if len(data) < 2 or data[:2] != b"\xff\x0a":
         raise CorruptFileError("jpegxl: not a bare JPEG XL codestream (no FF0A signature)")
     r = _Bits(data, 2)
@@ -313,9 +332,16 @@ def parse_jxl(data: bytes) -> Parsed:
     meta = _image_metadata(r)
     meta["height"], meta["width"] = height, width
     r.zero_pad_to_byte()
+    return _walk_frames(data, r, meta, height, width)
+
+
+def _walk_frames(data: bytes, r: _Bits, meta: dict, height: int, width: int) -> tuple[Parsed, list[tuple[int, int]]]:
+    """The Parsed codestream and, per frame, (TOC start byte, TOC entries)."""
     ranges: list[tuple[int, int]] = []
+    tocs: list[tuple[int, int]] = []
     while True:
-        size, is_last = _frame(r, meta, height, width)
+        size, is_last, toc_start, entries = _frame(r, meta, height, width)
+        tocs.append((toc_start, entries))
         start = r.byte_pos
         if start + size > len(data):
             raise CorruptFileError("jpegxl: frame sections run past the end of the codestream")
@@ -330,7 +356,7 @@ def parse_jxl(data: bytes) -> Parsed:
         raise CorruptFileError(
             f"jpegxl: header parse does not account for the file ({len(data) - r.byte_pos} bytes left over)"
         )
-    return Parsed(tuple(ranges), height, width)
+    return Parsed(tuple(ranges), height, width), tocs
 
 
 class JpegXlCodec(ClassicCodec):
@@ -357,6 +383,15 @@ class JpegXlCodec(ClassicCodec):
 
     def parse(self, data: bytes) -> Parsed:
         return parse_jxl(data)
+
+    def rebuild_file(self, template: bytes, payload: bytes) -> bytes:
+        """The template's headers up to its TOC, a one-entry TOC holding the payload's length,
+        the payload. Codestreams with more frames or sections are refused (their section
+        sizes are not known to the receiver)."""
+        parsed, tocs = _parse_with_tocs(template)
+        if len(tocs) != 1 or tocs[0][1] != 1:
+            raise CorruptFileError("jpegxl: only one frame with one section can be rebuilt from its payload")
+        return template[: tocs[0][0]] + _toc_one_entry(len(payload)) + bytes(payload)
 
 
 registry.register("codec", "jpegxl", JpegXlCodec.description, family="classic")(JpegXlCodec)

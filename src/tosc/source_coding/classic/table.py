@@ -28,6 +28,7 @@ from the standard library.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import sqlite3
 import time
@@ -41,7 +42,7 @@ import torch
 from .base import ClassicCodec
 from .image import to_uint8
 
-__all__ = ["CACHE_FORMAT", "cache_root", "image_key", "codec_key", "Encoded", "RateCache", "RateTable"]
+__all__ = ["CACHE_FORMAT", "cache_root", "image_key", "codec_key", "Encoded", "RateCache", "RateTable", "fill_table"]
 
 #: bump when the meaning of a row changes (e.g. a codec's payload definition)
 CACHE_FORMAT = 2
@@ -64,10 +65,15 @@ def image_key(pixels: np.ndarray) -> str:
 
 
 def codec_key(codec: ClassicCodec) -> str:
-    """What makes a codec's output what it is: name, settings and library versions."""
+    """What makes a codec's output and payload sizes what they are: name, settings, library
+    versions and the source of its module and of the shared base (a changed payload rule
+    never reads sizes measured under the old one)."""
     settings = sorted((k, repr(v)) for k, v in vars(codec).items() if not k.startswith("_"))
     text = f"{CACHE_FORMAT}|{type(codec).__module__}.{type(codec).__name__}|{codec.name}|{settings}|{codec.library}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    digest = hashlib.sha256(text.encode())
+    for path in sorted({inspect.getfile(type(codec)), inspect.getfile(ClassicCodec)}):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -222,9 +228,10 @@ class RateTable:
         self._memory[(key, quality)] = found
         return found
 
-    def decoded_tensor(self, entry: Encoded) -> torch.Tensor:
-        """An entry's decoded image as float32 C x H x W in [0, 1] (what ``codec.decode`` returns)."""
-        pixels = entry.decoded
+    @staticmethod
+    def decoded_tensor(pixels: np.ndarray) -> torch.Tensor:
+        """Decoded uint8 pixels (an entry's ``decoded``) as float32 C x H x W in [0, 1], exactly
+        what ``codec.decode`` returns."""
         chw = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
         return torch.from_numpy(np.ascontiguousarray(chw).astype(np.float32) / 255.0)
 
@@ -232,3 +239,47 @@ class RateTable:
         """Drop the in-memory layer (the disk cache stays)."""
         self._memory.clear()
 
+
+
+def _fill_chunk(codec: ClassicCodec, cache: RateCache, images: np.ndarray, budgets: list[int], measure: str) -> int:
+    from .rate import match_rate
+
+    torch.set_num_threads(1)
+    table = RateTable(codec, cache)
+    for image in images:
+        for budget in budgets:
+            match_rate(codec, image, budget, measure, table)
+    return table.encoder_calls
+
+
+def fill_table(table: RateTable, images, budgets_bytes, measure: str, *, jobs: int = 1,
+               progress: bool = True) -> int:
+    """Rate-match every image (N x C x H x W) at every budget (bytes) once, so that later
+    matches only look up; ``jobs`` processes split the images (they share ``table.cache``).
+    Returns the number of real encodes made."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm import tqdm
+
+    from .rate import match_rate
+
+    budgets = sorted({int(b) for b in budgets_bytes})
+    images = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    desc = f"rate table {table.codec.name}"
+    if jobs <= 1 or table.cache is None or len(images) < 2 * jobs:
+        for image in tqdm(images, desc=desc, disable=not progress, leave=False):
+            for budget in budgets:
+                match_rate(table.codec, image, budget, measure, table)
+        return table.encoder_calls
+    # small chunks: the slow codecs (VVC) spread evenly over the processes
+    chunks = [c for c in np.array_split(np.arange(len(images)), max(1, len(images) // 25)) if len(c)]
+    calls = 0
+    with ProcessPoolExecutor(jobs) as pool, tqdm(total=len(images), desc=desc, disable=not progress,
+                                                  leave=False) as bar:
+        futures = {pool.submit(_fill_chunk, table.codec, table.cache, images[c], budgets, measure): len(c)
+                   for c in chunks}
+        for future in as_completed(futures):
+            calls += future.result()
+            bar.update(futures[future])
+    table.encoder_calls += calls
+    return calls

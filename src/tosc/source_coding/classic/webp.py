@@ -4,10 +4,12 @@ WebP has no grayscale mode: a gray image is coded as RGB with R = G = B (as Pill
 and decoded back to one channel with BT.601 luma weights. quality: libwebp quality 0..100
 (Pillow's ``quality``; other settings at Pillow's defaults, as in CompressAI's bench).
 
-Payload: the VP8 bitstream partitions, i.e. the ``VP8 `` chunk's data without its 10-byte
-uncompressed key-frame header (frame tag, start code, dimensions). The RIFF header and chunk
-headers count as known. (A lossless ``VP8L`` chunk would count without its 5-byte header; an
-``ALPH`` chunk would count whole; the encoder here writes neither.)
+Payload: the ``VP8 `` chunk's data without the 7 bytes a receiver knows (start code and
+dimensions): the 3-byte frame tag, which holds the image-dependent size of the first
+partition (and 5 known bits: key frame, version, show), then the VP8 partitions. The RIFF
+header and chunk headers count as known (their sizes follow from the payload's length).
+(A lossless ``VP8L`` chunk would count without its 5-byte header; an ``ALPH`` chunk would
+count whole; the encoder here writes neither.)
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def parse_webp(data: bytes) -> Parsed:
                 raise CorruptFileError("webp: VP8 chunk is not a key frame")
             width = int.from_bytes(data[start + 6 : start + 8], "little") & 0x3FFF
             height = int.from_bytes(data[start + 8 : start + 10], "little") & 0x3FFF
-            ranges.append((start + 10, end))
+            ranges += [(start, start + 3), (start + 10, end)]
         elif fourcc == b"VP8L":
             if size < 5 or data[start] != 0x2F:
                 raise CorruptFileError("webp: bad VP8L header")
@@ -91,6 +93,20 @@ class WebpCodec(ClassicCodec):
 
     def parse(self, data: bytes) -> Parsed:
         return parse_webp(data)
+
+    def rebuild_file(self, template: bytes, payload: bytes) -> bytes:
+        """RIFF / ``VP8 `` chunk around the frame tag, the template's start code and
+        dimensions, and the partitions (sizes and padding from the payload's length)."""
+        parse_webp(template)
+        if template[12:16] != b"VP8 " or len(template) != 20 + int.from_bytes(template[16:20], "little") + (
+                template[16] & 1):
+            raise CorruptFileError("webp: the template is not a simple lossy file (one VP8 chunk)")
+        if len(payload) < 3:
+            raise CorruptFileError("webp: a payload is at least the 3-byte frame tag")
+        chunk = payload[:3] + template[23:30] + payload[3:]
+        pad = b"\x00" * (len(chunk) & 1)
+        return (b"RIFF" + (12 + len(chunk) + len(pad)).to_bytes(4, "little") + b"WEBP"
+                + b"VP8 " + len(chunk).to_bytes(4, "little") + chunk + pad)
 
 
 registry.register("codec", "webp", WebpCodec.description, family="classic")(WebpCodec)
