@@ -118,6 +118,67 @@ def test_blahut_certificate_at_beta_zero():
     assert solve_lagrangian(p, d, 8.0, 0.5).rate_lower_bound_bits is None
 
 
+def test_certificate_gap_at_beta_zero_is_blahuts():
+    """At beta = 0 the gap is Blahut's: rate minus his lower bound; it bounds the distance to
+    the global optimum from above, also for a run stopped early."""
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(12)).reshape(6, 2)
+    d = rng.uniform(0.0, 1.0, (6, 5))
+    best = solve_lagrangian(p, d, 8.0, 0.0, tol=1e-14)
+    assert 0.0 <= best.gap_bits < 1e-9
+    for max_iter in (1, 2, 5):
+        early = solve_lagrangian(p, d, 8.0, 0.0, max_iter=max_iter, accelerate=False)
+        assert early.gap_bits == pytest.approx(early.rate_bits - early.rate_lower_bound_bits, abs=1e-12)
+        assert early.objective - early.gap_bits <= best.objective + 1e-12 <= early.objective + 1e-12
+        assert early.gap_bits > 1e-6
+
+
+@pytest.mark.parametrize("lam, beta", [(0.0, 4.0), (1.5, 3.0), (6.0, 20.0)])
+def test_certificate_gap_bounds_the_next_update_at_beta_above_zero(lam, beta):
+    """At beta > 0 the gap bounds F minus the best F over encoders for the point's decoder; one
+    more update (that best encoder, then the decoder it induces) cannot go lower."""
+    rng = np.random.default_rng(7)
+    p = rng.dirichlet(np.ones(40) * 0.5).reshape(10, 4)
+    d = rng.uniform(0.0, 2.0, (10, 12))
+    for k in (1, 3, 10):
+        now = solve_lagrangian(p, d, lam, beta, n_restarts=1, seed=5, max_iter=k, accelerate=False)
+        nxt = solve_lagrangian(p, d, lam, beta, n_restarts=1, seed=5, max_iter=k + 1, accelerate=False)
+        assert now.gap_bits > 0.0
+        assert now.objective - nxt.objective <= now.gap_bits + 1e-12
+    done = solve_lagrangian(p, d, lam, beta, n_restarts=1, seed=5, gap_tol=1e-9)
+    assert done.converged and done.gap_bits < 1e-9
+
+
+def test_gap_tol_stops_early_and_revives_a_stuck_reconstruction():
+    """A reconstruction at a negligible mass changes nothing per update, so tol alone calls a
+    bad mapping converged; the certificate does not, and gap_tol revives it."""
+    p, d = dsbs(0.0), hamming(2)
+    stuck = np.array([[1.0, 1e-200], [1.0, 1e-200]])
+    stuck /= stuck.sum(axis=1, keepdims=True)
+    lam = cf.binary_hamming_lam_bits(0.11)
+    fooled = solve_lagrangian(p, d, lam, 0.0, init=stuck, n_restarts=1, tol=1e-10)
+    assert fooled.converged and fooled.rate_bits < 1e-6 and fooled.gap_bits > 0.1
+    fixed = solve_lagrangian(p, d, lam, 0.0, init=stuck, n_restarts=1, tol=1e-10, gap_tol=1e-9)
+    assert fixed.converged and fixed.gap_bits < 1e-9
+    assert fixed.rate_bits == pytest.approx(cf.binary_hamming_rate(0.11), abs=1e-6)
+    rng = np.random.default_rng(2)
+    p, d = rng.dirichlet(np.ones(90)).reshape(30, 3), rng.uniform(0.0, 1.0, (30, 30))
+    quick = solve_lagrangian(p, d, 8.0, 0.0, tol=1e-14, gap_tol=1e-6, accelerate=False)
+    full = solve_lagrangian(p, d, 8.0, 0.0, tol=1e-14, accelerate=False)
+    assert quick.converged and quick.gap_bits < 1e-6 and quick.iterations < full.iterations / 2
+    assert quick.objective == pytest.approx(full.objective, abs=1e-6)
+
+
+def test_trace_surface_points_are_certified():
+    rng = np.random.default_rng(11)
+    p = rng.dirichlet(np.ones(60) * 0.5).reshape(15, 4)
+    d = rng.uniform(0.0, 1.0, (15, 15))
+    points = trace_surface(p, d, [0.0, 2.0, 10.0], [0.0, 3.0, 30.0], max_iter=3000)
+    assert all(q.converged and q.gap_bits < 1e-6 for q in points)
+    loose = trace_surface(p, d, [0.0, 2.0, 10.0], [0.0, 3.0, 30.0], max_iter=3000, gap_tol=0.0, tol=1e-6)
+    assert all(q.gap_bits is not None for q in loose)
+
+
 @pytest.mark.parametrize("accelerate", [False, True])
 @pytest.mark.parametrize("lam, beta", [(1.0, 0.0), (0.0, 4.0), (1.5, 3.0)])
 def test_objective_never_increases(lam, beta, accelerate):

@@ -348,11 +348,11 @@ def train_bound(
 
         bar = tqdm(total=total_steps, initial=epoch * steps_per_epoch, desc=f"bound lp={config.lambda_p:g} "
                    f"ls={config.lambda_s:g}", unit="step", leave=False)
-    started = time.perf_counter()
     try:
         while epoch < config.epochs:
-            if time_limit_s is not None and elapsed + time.perf_counter() - started > time_limit_s:
+            if time_limit_s is not None and elapsed > time_limit_s:
                 break
+            started = time.perf_counter()
             model.train()
             generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
             torch.manual_seed(config.seed * 100_003 + epoch)  # z noise: an epoch replays the same after a resume
@@ -373,17 +373,17 @@ def train_bound(
             if not torch.isfinite(loss):
                 raise ConfigError(f"training diverged (loss {loss.item()}); try a smaller lr")
             epoch += 1
+            elapsed += time.perf_counter() - started  # training only: checkpoint writes are not counted
             if path is not None:
                 save_checkpoint(
                     path, kind=_CHECKPOINT_KIND, arch=config.arch, state_dict=model.state_dict(), config=fingerprint,
                     optimiser=optimiser.state_dict(), schedule=schedule.state_dict(), epoch=epoch,
-                    train_seconds=elapsed + time.perf_counter() - started,
+                    train_seconds=elapsed,
                     predictor=predictor.state_dict() if semantic else None,
                 )
     finally:
         if bar is not None:
             bar.close()
-    elapsed += time.perf_counter() - started
     return _evaluate(model, config, eval_x, eval_y, predictor, target_entropy_bits, elapsed, epoch,
                      int(train_x.shape[0]))
 

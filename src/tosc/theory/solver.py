@@ -24,6 +24,23 @@ close to 1 per update (typically the edge of the optimal support). By default ev
 updates are followed by a per-reconstruction extrapolation of the log masses that is kept
 only if F does not go up, and reconstructions whose mass has fallen below e^-50 of the
 largest are dropped from the arrays; ``accelerate=False`` gives the plain iteration.
+
+Certificate (every point's ``gap_bits``): with the decoder p(y|xhat) of the point fixed,
+minimising G over the encoder is a rate-distortion problem with the distortion
+lam d(x, xhat) + beta KL(p(y|x) || p(y|xhat)), so Blahut's lower bound for any r(xhat),
+-E log Z(X) - log max_xhat c(xhat), bounds it from below; the gap is F + beta I(X;Y) minus
+that bound. At beta = 0 it is Blahut's certificate: F is within gap_bits of the global
+minimum. At beta > 0 it bounds how far F is above the best encoder for this decoder (one
+more update cannot lower F by more); the problem is not convex there and no global bound
+is claimed. ``gap_tol`` stops a run once the gap is below it and judges convergence by it:
+a run that reaches tol with a larger gap (a needed reconstruction stuck at a negligible
+mass) is restarted from the mapping mixed with a little of the uniform one.
+Measured (benchmarks/theory_bench.py): stopping on a 1e-6-bit gap needs 1.9 to 7.6 times
+fewer updates than the tol 1e-10 test on the 256 x 256 x 10 problems. SQUAREM (one global
+step length on log p(xhat, y), mass-weighted or not) and Anderson mixing (depth 5) with the
+same monotone safeguard were tried on those problems and needed more updates than this
+per-reconstruction extrapolation (e.g. 1352 and 6954 against 575 at lam = 8, beta = 2),
+so they are not offered.
 """
 
 from __future__ import annotations
@@ -135,7 +152,7 @@ class RDPoint:
     the lower bound R(D) >= -lam D - E log Z(X) - log max c, in bits, at this distortion.
     codebook: the final reconstruction points when solved with a :class:`FreeCodebook`.
     objective_history: F (bits) of every iterate from the start to the result, when asked for.
-    gap_bits: certificate, F minus a lower bound (bits, >= 0; see :func:`certificate_gap`):
+    gap_bits: certificate, F minus a lower bound (bits, >= 0; see the module docstring):
     at beta = 0 the distance to the global minimum of F is at most gap_bits; at beta > 0 it
     bounds how far F is above the best encoder for this point's decoder p(y|xhat) (the
     problem is not convex, so no global bound is known). None when not computed.
