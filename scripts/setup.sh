@@ -34,6 +34,11 @@ project_stamp="$(sha256sum pyproject.toml | cut -c1-16)"
 quiet_pip() { "$VENV/bin/pip" install --quiet --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
 
 if ! { [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.tosc-stamp" 2>/dev/null)" = "$stamp" ]; }; then
+  if [ -L "$VENV" ]; then  # venv --clear would empty the folder the link points to, shared or not
+    say "error: $VENV is a link to $(readlink -f "$VENV") whose packages do not match requirements.lock;" \
+        "not rebuilding through the link (remove the link, or run make setup where the venv lives)"
+    exit 2
+  fi
   say "creating $VENV with the pinned packages (first time: a few minutes, ~5.5 GB)"
   "$PYTHON" -m venv --clear "$VENV"
   quiet_pip -r requirements.lock
@@ -42,6 +47,10 @@ if ! { [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.tosc-stamp" 2>/dev/null)" =
 fi
 # the project itself (editable): cheap, redone only when pyproject.toml changed
 if [ "$(cat "$VENV/.tosc-project-stamp" 2>/dev/null)" != "$project_stamp" ]; then
+  if [ -L "$VENV" ]; then  # an editable install through the link would point the other venv here
+    say "error: $VENV is a link to $(readlink -f "$VENV"), installed for another pyproject.toml; not reinstalling"
+    exit 2
+  fi
   quiet_pip --no-deps --no-build-isolation -e .
   echo "$project_stamp" > "$VENV/.tosc-project-stamp"
   say "ready: $VENV"
