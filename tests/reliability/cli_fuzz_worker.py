@@ -85,6 +85,8 @@ def make_files(folder: Path) -> dict[str, dict[str, list[str]]]:
     np.savez(folder / "complex.npz", p_xy=np.eye(2) / 2 + 0.1j, distortion=1 - np.eye(2))
     with open(folder / "object.npz", "wb") as handle:
         np.savez(handle, images=np.array([{"a": 1}], dtype=object))
+    quick = folder / "quick.json"  # a training that takes seconds, for cases with every part valid
+    quick.write_text(json.dumps({"train_images": 64, "eval_images": 16, "batch_size": 8, "latent_dim": 16, "width": 8}))
     protected = folder / "protected.tosc"
     protected.write_bytes(b"keep")
     protected.chmod(0o444)
@@ -97,7 +99,7 @@ def make_files(folder: Path) -> dict[str, dict[str, list[str]]]:
     return {
         "images": {"good": [str(good_npz)], "bad": bad_inputs},
         "tosc": {"good": [str(good_tosc)], "bad": bad_inputs},
-        "config": {"good": [], "bad": [str(folder / n) for n in ("list.json", "wrong-type.toml", "nan.json",
+        "config": {"good": [str(quick)], "bad": [str(folder / n) for n in ("list.json", "wrong-type.toml", "nan.json",
                                                                   "zero-images.toml", "binary.toml")] + bad_inputs},
         "checkpoint": {"good": ["tosc-sr-r1"], "bad": bad_inputs + ["no-such-model", "../../etc/passwd"]},
         "source_npz": {"good": [], "bad": [str(folder / "complex.npz")] + bad_inputs},
@@ -130,7 +132,7 @@ COMMANDS = [
 ]
 EXTRA = {"theory": ["--quiet", "--betas", "2", "--distortions", "2", "--max-iter", "20"],
          "train": ["--device", "cpu", "--batch-size", "8"], "transmit": [], "evaluate": []}
-OPTIONAL = {"--config", "--lr", "--lambda-p", "--init-from", "--limit", "--jobs", "--lams", "--snr-step",
+OPTIONAL = {"--lr", "--lambda-p", "--init-from", "--limit", "--jobs", "--lams", "--snr-step",
             "--codeword-bits", "--epochs"}
 
 
@@ -166,6 +168,7 @@ def main() -> None:
     seed, count, folder = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]).resolve()
     all_valid_allowed = "--all-valid-allowed" in sys.argv
     os.environ["TOSC_CACHE_DIR"] = str(folder / "cache")
+    folder.mkdir(parents=True, exist_ok=True)
     os.chdir(folder)  # whatever a case writes by accident lands here
     files = make_files(folder / "files")
     rng = random.Random(seed)
