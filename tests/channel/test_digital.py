@@ -203,7 +203,7 @@ def test_bad_settings():
     with pytest.raises(UnknownNameError):
         DigitalLink("qpsk-1/2", channel="rician")
     with pytest.raises(DoesNotFitError):
-        fixed_scheme("qpsk-1/2", 10)  # 10 bits cannot hold an 11-bit CRC and a payload
+        fixed_scheme("qpsk-1/2", 10)  # 10 information bits cannot hold an 11-bit CRC and a payload
 
 
 def test_sionna_decoder_option_gives_the_same_bits():
@@ -215,8 +215,10 @@ def test_sionna_decoder_option_gives_the_same_bits():
 
 
 def test_crc_lengths_follow_the_measured_rule():
-    assert transport_crc(20) == ("CRC11", 11) and transport_crc(3824) == ("CRC11", 11)
-    assert transport_crc(3825)[1] == 24
+    assert transport_crc(20, 49) == ("CRC11", 11) and transport_crc(3000, 97) == ("CRC11", 11)
+    assert transport_crc(20, 98) == ("CRC6", 6) and transport_crc(3824, 5000) == ("CRC6", 6)
+    assert transport_crc(3825, 5000) == ("CRC24A", 24)
+    assert plan_transport(49, 2, 30).crc_bits == 11 and plan_transport(98, 2, 60).crc_bits == 6
 
 
 def test_choice_of_scheme_climbs_with_snr_and_meets_the_model():

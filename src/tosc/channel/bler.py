@@ -269,10 +269,13 @@ class BlerModel:
         bits = min(bits, int(math.floor(MAX_RATE * n)))
         return bits if bits >= max(MIN_INFO_BITS, math.ceil(MIN_RATE * n)) else 0
 
-    def undetected_fraction(self) -> tuple[int, int]:
-        """(undetected, failures) summed over every point: how often the parity checks alone pass a wrong word."""
+    def undetected_fraction(self, reference_uses: int | None = None) -> tuple[int, int]:
+        """(undetected, failures) summed over every point (of one reference length if given): how
+        often the LDPC parity checks alone pass a wrong word, which the CRC length is chosen from."""
         und = fail = 0
-        for rows in self.curves.values():
+        for key, rows in self.curves.items():
+            if reference_uses is not None and int(key.split("/")[0]) != reference_uses:
+                continue
             for row in rows:
                 for _, _, f, u in row["points"]:
                     und, fail = und + u, fail + f
@@ -305,8 +308,11 @@ def model_path(channel_kind: str) -> Path:
 
 
 def save_model(model: BlerModel, path: str | os.PathLike) -> Path:
+    from .mcs import _NUMBER_LIST  # the MCS table's layout: each list of numbers on one line
+
     path = Path(path)
     text = json.dumps(model.to_json(), indent=1, sort_keys=True)
+    text = _NUMBER_LIST.sub(lambda mt: "[" + ", ".join(x.strip() for x in mt.group(1).split(",")) + "]", text)
     atomic_write_text(path, text + "\n")
     return path
 
