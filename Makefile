@@ -13,9 +13,10 @@ setup:
 demo: setup
 	@$(PY) -m tosc.demo
 
-# the whole evaluation grid (5 SNRs x 4 CBRs x AWGN and block fading, 1000 images): hours
+# the whole evaluation grid (5 SNRs x 4 CBRs x AWGN, block and fast fading, every system family,
+# 1000 images); resumable; SHARD=I/N runs one slice (merge with tosc evaluate --merge)
 demo-full: setup
-	@$(PY) -m tosc.demo --full
+	@$(PY) -m tosc.demo --full $(if $(SHARD),--shard $(SHARD))
 
 test: setup
 	$(TEST_ENV) $(PYTEST) -n 2 -q

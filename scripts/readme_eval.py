@@ -1,45 +1,144 @@
 #!/usr/bin/env python
-"""Copy the headline plots of an evaluation folder to docs/img/ and print the README's tables.
+"""Regenerate the README's evaluation results from an evaluation folder.
 
-    .venv/bin/python scripts/readme_eval.py runs/demo/eval
+    .venv/bin/python scripts/readme_eval.py runs/demo/eval-full          # rewrites README.md
+    .venv/bin/python scripts/readme_eval.py runs/demo/eval --print       # only prints the Markdown
 
-Prints the headline table (every system and point), the Bjøntegaard table of tosc-sr+ldpc
-and the targets, as Markdown, from FOLDER/results.jsonl; copies FOLDER/plots/<name>.png to
-docs/img/eval_<name>.png for the plots named below.
+Everything between ``<!-- readme_eval:begin -->`` and ``<!-- readme_eval:end -->`` in README.md
+is replaced by what this writes from FOLDER/results.jsonl: where the proposed systems win and
+where TOSC-SR loses (and to what), a headline table per channel and metric, the Bjøntegaard
+table of tosc-sr+ldpc and the targets; the plots (one panel figure per metric against SNR and
+against CBR, every system and channel) are copied from FOLDER/plots/ to docs/img/eval_*.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
+from collections import defaultdict
+from fractions import Fraction
 from pathlib import Path
 
-PLOTS = ("psnr_db_vs_snr_awgn_cbr0.125", "accuracy_vs_snr_awgn_cbr0.125", "psnr_db_vs_cbr_awgn_snr15",
-         "accuracy_vs_cbr_awgn_snr15", "psnr_db_vs_bpp_awgn", "seg_iou_vs_snr_awgn_cbr0.125",
-         "accuracy_classifier-resnet_vs_snr_awgn_cbr0.125", "examples")
+BEGIN, END = "<!-- readme_eval:begin -->", "<!-- readme_eval:end -->"
+PANEL_METRICS = (("psnr_db", "PSNR"), ("accuracy", "accuracy (training-time classifier)"),
+                 ("accuracy_classifier-mlp", "held-out MLP accuracy"),
+                 ("accuracy_classifier-resnet", "held-out ResNet accuracy"), ("seg_iou", "segmentation IoU"))
+
+
+def _cbr(value: float) -> str:
+    return str(Fraction(value).limit_denominator(4096))
+
+
+def _fmt(value, spec: str) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def pivot_tables(records, metric: str, label: str, spec: str) -> list[str]:
+    """Per channel: a row per system, a column per (SNR, CBR) point."""
+    lines = []
+    for channel in sorted({r.channel.kind for r in records}):
+        mine = [r for r in records if r.channel.kind == channel and r.metrics.get(metric) is not None]
+        points = sorted({(r.rate.cbr, r.channel.snr_db) for r in mine})
+        if not points:
+            continue
+        value = {(r.system, r.rate.cbr, r.channel.snr_db): r.metrics[metric] for r in mine}
+        best: dict[tuple, float] = {}
+        for (_, cbr, snr), v in value.items():
+            best[(cbr, snr)] = max(best.get((cbr, snr), v), v)
+        lines += [f"**{label}, {channel}** (columns: SNR dB / CBR; bold: best at that point, bounds included)", "",
+                  "| system | " + " | ".join(f"{snr:g}/{_cbr(cbr)}" for cbr, snr in points) + " |",
+                  "|---|" + "--:|" * len(points)]
+        for system in sorted({r.system for r in mine}):
+            cells = []
+            for cbr, snr in points:
+                v = value.get((system, cbr, snr))
+                text = _fmt(v, spec)
+                cells.append(f"**{text}**" if v is not None and v == best[(cbr, snr)] else text)
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def where_tosc_loses(records) -> list[str]:
+    from tosc.evaluation.summary import losses, win_counts
+
+    lines = []
+    for metric, label in PANEL_METRICS:
+        won, compared = win_counts(records, metric)
+        if not compared:
+            continue
+        lost = losses(records, metric)
+        by_winner = defaultdict(list)
+        for cell in lost:
+            by_winner[cell.baseline].append(cell)
+        detail = "; ".join(
+            f"{winner} at {len(cells)} ({', '.join(f'{c.channel} {c.snr_db:g} dB {_cbr(c.cbr)} {c.margin:+.2f}' for c in cells[:6])}"
+            f"{', ...' if len(cells) > 6 else ''})" for winner, cells in sorted(by_winner.items(), key=lambda kv: -len(kv[1])))
+        lines.append(f"- **{label}**: a proposed system leads at {won} of {compared} points"
+                     + (f"; it loses to {detail}." if lost else "."))
+    return lines
+
+
+def section(folder: Path, records, img: Path) -> str:
+    from tosc.demo import bd_markdown
+    from tosc.evaluation.targets import check_targets, format_checks
+
+    first = records[0]
+    channels = sorted({r.channel.kind for r in records})
+    lines = [f"Results of `{folder}`: {len({r.system for r in records})} systems, {len(records)} operating points "
+             f"over {', '.join(channels)}, {first.n_images} {first.dataset} {first.split} images per point, seed "
+             f"{first.seed}, git commit {first.git_commit[:12]}. Regenerate with "
+             f"`.venv/bin/python scripts/readme_eval.py {folder}`.", "",
+             "**Who wins where.** At each point the best proposed system on a real link (TOSC-SR over LDPC, analog "
+             "TOSC-SR) against the best baseline on a real link (bounds left out; margins in metric units):", "",
+             *where_tosc_loses(records), ""]
+    for metric, label, spec in (("psnr_db", "PSNR dB", ".2f"), ("accuracy", "accuracy", ".3f"),
+                                ("seg_iou", "segmentation IoU", ".3f")):
+        lines += pivot_tables(records, metric, label, spec)
+    for metric, label in PANEL_METRICS:
+        for axis in ("snr", "cbr"):
+            name = f"panel_{metric}_vs_{axis}.png"
+            if (folder / "plots" / name).exists():
+                shutil.copyfile(folder / "plots" / name, img / f"eval_{name}")
+                lines.append(f"![{label} vs {axis.upper()}]({img.as_posix()}/eval_{name})")
+    if (folder / "plots" / "examples.png").exists():
+        shutil.copyfile(folder / "plots" / "examples.png", img / "eval_examples.png")
+        lines += ["", f"![example reconstructions]({img.as_posix()}/eval_examples.png)"]
+    lines += ["", "Bjøntegaard deltas of tosc-sr+ldpc (test) against each baseline on the LDPC link (anchor); "
+              "negative BD-rate favours TOSC-SR:", "", bd_markdown(records), "", "Targets:", "", "```",
+              format_checks(check_targets(records)), "```"]
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--img", type=Path, default=Path("docs/img"))
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--print", action="store_true", help="print the Markdown instead of rewriting the README")
     args = parser.parse_args()
 
-    from tosc.demo import bd_markdown, headline_table
-    from tosc.evaluation.targets import check_targets, format_checks
+    from tosc.io import atomic_write_text
     from tosc.results import read_results
 
     records = read_results(args.folder / "results.jsonl")
+    if not records:
+        print(f"error: no results in {args.folder}", file=sys.stderr)
+        return 2
     args.img.mkdir(parents=True, exist_ok=True)
-    for name in PLOTS:
-        src = args.folder / "plots" / f"{name}.png"
-        if src.exists():
-            shutil.copyfile(src, args.img / f"eval_{name}.png")
-        else:
-            print(f"(no {src})", file=sys.stderr)
-    print(headline_table(records), "", bd_markdown(records), "", "```", format_checks(check_targets(records)), "```",
-          sep="\n")
+    text = section(args.folder, records, args.img)
+    if args.print:
+        print(text)
+        return 0
+    readme = args.readme.read_text()
+    if BEGIN not in readme or END not in readme:
+        print(f"error: {args.readme} has no {BEGIN} ... {END} block", file=sys.stderr)
+        return 2
+    head, rest = readme.split(BEGIN, 1)
+    atomic_write_text(args.readme, head + BEGIN + "\n" + text + "\n" + END + rest.split(END, 1)[1])
+    print(f"rewrote the evaluation block of {args.readme} from {args.folder}")
     return 0
 
 

@@ -53,3 +53,24 @@ def test_report_with_an_analog_system(tmp_path):
     plots = {p.name for p in (tmp_path / "plots").glob("*.png")}
     assert "seg_iou_vs_snr_awgn_cbr0.125.png" in plots and "psnr_db_vs_cbr_awgn_snr15.png" in plots
     assert "psnr_db_vs_bpp_awgn.png" in plots
+
+
+def test_summary_says_who_wins_where(tmp_path):
+    from tosc.evaluation.summary import losses, win_counts, win_map
+
+    records = _records()
+    # at 15 dB, CBR 1/4 a baseline beats TOSC-SR on PSNR; the ideal link (a bound) never counts
+    for r in records:
+        if r.system == "mse-only+ldpc" and r.channel.snr_db == 15 and r.rate.cbr == 0.25:
+            r.metrics["psnr_db"] = 30.0
+    cells = win_map(records, "psnr_db")
+    assert len(cells) == 4 and all(c.proposed == "tosc-sr+ldpc" for c in cells)
+    lost = losses(records, "psnr_db")
+    assert [(c.snr_db, c.cbr, c.baseline) for c in lost] == [(15, 0.25, "mse-only+ldpc")]
+    assert lost[0].margin == records[0].metrics["psnr_db"] - records[0].metrics["psnr_db"] + (24.0 + 0.5 - 30.0)
+    assert win_counts(records, "psnr_db") == (3, 4)
+    html = write_report(tmp_path, records).read_text()
+    assert "At a glance" in html and "lead at 3 of 4 points" in html
+    assert html.index("At a glance") < html.index("<h2>Results</h2>")  # the summary comes first
+    plots = {p.name for p in (tmp_path / "plots").glob("panel_*.png")}
+    assert {"panel_psnr_db_vs_snr.png", "panel_psnr_db_vs_cbr.png", "panel_seg_iou_vs_snr.png"} <= plots

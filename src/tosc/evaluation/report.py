@@ -24,7 +24,7 @@ from ..results import ResultRecord
 from .bd import bd_table, rate_curve, record_mode
 from .targets import GENERALISATION_METRICS, check_targets
 
-__all__ = ["write_report", "METRICS"]
+__all__ = ["write_report", "summary_maps", "panel_plots", "METRICS"]
 
 METRICS = (("psnr_db", "PSNR (dB)"), ("ms_ssim", "MS-SSIM"), ("accuracy", "accuracy, training-time classifier"),
            *((f"accuracy_{name}", f"accuracy, held-out {name}")
@@ -113,6 +113,54 @@ def _plots(records: list[ResultRecord]) -> dict[str, bytes]:
             if png is not None:
                 plots[f"{key}_vs_bpp_{channel}.png"] = png
     return plots
+
+
+def panel_plots(records: list[ResultRecord]) -> dict[str, bytes]:
+    """One figure per metric and axis with every system: ``panel_<metric>_vs_snr.png`` (a row
+    per channel, a column per CBR) and ``panel_<metric>_vs_cbr.png`` (a row per channel, a
+    column per SNR)."""
+    plt = _pyplot()
+    modes = _modes(records)
+    systems = sorted(modes)
+    colours = {s: f"C{i % 10}" for i, s in enumerate(systems)}
+    markers = {s: "os^vD<>p*hX"[(i // 10) % 11] for i, s in enumerate(systems)}
+    channels = sorted({r.channel.kind for r in records})
+    out: dict[str, bytes] = {}
+    for key in ("psnr_db", "accuracy", *GENERALISATION_METRICS):
+        if not any(r.metrics.get(key) is not None for r in records):
+            continue
+        for axis, other, x_of, other_of in (("snr", "cbr", lambda r: r.channel.snr_db, lambda r: r.rate.cbr),
+                                            ("cbr", "snr", lambda r: r.rate.cbr, lambda r: r.channel.snr_db)):
+            columns = sorted({other_of(r) for r in records})
+            if axis == "cbr" and len({r.rate.cbr for r in records}) < 2:
+                continue
+            fig, axes = plt.subplots(len(channels), len(columns), figsize=(3.1 * len(columns), 2.5 * len(channels)),
+                                     squeeze=False, sharey=True)
+            for i, channel in enumerate(channels):
+                for j, column in enumerate(columns):
+                    ax = axes[i][j]
+                    for system in systems:
+                        pts = sorted((x_of(r), r.metrics.get(key)) for r in records if r.system == system
+                                     and r.channel.kind == channel and other_of(r) == column
+                                     and r.metrics.get(key) is not None)
+                        if pts:
+                            ax.plot(*zip(*pts), label=system, color=colours[system], marker=markers[system],
+                                    markersize=3, linewidth=1, linestyle="--" if modes[system] == "ideal" else "-")
+                    if axis == "cbr":
+                        ax.set_xscale("log", base=2)
+                    title = f"CBR {Fraction(column).limit_denominator(4096)}" if axis == "snr" else f"{column:g} dB"
+                    ax.set_title(f"{channel}, {title}", fontsize=8)
+                    ax.tick_params(labelsize=7)
+                    ax.grid(alpha=0.3)
+            for ax in axes[-1]:
+                ax.set_xlabel("SNR (dB)" if axis == "snr" else "CBR k/n", fontsize=8)
+            for row in axes:
+                row[0].set_ylabel(_LABELS.get(key, key), fontsize=8)
+            handles, labels = axes[0][0].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7)
+            fig.tight_layout(rect=(0, 0.04 + 0.012 * math.ceil(len(labels) / 6), 1, 1))
+            out[f"panel_{key}_vs_{axis}.png"] = _png(fig)
+    return out
 
 
 def _rate_plot(records: list[ResultRecord], modes: dict[str, str], channel: str, key: str) -> bytes | None:
@@ -251,10 +299,72 @@ def _generalisation_section(records: list[ResultRecord]) -> str:
                             "note"], rows) if rows else "<p>No TOSC-SR / MSE-only pair in this folder.</p>")
 
 
+def _margin_colour(margin: float, scale: float) -> str:
+    """Green where the proposed systems lead, red where a baseline does; paler when close."""
+    if math.isnan(margin):
+        return "#eeeeee"
+    strength = min(1.0, abs(margin) / scale) if scale > 0 else 1.0
+    light = int(235 - 110 * strength)
+    return f"rgb({light},235,{light})" if margin >= 0 else f"rgb(235,{light},{light})"
+
+
+def _short(system: str | None) -> str:
+    return "—" if system is None else system.replace("-payload", "").replace("+ldpc", "")
+
+
+def summary_maps(records: list[ResultRecord]) -> str:
+    """HTML: per metric, how many points the proposed systems win, and one small SNR x CBR map
+    per channel; each cell names the winner (best proposed vs best baseline on real links)
+    with its value, coloured by the margin."""
+    from .summary import is_proposed, win_counts, win_map
+
+    metrics = [(k, _LABELS.get(k, k)) for k in ("psnr_db", "accuracy", *GENERALISATION_METRICS)
+               if any(r.metrics.get(k) is not None for r in records)]
+    proposed = sorted({r.system for r in records if is_proposed(r.system)})
+    out = [f"<p>Proposed systems: {html.escape(', '.join(proposed) or 'none')}. Each map compares, at every "
+           "point, the best proposed system with the best baseline on a real link (the ideal and "
+           "finite-blocklength bounds are left out). Cell: the winner and its value, margin in brackets; "
+           "green: a proposed system leads, red: a baseline leads; darker: a larger margin.</p>"]
+    for key, label in metrics:
+        won, compared = win_counts(records, key)
+        cells = win_map(records, key)
+        if not cells:
+            continue
+        scale = 3.0 if key == "psnr_db" else 0.1
+        out.append(f"<h3>{html.escape(label)}: proposed systems lead at {won} of {compared} points</h3>"
+                   "<div class='maps'>")
+        for channel in sorted({c.channel for c in cells}):
+            mine = [c for c in cells if c.channel == channel]
+            snrs = sorted({c.snr_db for c in mine}, reverse=True)
+            cbrs = sorted({c.cbr for c in mine})
+            at = {(c.snr_db, c.cbr): c for c in mine}
+            rows = ["<tr><th>SNR \\ CBR</th>" + "".join(
+                f"<th>{Fraction(b).limit_denominator(4096)}</th>" for b in cbrs) + "</tr>"]
+            for snr in snrs:
+                row = [f"<th>{snr:g} dB</th>"]
+                for cbr in cbrs:
+                    c = at.get((snr, cbr))
+                    if c is None:
+                        row.append("<td></td>")
+                        continue
+                    fmt = ".1f" if key == "psnr_db" else ".2f"
+                    value = c.proposed_value if c.winner == c.proposed else c.baseline_value
+                    row.append(f"<td class='cell' style='background:{_margin_colour(c.margin, scale)}' "
+                               f"title='{html.escape(c.where)}: {html.escape(str(c.proposed))} "
+                               f"{_fmt(c.proposed_value)} vs {html.escape(str(c.baseline))} {_fmt(c.baseline_value)}'>"
+                               f"{html.escape(_short(c.winner))}<br>{_fmt(value, fmt)} ({_fmt(c.margin, '+' + fmt)})"
+                               "</td>")
+                rows.append("<tr>" + "".join(row) + "</tr>")
+            out.append(f"<table class='map'><caption>{html.escape(channel)}</caption>{''.join(rows)}</table>")
+        out.append("</div>")
+    return "".join(out)
+
+
 def write_report(folder: str | Path, records: list[ResultRecord]) -> Path:
     """Write FOLDER/plots/*.png and FOLDER/report.html (images embedded, opens offline)."""
     folder = Path(folder)
     plots = _plots(records)
+    plots.update(panel_plots(records))
     for name, data in plots.items():
         atomic_write_bytes(folder / "plots" / name, data)
     examples = _examples_grid(folder, records)
@@ -272,13 +382,16 @@ def write_report(folder: str | Path, records: list[ResultRecord]) -> Path:
         "<!doctype html><html><head><meta charset='utf-8'><title>tosc evaluation report</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child{text-align:left}"
-        "img{max-width:48%;margin:4px}li{font-size:12px}</style></head><body>",
+        "img{max-width:48%;margin:4px}li{font-size:12px}.maps{display:flex;flex-wrap:wrap;gap:12px}"
+        "table.map{font-size:11px}table.map td.cell{text-align:center;min-width:84px}"
+        "caption{font-weight:bold;text-align:left}h3{font-size:14px;margin:14px 0 4px}</style></head><body>",
         "<h1>tosc evaluation report</h1>",
         f"<p>{len(records)} operating points, {len({r.system for r in records})} systems, "
         f"{records[0].n_images if records else 0} {html.escape(records[0].dataset if records else '')} images per point"
         f"{f', seed {records[0].seed}, git commit {html.escape(records[0].git_commit[:12])}' if records else ''}. "
         "Solid lines: real systems (digital LDPC + QAM, or analog JSCC); dashed lines: the ideal capacity-bound link "
         "beside them. Failed images show the training-set mean image. Analog systems send no bits (rate NA).</p>",
+        "<h2>At a glance: who wins where</h2>", summary_maps(records),
         "<h2>Targets</h2>" + (targets or "<p>No tosc-sr+ldpc records here.</p>"),
         "<h2>Results</h2>", _results_table(records),
         "<h2>Image quality and task accuracy vs SNR and vs channel bandwidth ratio</h2>",

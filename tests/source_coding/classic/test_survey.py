@@ -31,11 +31,13 @@ def test_survey_and_reachability(fashion8):
     assert 0 < low < high
     worst_file, worst_payload = max(jpeg.file_bytes_min_quality), max(jpeg.payload_bytes_min_quality)
 
-    def exact(snr_db, k):  # a budget function that gives exactly the largest smallest payload
-        return 8 * worst_payload
+    index = classic.get_codec("jpeg").quality_index_bits  # a payload-only sender pays its quality index
+
+    def exact(snr_db, k):  # a budget function that gives exactly the largest smallest payload and its index
+        return 8 * worst_payload + index
 
     assert survey.reachable(jpeg, "payload", 0.0, Fraction(1, 16), exact)
-    assert not survey.reachable(jpeg, "payload", 0.0, Fraction(1, 16), lambda s, k: 8 * worst_payload - 1)
+    assert not survey.reachable(jpeg, "payload", 0.0, Fraction(1, 16), lambda s, k: 8 * worst_payload + index - 1)
     assert worst_file > worst_payload and not survey.reachable(jpeg, "file", 0.0, Fraction(1, 16), exact)
     # ideal budgets grow with SNR and CBR, so reachability does too
     grid = [[survey.reachable(jpeg, "payload", s, c) for c in survey.CBRS] for s in survey.SNRS_DB]

@@ -74,6 +74,8 @@ class CodecSurvey:
     quality_min: int
     quality_max: int
     image_shape: tuple[int, int, int]
+    #: bits a payload-only sender adds per image (the quality index); 0 for whole files
+    index_bits: int = 0
     file_bytes_min_quality: list[int] = field(default_factory=list)
     payload_bytes_min_quality: list[int] = field(default_factory=list)
     file_bytes_max_quality: list[int] = field(default_factory=list)
@@ -117,6 +119,7 @@ def survey_codec(codec: ClassicCodec, images: torch.Tensor | np.ndarray) -> Code
         quality_min=codec.quality_min,
         quality_max=codec.quality_max,
         image_shape=tuple(int(s) for s in images.shape[1:]),
+        index_bits=codec.quality_index_bits,
     )
     for image in images:
         low = codec.encode(image, codec.quality_min)
@@ -136,10 +139,12 @@ def reachable(
     cbr: float | Fraction,
     budget_bits: BudgetFn = ideal_budget_bits,
 ) -> bool:
-    """True when every surveyed image fits the point's budget at the codec's lowest quality."""
+    """True when every surveyed image fits the point's budget at the codec's lowest quality
+    (payload: after the quality index a payload-only sender puts in front)."""
     c, h, w = survey.image_shape
     k = n_channel_uses(cbr, c * h * w)
-    return max(survey.smallest(measure)) <= budget_bits(snr_db, k) // 8
+    index = survey.index_bits if measure == "payload" else 0
+    return 8 * max(survey.smallest(measure)) + index <= budget_bits(snr_db, k)
 
 
 def _fmt_cbr(cbr: Fraction) -> str:
@@ -226,7 +231,8 @@ def render_markdown(
     out += [
         "",
         f"SNRs (of {', '.join(f'{s:g}' for s in snrs_db)} dB) at which every image fits at the lowest "
-        "quality, per CBR; whole file and payload only (headers known to the receiver):",
+        "quality, per CBR; whole file, and payload only (headers rebuilt by the receiver; the payload "
+        "pays its quality index, ceil(log2 of the number of quality levels) bits):",
         "",
         "| codec | counted | " + " | ".join(f"CBR {_fmt_cbr(c)}" for c in cbrs) + " |",
         "| --- | --- | " + " | ".join("---" for _ in cbrs) + " |",

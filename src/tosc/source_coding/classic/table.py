@@ -129,6 +129,8 @@ class RateCache:
         db = sqlite3.connect(self.path, timeout=300, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 300000")
         db.execute("PRAGMA journal_mode = WAL")
+        # no fsync per row: a crash may lose the last rows (they are encoded again), never corrupt the file
+        db.execute("PRAGMA synchronous = NORMAL")
         db.execute(_SCHEMA)
         return db
 
