@@ -15,8 +15,9 @@ of the official test file; each scene records its items' indices in the official
 
 Everything is a pure function of (split, seed, validation fraction, size, count, colour):
 the layout is drawn scene by scene from one ``numpy`` generator, so the first ``n`` scenes
-do not depend on how many are made. Rendering is vectorised per item size (about 1 s for
-the 20,000 training scenes on one thread); results stay cached in the process.
+do not depend on how many are made. Items are resized in one batch per item size and the
+scenes painted in chunks of ``RENDER_CHUNK``; results stay cached in the process (seconds
+for the 20,000 training scenes on one thread, most of it filling the items' masks).
 
 The RGB variant colours each item (random hue, saturation 0.5-1, value 0.75-1, times the
 item's grey level) and lays it on a procedural background: a dim random colour modulated

@@ -26,6 +26,8 @@ from .segmentation import (
     train_segmenter,
 )
 
+from . import detection, scenes  # noqa: F401  (register the scene tasks, metadata images="scenes")
+
 # Derived from the registry once every task above is registered (the registry's metadata, not
 # these names, is the source of truth; a task added to it appears here by itself).
 TRAINING_TASK = training_task()

@@ -1,0 +1,117 @@
+import pytest
+import torch
+
+from tosc.data.scenes import make_scenes
+from tosc.errors import ConfigError, DataError
+from tosc.tasks.detection import build_detector, detect, detection_map, load_detector, train_detector
+from tosc.tasks.scene_scores import SceneTasks, score_scenes
+from tosc.tasks.scenes import (HogMLP, SceneCNN, hog_features, load_scene_classifier, multilabel_scores,
+                               predict_present, scene_segmentation_iou, train_scene_classifier)
+from tosc.tasks.segmentation import build_segmenter
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return make_scenes("test", n=24)
+
+
+def test_multilabel_scores_by_hand():
+    truth = torch.tensor([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=torch.bool)
+    guess = torch.tensor([[1, 0, 1], [0, 1, 1], [0, 0, 0], [0, 0, 0]], dtype=torch.bool)
+    scores = multilabel_scores(guess, truth)
+    assert scores["exact_set_accuracy"] == pytest.approx(2 / 4)
+    # class 0: tp 1, fn 1 -> 2/3; class 1: tp 1 -> 1; class 2: tp 1, fp 1 -> 2/3
+    assert scores["mean_f1"] == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
+    with pytest.raises(DataError):
+        multilabel_scores(guess[:2], truth)
+
+
+def test_detection_map_rewards_right_boxes_and_classes(scenes):
+    targets = scenes.detection_targets()
+    perfect = [{"boxes": t["boxes"], "scores": torch.ones(len(t["labels"])), "labels": t["labels"]} for t in targets]
+    assert detection_map(perfect, targets) == {"map_50": pytest.approx(1.0), "map": pytest.approx(1.0)}
+    # boxes shifted by a fifth of their width overlap the truth with IoU 0.8 / 1.2 = 2/3: they pass
+    # the IoU thresholds 0.50, 0.55, 0.60 and 0.65 of the ten in mAP@[.5:.95]
+    shifted = []
+    for p in perfect:
+        boxes = p["boxes"].clone()
+        boxes[:, [0, 2]] += (boxes[:, 2:3] - boxes[:, 0:1]) / 5
+        shifted.append({**p, "boxes": boxes})
+    assert detection_map(shifted, targets) == {"map_50": pytest.approx(1.0), "map": pytest.approx(0.4)}
+    wrong = [{**p, "labels": (p["labels"] + 1) % 10} for p in perfect]
+    assert detection_map(wrong, targets)["map_50"] == pytest.approx(0.0)
+    with pytest.raises(DataError):
+        detection_map(perfect[:3], targets)
+
+
+def test_detector_forward_shapes_and_bad_input(scenes):
+    torch.manual_seed(0)
+    model = build_detector(1, 10, 64, input_size=64)
+    model.train()
+    losses = model(scenes.images[:4], scenes.detection_targets()[:4])
+    assert set(losses) == {"classification", "bbox_regression", "bbox_ctrness"}
+    out = detect(model, scenes.images[:3])
+    assert len(out) == 3 and all(set(d) == {"boxes", "scores", "labels"} for d in out)
+    with pytest.raises(DataError):
+        model(torch.zeros(2, 3, 64, 64))
+    with pytest.raises(ConfigError):
+        build_detector(2, 10, 64)
+
+
+def test_detector_training_resumes_to_the_same_weights(tmp_path):
+    train, val = make_scenes("train", n=24), make_scenes("validation", n=8)
+    kw = dict(epochs=2, batch_size=8, input_size=64, fpn_channels=32, progress=False)
+    whole = train_detector(train, val, state=tmp_path / "a.state", out=tmp_path / "a.pt", **kw)
+
+    class Killed(Exception):
+        pass
+
+    def die(epoch, _):
+        raise Killed
+
+    with pytest.raises(Killed):
+        train_detector(train, val, state=tmp_path / "b.state", out=tmp_path / "b.pt", on_epoch=die, **kw)
+    resumed = train_detector(train, val, state=tmp_path / "b.state", out=tmp_path / "b.pt", **kw)
+    a, b = load_detector(path=tmp_path / "a.pt"), load_detector(path=tmp_path / "b.pt")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+    assert [h["map_50"] for h in whole["history"]] == [h["map_50"] for h in resumed["history"]]
+    with pytest.raises(ConfigError):  # a state file of another configuration is refused
+        train_detector(train, val, state=tmp_path / "b.state", out=tmp_path / "c.pt", **{**kw, "epochs": 3})
+    with pytest.raises(ConfigError):  # a start of another shape is refused
+        train_detector(train, val, state=tmp_path / "d.state", out=tmp_path / "d.pt", init_from=tmp_path / "a.pt",
+                       **{**kw, "fpn_channels": 64})
+
+
+def test_hog_classifier_is_not_a_cnn_and_takes_images(scenes):
+    feats = hog_features(scenes.images[:2])
+    assert feats.shape == (2, 7 * 7 * 2 * 2 * 9)
+    model = HogMLP(1, 10, (64, 64))
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    assert model(scenes.images[:5]).shape == (5, 10)
+    rgb = make_scenes("test", n=2, rgb=True)
+    assert HogMLP(3, 10, (64, 64))(rgb.images).shape == (2, 10)
+
+
+def test_scene_classifier_trains_and_loads(tmp_path):
+    train, val = make_scenes("train", n=64), make_scenes("validation", n=16)
+    for arch in ("scene-cnn", "hog-mlp"):
+        metrics = train_scene_classifier(arch, train, val, epochs=1, batch_size=32, out=tmp_path / f"{arch}.pt",
+                                         progress=False)
+        assert 0.0 <= metrics["validation_mean_f1"] <= 1.0
+        model = load_scene_classifier(path=tmp_path / f"{arch}.pt")
+        assert predict_present(model, val.images).shape == (16, 10)
+    with pytest.raises(ConfigError):
+        train_scene_classifier("resnet-9000", train, val, out=tmp_path / "x.pt")
+
+
+def test_score_scenes_keys_and_ranges(scenes):
+    torch.manual_seed(0)
+    tasks = SceneTasks(classifiers={"toy": SceneCNN(1, 10).eval()}, detector=build_detector(1, 10, 64, 64).eval(),
+                       segmenter=build_segmenter(1, (64, 64)).eval())
+    out = score_scenes(scenes.images[:6], scenes, tasks)
+    assert set(out) == {"det_map_50", "det_map", "scene_exact_toy", "scene_f1_toy", "scene_seg_iou"}
+    assert all(0.0 <= v <= 1.0 for v in out.values())
+    assert scene_segmentation_iou(tasks.segmenter, scenes.images[:6], scenes.masks[:6]) == out["scene_seg_iou"]
+    with pytest.raises(DataError):
+        score_scenes(torch.zeros(3, 3, 64, 64), scenes, tasks)
