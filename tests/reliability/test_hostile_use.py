@@ -34,9 +34,15 @@ def _tosc(*args: str) -> list[str]:
     return [sys.executable, "-m", "tosc.cli", *args]
 
 
+def _terminal_lines(err: str) -> list[str]:
+    """The lines a terminal shows: a progress bar redrawn with carriage returns leaves only
+    what was written after its last one."""
+    return [shown for line in err.split("\n") if (shown := line.split("\r")[-1]).strip()]
+
+
 def _one_error_line(capsys, *fragments: str) -> str:
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = _terminal_lines(err)
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     for fragment in fragments:
         assert fragment in err, err
@@ -446,3 +452,23 @@ run_grid(GridSpec(("jpeg-payload+ideal",), ("awgn",), snrs, (Fraction(1, 8),), l
     records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     points = [(r["system"], r["channel"]["snr_db"]) for r in records]
     assert sorted(points) == sorted(("jpeg-payload+ideal", snr) for snr in (3.0, 8.0, 15.0, 20.0))
+
+
+# ------------------------------------------------------------------------------ found by the fuzzer
+
+def test_mcs_table_with_a_step_that_never_ends(capsys):
+    """`tosc channel mcs --snr-step -3` looped for ever and grew to 8 GB."""
+    for flags in (["--snr-step", "-3"], ["--snr-step", "0"], ["--snr-step", "1e-9"], ["--snr-min", "-1e300"],
+                  ["--snr-step", "nan"]):
+        assert main(["channel", "mcs", *flags]) == 2, flags
+        _one_error_line(capsys, "snr" if "nan" in flags or "-3" in flags or "0" in flags else "more than")
+
+
+def test_diverging_training_is_an_error_line(tmp_path, capsys):
+    """`--lr 5` made the weights NaN, and building the entropy tables raised ValueError."""
+    config = tmp_path / "quick.json"
+    config.write_text(json.dumps({"train_images": 64, "eval_images": 16, "batch_size": 8, "latent_dim": 16,
+                                  "width": 8}))
+    assert main(["train", "--out", str(tmp_path / "c.pt"), "--config", str(config), "--lr", "5", "--epochs", "2",
+                 "--device", "cpu"]) == 2
+    _one_error_line(capsys, "diverged", "lr 5")

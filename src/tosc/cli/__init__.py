@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except ToscError as exc:
+        _close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except typer.Exit as exc:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ..errors import ConfigError
 from .app import app
+
+MAX_ROWS = 10_000  # SNR rows printed at most (a tiny --snr-step used to loop for minutes)
 
 channel_app = typer.Typer(help="The transmission layer: AWGN / Rayleigh, 5G LDPC + QAM.", no_args_is_help=True)
 app.add_typer(channel_app, name="channel")
@@ -33,6 +37,11 @@ def mcs(
     from ..channel import conventions, mcs as mcs_lib
 
     conventions.check_channel_kind(channel)
+    for name, value in (("--snr-min", snr_min), ("--snr-max", snr_max), ("--snr-step", snr_step)):
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number of dB, got {value}")
+    if snr_step <= 0:
+        raise ConfigError(f"--snr-step must be positive, got {snr_step:g}")
     if recompute and out is not None:
         from ..io import check_output_file
 
@@ -52,6 +61,8 @@ def mcs(
     thresholds = [(m, table.threshold_db(m, ref)) for m in mcs_lib.MCS_SET]
     known = [t for _, t in thresholds if t is not None]
     top = snr_max if snr_max is not None else (max(known) + snr_step if known else snr_min)
+    if (top - snr_min) / snr_step > MAX_ROWS:
+        raise ConfigError(f"SNR rows from {snr_min:g} to {top:g} dB in steps of {snr_step:g} dB: more than {MAX_ROWS}")
     grid = []
     value = snr_min
     while value <= top + 1e-9:

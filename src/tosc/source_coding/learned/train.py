@@ -328,6 +328,9 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
                     post.update(ce=f"{running['ce']:.3f}", acc=f"{running['correct']:.3f}")
                 bar.set_postfix(post)
         model.eval()
+        if not all(torch.isfinite(p).all() for p in model.parameters()):  # same on every rank
+            raise ConfigError(f"training diverged in epoch {epoch + 1}: weights became NaN or infinite (lr "
+                              f"{cfg.lr:g} is likely too high); {out} keeps the last finished epoch, if any")
         ctx.check_in_sync(list(model.parameters()))
         sums = ctx.all_reduce_sum(sums)
         # tables are frozen and streams coded on the CPU in float32, whatever the training device
