@@ -132,7 +132,7 @@ COMMANDS = [
 ]
 EXTRA = {"theory": ["--quiet", "--betas", "2", "--distortions", "2", "--max-iter", "20"],
          "train": ["--device", "cpu", "--batch-size", "8"], "transmit": [], "evaluate": []}
-OPTIONAL = {"--lr", "--lambda-p", "--init-from", "--limit", "--jobs", "--lams", "--snr-step",
+OPTIONAL = {"--lr", "--lambda-p", "--init-from", "--jobs", "--lams", "--snr-step",
             "--codeword-bits", "--epochs"}
 
 
