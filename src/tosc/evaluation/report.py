@@ -320,19 +320,19 @@ def summary_maps(records: list[ResultRecord]) -> str:
 
     metrics = [(k, _LABELS.get(k, k)) for k in ("psnr_db", "accuracy", *GENERALISATION_METRICS)
                if any(r.metrics.get(k) is not None for r in records)]
-    proposed = sorted({r.system for r in records if is_proposed(r.system)})
+    proposed = sorted({r.system for r in records if is_proposed(r.system) and record_mode(r) != "ideal"})
     out = [f"<p>Proposed systems: {html.escape(', '.join(proposed) or 'none')}. Each map compares, at every "
            "point, the best proposed system with the best baseline on a real link (the ideal and "
            "finite-blocklength bounds are left out). Cell: the winner and its value, margin in brackets; "
-           "green: a proposed system leads, red: a baseline leads; darker: a larger margin.</p>"]
+           "green: a proposed system leads, red: a baseline leads; darker: a larger margin.</p><div class='maps'>"]
     for key, label in metrics:
         won, compared = win_counts(records, key)
         cells = win_map(records, key)
         if not cells:
             continue
         scale = 3.0 if key == "psnr_db" else 0.1
-        out.append(f"<h3>{html.escape(label)}: proposed systems lead at {won} of {compared} points</h3>"
-                   "<div class='maps'>")
+        out.append(f"<div class='block'><h3>{html.escape(label)}: proposed systems lead at {won} of {compared} "
+                   "points</h3><div class='maps'>")
         for channel in sorted({c.channel for c in cells}):
             mine = [c for c in cells if c.channel == channel]
             snrs = sorted({c.snr_db for c in mine}, reverse=True)
@@ -356,8 +356,8 @@ def summary_maps(records: list[ResultRecord]) -> str:
                                "</td>")
                 rows.append("<tr>" + "".join(row) + "</tr>")
             out.append(f"<table class='map'><caption>{html.escape(channel)}</caption>{''.join(rows)}</table>")
-        out.append("</div>")
-    return "".join(out)
+        out.append("</div></div>")
+    return "".join(out) + "</div>"
 
 
 def write_report(folder: str | Path, records: list[ResultRecord]) -> Path:
@@ -384,7 +384,8 @@ def write_report(folder: str | Path, records: list[ResultRecord]) -> Path:
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child{text-align:left}"
         "img{max-width:48%;margin:4px}li{font-size:12px}.maps{display:flex;flex-wrap:wrap;gap:12px}"
         "table.map{font-size:11px}table.map td.cell{text-align:center;min-width:84px}"
-        "caption{font-weight:bold;text-align:left}h3{font-size:14px;margin:14px 0 4px}</style></head><body>",
+        "caption{font-weight:bold;text-align:left}h3{font-size:13px;margin:10px 0 4px}"
+        ".block{border:1px solid #ddd;padding:4px 8px}</style></head><body>",
         "<h1>tosc evaluation report</h1>",
         f"<p>{len(records)} operating points, {len({r.system for r in records})} systems, "
         f"{records[0].n_images if records else 0} {html.escape(records[0].dataset if records else '')} images per point"
