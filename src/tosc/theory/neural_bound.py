@@ -7,7 +7,7 @@ xhat = g(z) and prior p(z) give
     I(X;Xhat) <= I(X;Z) <= E_x KL(q(z|x) || p(z))      (data processing; p(z) is any density)
 
 at the distortion D = E ||X - g(Z)||^2 they reach, so the point (D, E KL) lies on or above
-the R(D) curve. The semantic constraint of THEORY.md is added the way the discrete solver
+the R(D) curve. The semantic constraint of docs/theory.md is added the way the discrete solver
 adds it to Blahut-Arimoto, as a Lagrangian term -beta I(Xhat;Y), with the Barber-Agakov
 variational bound in place of I(Xhat;Y): for any predictor c(y|xhat)
 
