@@ -4,7 +4,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rate_table_bench.py --codec webp --limit 20
 
 For each image, the payload budgets of every point of the full grid (SNR 0..20 dB x CBR
-1/16..1/2 x AWGN, block and fast Rayleigh fading on the LDPC link) are rate-matched three
+1/16..1/2 x every registered channel, on the LDPC link) are rate-matched three
 ways in this process: plain bisection per budget (how points were rate-matched before), the
 rate table cold (an empty cache folder) and warm (the same folder again, a new process's view).
 Prints encoder calls and seconds per image and the ratios against plain bisection; the three
@@ -18,6 +18,7 @@ import tempfile
 import time
 from fractions import Fraction
 
+from tosc import registry
 from tosc.channel import DigitalLink, channel_uses
 from tosc.data import load_dataset
 from tosc.errors import DoesNotFitError
@@ -26,12 +27,11 @@ from tosc.source_coding.classic.table import RateCache, RateTable
 
 SNRS = (0.0, 5.0, 10.0, 15.0, 20.0)
 CBRS = (Fraction(1, 16), Fraction(1, 8), Fraction(1, 4), Fraction(1, 2))
-CHANNELS = ("awgn", "rayleigh-block", "rayleigh-fast")
 
 
 def grid_budget_bytes(codec, shape) -> list[int]:
     budgets = set()
-    for channel in CHANNELS:
+    for channel in registry.names("channel"):
         link = DigitalLink(channel=channel)
         for snr in SNRS:
             for cbr in CBRS:
