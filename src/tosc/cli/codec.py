@@ -131,6 +131,8 @@ def encode(
     input: Path = typer.Argument(..., help="Images: .npz (tosc layout) or one image file (.png, .jpg, ...)."),
     model: str = typer.Option(..., "--model", "-m", help="Model name (see tosc models) or checkpoint path."),
     output: Path = typer.Option(..., "-o", "--output", help="The .tosc file to write."),
+    quality: Optional[int] = typer.Option(None, "--quality", "-q",
+                                          help="Codec v3 models only: quality index 0..127 (default 127)."),
 ) -> None:
     """Compress images into a .tosc file."""
     from ..io import atomic_write_bytes, check_input_file, check_output_file
@@ -144,7 +146,12 @@ def encode(
     n, _, h, w = images.shape
     if n == 0 or h == 0 or w == 0:
         raise DataError(f"{input}: holds no pixels ({n} images of {h} x {w}); nothing to encode")
-    data = codec.encode_file(images)
+    if hasattr(codec, "encode_to_budget"):  # codec v3: one model, a quality index per file
+        data = codec.encode_file(images, 127 if quality is None else quality)
+    elif quality is not None:
+        raise DataError(f"--quality applies to codec v3 models only; {model} is a fixed-rate family model")
+    else:
+        data = codec.encode_file(images)
     atomic_write_bytes(output, data)
     typer.echo(f"{output}: {n} image(s), {len(data)} bytes, {8 * len(data) / (n * h * w):.4f} bpp (whole file)")
 

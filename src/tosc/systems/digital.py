@@ -175,7 +175,7 @@ class LearnedFamilySource:
         # unreadable zoo files cannot say their variant: the family may be missing models, so
         # every record says which files were skipped (a results change never goes unexplained)
         self.damaged = damaged_codecs()
-        entries = [e for e in list_codecs() if e.variant == variant]
+        entries = [e for e in list_codecs() if e.variant == variant and e.arch == "tiny-image-codec"]
         if not entries:
             raise UnknownNameError(f"no trained {variant} codecs in the model zoo (run scripts/train_family.py)")
         entries.sort(key=lambda e: e.metrics.get("bpp", 0.0))

@@ -213,3 +213,33 @@ def test_training_config_refuses_nonsense():
                 dict(lambda_min=10, lambda_max=5)):
         with pytest.raises(ConfigError):
             ConvTrainConfig(**bad)
+
+
+def test_tosc_file_round_trip_and_version_errors(tiny_codec, fashion_test_slice):
+    from tosc.source_coding.learned.bitstream import FileHeader, pack_file, unpack_file
+
+    images = fashion_test_slice.images[:5]
+    data = tiny_codec.encode_file(images, 90)
+    header, streams = unpack_file(data)
+    assert header.version == 2 and len(streams) == 5
+    assert torch.equal(tiny_codec.decode_file(data), tiny_codec.decode(streams, (28, 28)))
+    old = pack_file(FileHeader(tiny_codec.model_id, (1, 28, 28), (0, 0, 0, 0), version=1), streams)
+    with pytest.raises(CorruptFileError, match="version 1"):
+        tiny_codec.decode_file(old)
+    assert tiny_codec.decode_file(tiny_codec.encode_file(images[:0])).shape == (0, 1, 28, 28)
+
+
+def test_cli_encodes_and_decodes_with_a_v3_checkpoint(tiny_codec, tmp_path, fashion_test_slice):
+    images = (fashion_test_slice.images[:3].numpy() * 255).round().astype(np.uint8)
+    np.savez(tmp_path / "x.npz", images=images)
+    tiny_codec.save(tmp_path / "v3.pt")
+    tosc = [sys.executable, "-m", "tosc.cli"]
+    enc = subprocess.run(tosc + ["encode", str(tmp_path / "x.npz"), "-m", str(tmp_path / "v3.pt"), "-q", "40",
+                                 "-o", str(tmp_path / "x.tosc")], capture_output=True, text=True, timeout=300)
+    assert enc.returncode == 0, enc.stderr
+    dec = subprocess.run(tosc + ["decode", str(tmp_path / "x.tosc"), "-m", str(tmp_path / "v3.pt"),
+                                 "-o", str(tmp_path / "y.npz")], capture_output=True, text=True, timeout=300)
+    assert dec.returncode == 0, dec.stderr
+    bad = subprocess.run(tosc + ["encode", str(tmp_path / "x.npz"), "-m", str(tmp_path / "v3.pt"), "-q", "500",
+                                 "-o", str(tmp_path / "z.tosc")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1

@@ -8,7 +8,8 @@ fixed channel budget delivers it) decodes identically.
 File layout (all integers unsigned LEB128 varints unless said otherwise)::
 
     b"TOSC"            4 bytes  magic
-    version            1 byte   FORMAT_VERSION
+    version            1 byte   1: the codec family v1 (vector latent); 2: codec v3 (streams
+                                start with their quality index, see ``conv_codec.py``)
     model_id           8 bytes  first 8 bytes of the SHA-256 of the decoder's weights and tables
     C, H, W            varints  original image shape
     left, right, top, bottom    varints  padding added before coding (undone after decoding)
@@ -32,6 +33,7 @@ from ...errors import CorruptFileError
 
 MAGIC = b"TOSC"
 FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1, 2)
 MAX_IMAGES = 1 << 24
 MAX_SIDE = 1 << 14
 
@@ -66,13 +68,16 @@ class FileHeader:
     model_id: bytes
     shape: tuple[int, int, int]  # C, H, W of the original images
     padding: tuple[int, int, int, int]  # left, right, top, bottom
+    version: int = FORMAT_VERSION
 
 
 def pack_file(header: FileHeader, streams: list[bytes]) -> bytes:
     if len(header.model_id) != 8:
         raise ValueError("model_id must be 8 bytes")
+    if header.version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"unknown .tosc version {header.version}")
     body = bytearray(MAGIC)
-    body.append(FORMAT_VERSION)
+    body.append(header.version)
     body += header.model_id
     for value in (*header.shape, *header.padding, len(streams)):
         body += write_varint(value)
@@ -89,8 +94,9 @@ def unpack_file(data: bytes) -> tuple[FileHeader, list[bytes]]:
         raise CorruptFileError("not a .tosc file (bad magic)")
     if len(data) < 4 + 1 + 8 + 4:
         raise CorruptFileError("truncated .tosc file")
-    if data[4] != FORMAT_VERSION:
-        raise CorruptFileError(f".tosc format version {data[4]} is not supported (this tosc reads {FORMAT_VERSION})")
+    if data[4] not in SUPPORTED_VERSIONS:
+        raise CorruptFileError(f".tosc format version {data[4]} is not supported (this tosc reads "
+                               f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
     (stored_crc,) = struct.unpack("<I", data[-4:])
     if zlib.crc32(data[:-4]) != stored_crc:
         raise CorruptFileError(".tosc file is damaged or truncated (checksum mismatch)")
@@ -115,4 +121,4 @@ def unpack_file(data: bytes) -> tuple[FileHeader, list[bytes]]:
         pos += length
     if pos != len(body):
         raise CorruptFileError(f".tosc file has {len(body) - pos} unexpected trailing bytes")
-    return FileHeader(bytes(model_id), (c, h, w), (left, right, top, bottom)), streams
+    return FileHeader(bytes(model_id), (c, h, w), (left, right, top, bottom), data[4]), streams

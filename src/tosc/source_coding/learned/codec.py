@@ -173,6 +173,9 @@ class LearnedCodec:
 
     def decode_file(self, data: bytes) -> torch.Tensor:
         header, streams = unpack_file(data)
+        if header.version != 1:
+            raise CorruptFileError(f"file is .tosc version {header.version} (codec v3); {self.name} is a "
+                                   "version-1 family codec: decode it with the v3 model")
         if header.model_id != self.model_id:
             raise CorruptFileError(
                 f"file was written by model {header.model_id.hex()}, not by {self.name} ({self.model_id.hex()})")

@@ -29,6 +29,7 @@ import torch
 from ...checkpoint import load_checkpoint, save_checkpoint
 from ...errors import CorruptFileError, DataError
 from ...zoo import codec_path
+from .bitstream import FileHeader, pack_file, unpack_file
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig
 from .fastcoder import StreamDecoder, Tables, encode_batch
 
@@ -262,3 +263,28 @@ class ConvLearnedCodec:
         if not torch.isfinite(images).all():
             raise CorruptFileError("stream decodes to latent values far outside the model's range (damaged data)")
         return images
+
+    # -- .tosc files (format version 2) ----------------------------------------------
+    def encode_file(self, images: torch.Tensor, quality: int = QUALITY_LEVELS - 1) -> bytes:
+        """Images N x C x H x W -> a ``.tosc`` file (version 2) at one quality index."""
+        images = self._check(images)
+        _, c, h, w = images.shape
+        header = FileHeader(self.model_id, (c, h, w), self.model.padding_for(h, w), version=2)
+        return pack_file(header, self.encode(images, quality) if len(images) else [])
+
+    def decode_file(self, data: bytes, batch: int = 256) -> torch.Tensor:
+        """A ``.tosc`` file written by this model -> images N x C x H x W (decoded ``batch`` at a
+        time, so memory stays bounded whatever N is)."""
+        header, streams = unpack_file(data)
+        if header.version != 2:
+            raise CorruptFileError(f"file is .tosc version {header.version} (the v1 codec family), not codec v3; "
+                                   "decode it with the family model that wrote it")
+        if header.model_id != self.model_id:
+            raise CorruptFileError(
+                f"file was written by model {header.model_id.hex()}, not by {self.name} ({self.model_id.hex()})")
+        c, h, w = header.shape
+        if c != self.in_channels or header.padding != self.model.padding_for(h, w):
+            raise CorruptFileError("file header disagrees with the model's geometry")
+        if not streams:
+            return torch.zeros(0, c, h, w)
+        return torch.cat([self.decode(streams[i:i + batch], (h, w)) for i in range(0, len(streams), batch)])

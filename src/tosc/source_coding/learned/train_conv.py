@@ -149,8 +149,11 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     model = ConvCodec(cfg.codec_config(c))
     if cfg.init_from:
         state = load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"]
-        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("entropy_bottleneck._")},
-                              strict=False)
+        tables = ("entropy_bottleneck._quantized_cdf", "entropy_bottleneck._offset", "entropy_bottleneck._cdf_length")
+        result = model.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
+        if set(result.missing_keys) - set(tables) or result.unexpected_keys:
+            raise ConfigError(f"{cfg.init_from} does not fit this architecture (missing "
+                              f"{sorted(set(result.missing_keys) - set(tables))[:3]}, unexpected {result.unexpected_keys[:3]})")
     task = None
     if cfg.lambda_s > 0:
         from ...tasks import load_task_network

@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Encode + decode throughput of codec v3 (real arithmetic-coded bytes) against Pillow's JPEG
+on the same Fashion-MNIST test images, in the same process, one thread.
+
+    .venv/bin/python benchmarks/codec_v3_bench.py [--model mse-only-v3] [--images 2000] [--quality 64]
+
+Prints images/s of v3 (split into transforms, integer network and entropy coding) and of
+JPEG, and the ratio v3 / JPEG. Also checks that the compiled coder and the pure-Python one
+write the same bytes, and prints their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="mse-only-v3")
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--quality", type=int, default=64, help="v3 quality index 0..127")
+    parser.add_argument("--jpeg-quality", type=int, default=75)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    import tosc  # noqa: F401
+    from tosc.data import load_dataset
+    from tosc.source_coding.learned import arithmetic
+    from tosc.source_coding.learned.conv_codec import ConvLearnedCodec
+
+    codec = ConvLearnedCodec.load(args.model)
+    images = load_dataset("fashion-mnist", "test", limit=args.images).images
+    codec.decode(codec.encode(images[:8], args.quality), (28, 28))  # compile and warm up
+
+    t0 = time.perf_counter()
+    streams = codec.encode(images, args.quality)
+    t1 = time.perf_counter()
+    decoded = codec.decode(streams, (28, 28))
+    t2 = time.perf_counter()
+    v3_s, encode_s, decode_s = t2 - t0, t1 - t0, t2 - t1
+
+    arrays = (images[:, 0].numpy() * 255).round().astype(np.uint8)
+    t0 = time.perf_counter()
+    sizes = []
+    for a in arrays:
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=args.jpeg_quality)
+        sizes.append(len(buf.getvalue()))
+        np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+    jpeg_s = time.perf_counter() - t0
+
+    y, _ = codec.latents(images[:200])
+    symbols, indexes = codec._symbols(y, np.full(200, args.quality))
+    t0 = time.perf_counter()
+    from tosc.source_coding.learned.fastcoder import encode_batch
+
+    fast = encode_batch(symbols, indexes, codec.tables)
+    t1f = time.perf_counter()
+    cdfs = [list(r[: n]) for r, n in zip(codec.tables.cdfs.tolist(), codec.tables.lengths.tolist())]
+    slow = [arithmetic.encode(s.tolist(), i.tolist(), cdfs, codec.tables.lengths.tolist(), codec.tables.offsets.tolist())
+            for s, i in zip(symbols, indexes)]
+    t2f = time.perf_counter()
+    assert fast == slow, "compiled and Python coders disagree"
+
+    n = len(images)
+    print(f"model {args.model}, {n} images, quality {args.quality}, torch threads {torch.get_num_threads()}")
+    print(f"codec v3      : {n / v3_s:8.0f} images/s (encode {n / (t1 - t0 + 1e-12):.0f}/s incl. transforms, "
+          f"decode {n / (t2 - t1):.0f}/s)  {np.mean([len(s) for s in streams]):7.2f} B/image")
+    print(f"Pillow JPEG q{args.jpeg_quality}: {n / jpeg_s:8.0f} images/s  {np.mean(sizes):7.2f} B/image (whole file)")
+    print(f"ratio v3/JPEG throughput: {jpeg_s / v3_s:.3f}")
+    print(f"entropy coding of 200 images: compiled {200 / (t1f - t0):.0f} images/s, Python {200 / (t2f - t1f):.0f} "
+          f"images/s (ratio {(t2f - t1f) / (t1f - t0):.0f}x), identical bytes")
+    assert decoded.shape == images.shape
+
+
+if __name__ == "__main__":
+    main()
