@@ -115,3 +115,20 @@ def test_score_scenes_keys_and_ranges(scenes):
     assert scene_segmentation_iou(tasks.segmenter, scenes.images[:6], scenes.masks[:6]) == out["scene_seg_iou"]
     with pytest.raises(DataError):
         score_scenes(torch.zeros(3, 3, 64, 64), scenes, tasks)
+
+
+def test_shipped_scene_networks_score_clean_scenes_well_and_noisy_ones_worse():
+    from tosc.tasks.scene_scores import load_scene_tasks
+
+    data = make_scenes("test", n=200)
+    tasks = load_scene_tasks()
+    clean = score_scenes(data.images, data, tasks)
+    # floors well below the measured clean scores on these scenes (README, scenes section)
+    floors = {"det_map_50": 0.6, "det_map": 0.4, "scene_f1_scene-classifier-cnn": 0.5,
+              "scene_f1_scene-classifier-hog": 0.45, "scene_seg_iou": 0.9}
+    for key, floor in floors.items():
+        assert clean[key] > floor, (key, clean[key])
+    noisy = (data.images + 0.3 * torch.randn(data.images.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    worse = score_scenes(noisy, data, tasks)
+    for key in floors:
+        assert worse[key] < clean[key], (key, worse[key], clean[key])
