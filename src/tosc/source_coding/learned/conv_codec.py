@@ -37,6 +37,7 @@ __all__ = ["ConvLearnedCodec", "freeze_conv_codec", "stream_bits", "ARCH"]
 
 ARCH = "conv-codec-v3"
 _EB_TABLES = ("_quantized_cdf", "_offset", "_cdf_length")
+_INT_BUFFERS = ("int_weight", "int_bias", "multiplier")
 _PRECISION_TOTAL = 1 << 16
 
 
@@ -71,7 +72,7 @@ def _load_tables_into(model: ConvCodec, state_dict: dict) -> None:
                 raise CorruptFileError(f"checkpoint has no entropy table {key}: it was saved before tables were frozen")
             setattr(module, name, torch.zeros_like(state_dict[key]))
     for i, layer in enumerate(model.h_s.layers):
-        for name in ("int_weight", "int_bias", "multiplier"):
+        for name in _INT_BUFFERS:
             key = f"h_s.layers.{i}.{name}"
             if key not in state_dict:
                 raise CorruptFileError("checkpoint has no integer hyper-synthesis: it was saved before export")
@@ -138,11 +139,16 @@ class ConvLearnedCodec:
             raise CorruptFileError(f"{path}: weights do not fit this architecture: {str(exc).splitlines()[0]}") from None
         if freeze_from_training:  # a training checkpoint: fix the integers now
             freeze_conv_codec(model)
+        for layer in model.h_s.layers:  # stored as int32, computed on in (exact) float64
+            for name in _INT_BUFFERS:
+                setattr(layer, name, getattr(layer, name).to(torch.float64))
         meta = {k: ckpt.get(k) for k in ("config", "metrics", "variant")}
         return cls(model, name=path.stem, meta=meta, device=device)
 
     def save(self, path: str | Path, **extra) -> None:
-        state = {k: v for k, v in self.model.state_dict().items()}
+        # the integer network's numbers are integers: int32 halves the file against float64
+        state = {k: (v.to(torch.int32) if k.rsplit(".", 1)[-1] in _INT_BUFFERS else v)
+                 for k, v in self.model.state_dict().items()}
         save_checkpoint(path, kind="codec", arch=ARCH, state_dict=state,
                         config={"codec": self.model.config.to_dict(), **(self.meta.get("config") or {})},
                         variant=self.meta.get("variant"), metrics=self.meta.get("metrics") or {}, **extra)
