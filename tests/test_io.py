@@ -128,7 +128,9 @@ def test_check_output_file_refuses_what_must_not_be_replaced(tmp_path):
         with pytest.raises(OutputPathError):
             atomic_write_bytes(path, b"data")
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and protected.read_bytes() == b"keep"
-    assert check_output_file(tmp_path / "new" / "dir" / "x.npz", suffixes=(".npz",)).parent.is_dir()
+    # a missing parent is fine (writing creates it) and checking leaves nothing behind
+    assert check_output_file(tmp_path / "new" / "dir" / "x.npz", suffixes=(".npz",)).name == "x.npz"
+    assert not (tmp_path / "new").exists()
 
 
 def test_check_output_dir(tmp_path):
@@ -143,7 +145,8 @@ def test_check_output_dir(tmp_path):
                                   ("/proc/tosc-x", (), "/proc"), (tmp_path / "out", ("result.json",), "is a folder")):
         with pytest.raises(OutputPathError, match=fragment):
             check_output_dir(path, files=files)
-    assert check_output_dir(tmp_path / "a" / "b").is_dir()
+    assert check_output_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert not (tmp_path / "a").exists() and not list((tmp_path / "out").glob(".tosc-probe*"))
 
 
 def test_full_disk_is_an_error_line_not_a_traceback(tmp_path):

@@ -94,12 +94,19 @@ def _make_folder(folder: Path) -> None:
 
 
 def _probe_writable(folder: Path) -> None:
-    """Create and delete a temporary file in ``folder``: the only reliable test (root ignores
-    permission bits; /proc and read-only mounts refuse whatever the bits say)."""
+    """Check that files can be created in ``folder``, or, while it does not exist yet, that its
+    nearest existing ancestor is a folder where they can: create and delete a temporary file
+    there, the only reliable test (root ignores permission bits; /proc and read-only mounts
+    refuse whatever the bits say). Nothing is left behind, not even the folder."""
+    existing = next((p for p in [folder, *folder.parents] if os.path.lexists(p)), Path("/"))
+    if not existing.is_dir():
+        if existing == folder:
+            raise OutputPathError(f"{folder}: is a file, expected a folder")
+        raise OutputPathError(f"{folder}: cannot create it, {existing} is a file, not a folder")
     try:
-        fd, name = tempfile.mkstemp(prefix=".tosc-probe.", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=".tosc-probe.", dir=existing)
     except OSError as exc:
-        raise OutputPathError(f"{folder}: cannot write files in this folder ({_os_reason(exc)})") from None
+        raise OutputPathError(f"{existing}: cannot write files in this folder ({_os_reason(exc)})") from None
     os.close(fd)
     os.unlink(name)
 
@@ -111,7 +118,8 @@ def check_output_file(path: str | os.PathLike, *, inputs=(), suffixes: tuple[str
     a FIFO, a socket: atomic replacement would swap the device for a plain file); a read-only
     file (tosc does not replace what its owner protected); the same file as one of ``inputs``;
     a name without one of ``suffixes``; a parent folder that is a file, cannot be created or
-    cannot be written (including /proc). Missing parent folders are created.
+    cannot be written (including /proc). Missing parent folders are not created here (a
+    refused command leaves nothing behind); writing creates them.
     """
     path = Path(path)
     if not str(path) or path.name in ("", ".", ".."):
@@ -137,21 +145,19 @@ def check_output_file(path: str | os.PathLike, *, inputs=(), suffixes: tuple[str
                 raise OutputPathError(f"{path}: is also the input; writing it would destroy the input")
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise OutputPathError(f"{path}: output must end in {' or '.join(suffixes)}")
-    _make_folder(path.parent)
-    _probe_writable(path.parent)
+    _probe_writable(path.parent)  # missing parent folders are created when the file is written
     return path
 
 
 def check_output_dir(path: str | os.PathLike, *, files: tuple[str, ...] = ()) -> Path:
     """Check, before any work, that ``path`` is (or can be made) a writable folder and that the
-    named ``files`` inside it can be written (see :func:`check_output_file`). Creates the folder."""
+    named ``files`` inside it can be written (see :func:`check_output_file`)."""
     path = Path(path)
     if not str(path):
         raise OutputPathError("'': not a folder name")
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{path}: is a file, expected a folder")
-    _make_folder(path)
-    _probe_writable(path)
+    _probe_writable(path)  # created when the first file is written: a refused command leaves nothing
     for name in files:
         check_output_file(path / name)
     return path
@@ -401,7 +407,7 @@ def npz_declared_arrays(path: str | os.PathLike) -> dict[str, tuple[tuple[int, .
         with open(path, "rb") as handle:
             start = handle.read(8)
         kind = "a plain .npy array" if start.startswith(b"\x93NUMPY") else f"it starts with {start!r}"
-        raise CorruptFileError(f"{path}: not an .npz file (an .npz is a zip archive of .npy arrays; {kind})")
+        raise CorruptFileError(f"{path}: not a readable .npz file (an .npz is a zip archive of .npy arrays; {kind})")
     arrays = {}
     try:
         with zipfile.ZipFile(path) as archive:

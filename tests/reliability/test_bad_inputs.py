@@ -176,7 +176,7 @@ def image_files(tmp_path_factory) -> Path:
     ("five-d.npz", "N x C x H x W"),
     ("no-images.npz", "has no 'images' array"),
     ("out-of-range.npz", "lie in [0, 1]"),
-    ("not-an-npz.npz", "not an .npz file"),
+    ("not-an-npz.npz", "not a readable .npz file"),
     ("not-an-image.png", "not a readable image"),
 ])
 def test_encode_refuses_bad_images(name, fragment, image_files, tmp_path, capsys):

@@ -190,7 +190,7 @@ def test_bad_images_to_encode(tmp_path, capsys):
     text = tmp_path / "text.npz"
     text.write_text("images = 1, 2, 3\n")
     assert main(["encode", str(text), "-m", "tosc-sr-r1", "-o", str(tmp_path / "t.tosc")]) == 2
-    err = _one_error_line(capsys, "not an .npz file")
+    err = _one_error_line(capsys, "not a readable .npz file", "zip archive")
     assert "pickle" not in err
 
     assert main(["encode", str(tmp_path), "-m", "tosc-sr-r1", "-o", str(tmp_path / "f.tosc")]) == 2
