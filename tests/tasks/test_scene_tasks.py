@@ -58,6 +58,7 @@ def test_detector_forward_shapes_and_bad_input(scenes):
         build_detector(2, 10, 64)
 
 
+@pytest.mark.slow  # three short detector trainings: about a minute on a loaded machine
 def test_detector_training_resumes_to_the_same_weights(tmp_path):
     train, val = make_scenes("train", n=24), make_scenes("validation", n=8)
     kw = dict(epochs=2, batch_size=8, input_size=64, fpn_channels=32, progress=False)
