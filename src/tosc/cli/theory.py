@@ -60,6 +60,8 @@ def theory(
     epochs: int = typer.Option(12, "--epochs", help="Image sources: training epochs per bound point."),
     n_train: int = typer.Option(20000, "--train-images", help="Image sources: training images (0: all)."),
     n_eval: int = typer.Option(0, "--eval-images", help="Image sources: test images the bound is measured on (0: all)."),
+    width: int = typer.Option(32, "--width", help="Image sources: channels of the bound's second convolution."),
+    latent_dim: int = typer.Option(64, "--latent-dim", help="Image sources: size of the bound's latent."),
 ) -> None:
     """Sweep the semantic rate-distortion surface of a source; write OUT/theory.json and OUT/plots/."""
     from .. import theory as th
@@ -70,7 +72,8 @@ def theory(
             doc = (th.SOURCES[name].__doc__ or "").strip().splitlines()[0]
             typer.echo(f"{name}\t{doc} ({params})")
         for name, doc in th.IMAGE_SOURCES.items():
-            typer.echo(f"{name}\t{doc} (--lambda-p, --lambda-s, --epochs, --train-images, --eval-images)")
+            typer.echo(f"{name}\t{doc} (--lambda-p, --lambda-s, --epochs, --train-images, --eval-images, --width, "
+                       "--latent-dim)")
         return
     if (source is None) == (input_path is None):
         raise ConfigError("give exactly one of --source NAME or --input FILE.npz")
@@ -80,7 +83,7 @@ def theory(
 
     check_output_dir(out, files=("theory.json", "bound.json"))  # before any work
     if source in th.IMAGE_SOURCES:
-        _image_bound(source, out, param, seed, lambda_p, lambda_s, epochs, n_train, n_eval, quiet)
+        _image_bound(source, out, param, seed, lambda_p, lambda_s, epochs, n_train, n_eval, quiet, width, latent_dim)
         return
     params = _parse_params(param)
     if input_path is not None:
@@ -116,7 +119,7 @@ def _parse_weights(text: str, option: str) -> tuple[float, ...]:
 
 
 def _image_bound(source: str, out: Path, param: list[str], seed: int, lambda_p: str, lambda_s: str, epochs: int,
-                 n_train: int, n_eval: int, quiet: bool) -> None:
+                 n_train: int, n_eval: int, quiet: bool, width: int, latent_dim: int) -> None:
     from ..theory.image_bound import ImageBoundConfig, run_image_bound
 
     if param:
@@ -126,7 +129,7 @@ def _image_bound(source: str, out: Path, param: list[str], seed: int, lambda_p: 
             raise ConfigError(f"{name} must be 0 (all) or >= 2, got {value}")
     config = ImageBoundConfig(
         lambda_ps=_parse_weights(lambda_p, "--lambda-p"), lambda_ss=_parse_weights(lambda_s, "--lambda-s"),
-        epochs=epochs, n_train=n_train or None, n_eval=n_eval or None, seed=seed,
+        epochs=epochs, n_train=n_train or None, n_eval=n_eval or None, seed=seed, width=width, latent_dim=latent_dim,
     )
     record = run_image_bound(out, config, source=source, progress=not quiet)
     typer.echo(f"source      {record['source']['description']}")

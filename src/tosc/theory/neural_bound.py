@@ -24,6 +24,13 @@ distortion and predictor loss are sample means with their standard errors (the b
 for the data distribution up to that sampling error). No lower bound is computed: Yang and
 Mandt's lower bound needs a large inner optimisation per point, beyond a 2-core budget.
 
+Stated error, checked on Gaussian sources (tests/theory/test_theory_neural_bound.py): with
+``arch="linear"`` and a one-component prior the estimate is within 0.05 bits plus three
+standard errors of the closed-form R(D) (0.012 bits measured) and within 0.02 bits plus three
+standard errors of R(D_p, I_0), counting the error of the certified I_0 through the curve's
+slope (0.05 bits, 1.6 standard errors measured). On images no closed form exists and the
+estimate is only an upper bound; see docs/theory.md for how loose it was found to be.
+
 Shapes and units: data N x n_dims (vectors) or N x C x H x W (images in [0, 1]); rates in
 bits per item and per dimension; distortion = mean squared error per dimension (per pixel).
 """
