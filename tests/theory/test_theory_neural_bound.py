@@ -136,3 +136,35 @@ def test_bad_data_and_missing_predictor():
         train_bound(NeuralBoundConfig(lambda_p=1.0, lambda_s=1.0, arch="linear"), x, x)
     with pytest.raises(DataError, match="conv"):
         train_bound(NeuralBoundConfig(lambda_p=1.0, arch="conv"), x, x)
+
+
+def test_cli_image_source_writes_the_bound_with_its_provenance(tmp_path, capsys):
+    """A tiny run through `tosc theory --source fashion-mnist-images`: bound.json holds the point
+    with its training time, the config, seed, versions and git commit; a rerun resumes from the
+    checkpoint (same numbers, no new training)."""
+    import json
+
+    from tosc.cli import main
+    from tosc.data import load_dataset
+    from tosc.errors import DatasetNotFoundError
+
+    try:
+        load_dataset("fashion-mnist", "test", limit=2)
+    except DatasetNotFoundError as exc:
+        pytest.skip(str(exc))
+    args = ["theory", "--source", "fashion-mnist-images", "--out", str(tmp_path / "b"), "--lambda-p", "50",
+            "--lambda-s", "0", "--epochs", "1", "--train-images", "64", "--eval-images", "32", "--width", "8",
+            "--latent-dim", "4", "--seed", "3", "--quiet"]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "b" / "bound.json").read_text())
+    assert record["seed"] == 3 and record["config"]["lambda_ps"] == [50.0] and record["config"]["width"] == 8
+    assert record["versions"]["torch"] and record["git_commit"]
+    (point,) = record["points"]
+    assert point["epochs"] == 1 and point["train_seconds"] > 0 and point["n_eval"] == 32
+    assert point["rate_bits"] > 0 and 0 < point["distortion"] < 1 and point["semantic_info_bits"] is not None
+    assert (tmp_path / "b" / record["plots"]["rate_vs_distortion"]).is_file()
+    assert main(args) == 0
+    again = json.loads((tmp_path / "b" / "bound.json").read_text())["points"][0]
+    assert again["train_seconds"] == point["train_seconds"] and again["rate_bits"] == pytest.approx(point["rate_bits"])
+    assert main(args[:-3] + ["--seed", "4", "--quiet"]) == 2  # other settings: refuses the old checkpoint
+    assert "other settings" in capsys.readouterr().err
