@@ -47,8 +47,8 @@ def pivot_tables(records, metric: str, label: str, spec: str) -> list[str]:
         best: dict[tuple, float] = {}
         for (_, cbr, snr), v in value.items():
             best[(cbr, snr)] = max(best.get((cbr, snr), v), v)
-        lines += [f"**{label}, {channel}** (columns: SNR dB / CBR; bold: best at that point, bounds included)", "",
-                  "| system | " + " | ".join(f"{snr:g}/{_cbr(cbr)}" for cbr, snr in points) + " |",
+        lines += [f"**{label}, {channel}** (columns: SNR, CBR; bold: the best at that point, bounds included)", "",
+                  "| system | " + " | ".join(f"{snr:g} dB, {_cbr(cbr)}" for cbr, snr in points) + " |",
                   "|---|" + "--:|" * len(points)]
         for system in sorted({r.system for r in mine}):
             cells = []
@@ -87,8 +87,9 @@ def section(folder: Path, records, img: Path) -> str:
 
     first = records[0]
     channels = sorted({r.channel.kind for r in records})
-    lines = [f"Results of `{folder}`: {len({r.system for r in records})} systems, {len(records)} operating points "
-             f"over {', '.join(channels)}, {first.n_images} {first.dataset} {first.split} images per point, seed "
+    points = {(r.channel.kind, r.channel.snr_db, r.rate.cbr) for r in records}
+    lines = [f"Results of `{folder}`: {len({r.system for r in records})} systems at {len(points)} operating points "
+             f"({len(records)} results) over {', '.join(channels)}, {first.n_images} {first.dataset} {first.split} images per point, seed "
              f"{first.seed}, git commit {first.git_commit[:12]}. Regenerate with "
              f"`.venv/bin/python scripts/readme_eval.py {folder}`.", "",
              "**Who wins where.** At each point the best proposed system on a real link (TOSC-SR over LDPC, analog "
