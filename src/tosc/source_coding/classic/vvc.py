@@ -48,10 +48,9 @@ def find_vvencapp() -> Path:
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise DependencyMissingError(f"TOSC_VVENCAPP={override} is not an executable file")
         return path
-    cache = os.environ.get("TOSC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tosc"
-    )
-    path = Path(cache) / f"vvenc-{VVENC_SHA256[:16]}" / "bin" / "vvencapp"
+    from .table import cache_root
+
+    path = cache_root() / f"vvenc-{VVENC_SHA256[:16]}" / "bin" / "vvencapp"
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise DependencyMissingError(
             f"the VVC encoder (VVenC's vvencapp) is not built: run `{BUILD_COMMAND}` "
