@@ -252,13 +252,14 @@ class BlerModel:
             best = max(best, float(rows[0]["info_bits"]))
         return best
 
-    def max_info_bits(self, n_channel_uses: int, bits_per_symbol: int, snr_db: float) -> int:
+    def max_info_bits(self, n_channel_uses: int, bits_per_symbol: int, snr_db: float,
+                      margin_db: float = MODEL_MARGIN_DB) -> int:
         """Information bits (CRC included) one codeword of ``n_channel_uses`` symbols of
         log2 M = ``bits_per_symbol`` carries at ``snr_db`` with BLER <= target, by the model:
         the bits per channel use of the longest reference <= n_channel_uses at ``snr_db`` minus
-        :data:`MODEL_MARGIN_DB`, times n_channel_uses.
+        ``margin_db`` (:data:`MODEL_MARGIN_DB` by default), times n_channel_uses.
         0 when no measured shape qualifies."""
-        snr_db = check_snr_db(snr_db) - MODEL_MARGIN_DB
+        snr_db = check_snr_db(snr_db) - margin_db
         refs = [r for r in self.reference_uses(bits_per_symbol) if r <= n_channel_uses]
         if not refs:
             return 0

@@ -235,9 +235,9 @@ class Scheme:
         return self.plan.modulation
 
 
-def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float) -> int:
+def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db: float) -> int:
     """Largest A whose every code block the model passes at ``snr_db`` (0 if none)."""
-    whole = model.max_info_bits(k, m, snr_db)
+    whole = model.max_info_bits(k, m, snr_db, margin_db)
     if whole < MIN_INFO_BITS:
         return 0
     a = whole - transport_crc(whole, k)[1]
@@ -249,7 +249,7 @@ def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float) -> int:
         except DoesNotFitError:
             a -= max(1, a // 100)
             continue
-        worst = min(model.max_info_bits(s, m, snr_db) - kr for s, kr in zip(plan.symbols, plan.info_bits))
+        worst = min(model.max_info_bits(s, m, snr_db, margin_db) - kr for s, kr in zip(plan.symbols, plan.info_bits))
         if worst >= 0:
             return a
         a += min(-1, worst * plan.n_codewords) if plan.n_codewords > 1 else worst
@@ -271,7 +271,7 @@ def choose_scheme(snr_db: float, n_channel_uses: int, channel: FadingChannel | s
     model = model if model is not None else load_model(chan.model_kind)
     best: TransportPlan | None = None
     for m in model.modulation_bits():
-        a = _largest_payload(model, k, m, model_snr)
+        a = _largest_payload(model, k, m, model_snr, chan.model_margin_db)
         if a > 0 and (best is None or a > best.payload_bits):
             best = plan_transport(k, m, a)
     if best is not None:

@@ -198,6 +198,9 @@ class FadingChannel:
         """The SNR at which to read that model for a scheme that must meet ``target_bler`` here."""
         return check_snr_db(snr_db)
 
+    #: dB the model's thresholds are read below the SNR (they rest on 3,000 codewords each)
+    model_margin_db = 0.25
+
 
 class AwgnChannel(FadingChannel):
     """Complex AWGN: h = 1."""
@@ -259,6 +262,9 @@ class RayleighFastChannel(FadingChannel):
 
     kind = "rayleigh-fast"
     analog_equalizer = "mmse"
+    # the fading waterfall is shallower, so the same counting error costs more dB: 0.25 dB
+    # left 30 failures in 20,000 codewords at 5 dB and 49 channel uses
+    model_margin_db = 0.5
 
     def gains(self, n_rows, n_symbols, generator=None, device="cpu", dtype=torch.complex64):
         return complex_normal((n_rows, n_symbols), generator, device, dtype)
