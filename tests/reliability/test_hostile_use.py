@@ -391,6 +391,12 @@ def _wait_for(condition, proc: subprocess.Popen, timeout_s: float = 300.0) -> No
         time.sleep(0.05)
 
 
+def _default_sigint() -> None:
+    """A child inherits an ignored SIGINT (pytest-xdist workers ignore it), and Python then never
+    raises KeyboardInterrupt: give the child a terminal's default, as a user's shell would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(proc: subprocess.Popen) -> tuple[int, str]:
     """Ctrl-C as a terminal sends it: SIGINT to the whole process group (workers included)."""
     os.killpg(proc.pid, signal.SIGINT)
@@ -405,7 +411,8 @@ def test_ctrl_c_during_evaluate_exits_130_and_says_how_to_resume(tmp_path, jobs)
     grid = ["--systems", "mse-only+ideal", "jpeg-payload+ideal", "--snr-db", *map(str, range(0, 21, 2)),
             "--cbr", "1/8", "--limit", "32"]
     proc = subprocess.Popen(_tosc("evaluate", *grid, "--jobs", jobs, "--out", str(tmp_path)), env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)
     _wait_for(lambda: results.exists() and results.read_text().count("\n") >= 1, proc)
     status, err = _interrupt(proc)
     lines = [line for line in err.splitlines() if "error: " in line or "Traceback" in line]
@@ -422,7 +429,8 @@ def test_ctrl_c_during_train_exits_130_and_says_how_to_resume(tmp_path):
                                       lambda_p=50.0, epochs=50, seed=4)))
     out = tmp_path / "c.pt"
     proc = subprocess.Popen(_tosc("train", "--out", str(out), "--config", str(config), "--device", "cpu"), env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)
     _wait_for(out.exists, proc)
     status, err = _interrupt(proc)
     lines = [line for line in err.splitlines() if "error: " in line or "Traceback" in line]
