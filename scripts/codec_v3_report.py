@@ -34,19 +34,6 @@ def _classic_qualities(codec, points: int = 12) -> list[int]:
     return sorted(set(np.linspace(codec.quality_min, codec.quality_max, points).round().astype(int).tolist()))
 
 
-def _envelope(bpp: np.ndarray, quality: np.ndarray):
-    order = np.argsort(bpp)
-    keep_b, keep_q = [], []
-    for b, q in zip(bpp[order], quality[order]):
-        if keep_q and q <= keep_q[-1]:
-            continue
-        if keep_b and b <= keep_b[-1]:
-            keep_b.pop(), keep_q.pop()
-        keep_b.append(b)
-        keep_q.append(q)
-    return np.array(keep_b), np.array(keep_q)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--codecs", nargs="+", default=["mse-only-v3", "tosc-sr-v3"])
@@ -63,7 +50,7 @@ def main() -> None:
 
     from tosc import registry
     from tosc.data import load_dataset
-    from tosc.evaluation.bd import RateCurve, bd_metrics
+    from tosc.evaluation.bd import RateCurve, bd_metrics, upper_envelope
     from tosc.io import atomic_write_json, atomic_write_text
     from tosc.metrics import psnr_db
     from tosc.provenance import git_commit, package_versions
@@ -111,7 +98,7 @@ def main() -> None:
         table.forget_memory()
 
     def curve(name: str) -> RateCurve:
-        b, q = _envelope(np.array([r["bpp"] for r in rows[name]]), np.array([r["psnr_db"] for r in rows[name]]))
+        b, q = upper_envelope([(r["bpp"], r["psnr_db"]) for r in rows[name]])
         return RateCurve(name, "none", "psnr_db", b, q)
 
     bd = []
@@ -136,7 +123,6 @@ def main() -> None:
 
     semantic = []
     if "mse-only-v3" in rows and "tosc-sr-v3" in rows:
-        mb = np.array([r["bpp"] for r in rows["mse-only-v3"]])
         tb = np.array([r["bpp"] for r in rows["tosc-sr-v3"]])
         for r in rows["mse-only-v3"]:
             if not (tb.min() <= r["bpp"] <= tb.max()):
@@ -147,7 +133,6 @@ def main() -> None:
                                                    np.array([rows["tosc-sr-v3"][i][k] for i in order])))
                                 for k in entry["mse_only"]}
             semantic.append(entry)
-        del mb
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import numpy as np
 from .. import registry
 from ..results import ResultRecord
 
-__all__ = ["METHOD", "RateCurve", "BDResult", "rate_curve", "bd_metrics", "bd_table", "record_mode"]
+__all__ = ["METHOD", "RateCurve", "BDResult", "rate_curve", "upper_envelope", "bd_metrics", "bd_table", "record_mode"]
 
 METHOD = "pchip"
 
@@ -58,12 +58,19 @@ def rate_curve(records: list[ResultRecord], system: str, channel: str, metric: s
                   if r.system == system and r.channel.kind == channel and record_mode(r) != "analog"
                   and r.rate.bpp > 0 and r.metrics.get(metric) is not None and math.isfinite(r.metrics[metric])),
                  key=lambda p: (p[0], -p[1]))
+    bpp, quality = upper_envelope(pts)
+    return RateCurve(system, channel, metric, bpp, quality)
+
+
+def upper_envelope(points) -> tuple[np.ndarray, np.ndarray]:
+    """(rate, quality) pairs -> the best quality reached at or below each rate: two float
+    arrays, both strictly increasing (what the BD interpolation needs)."""
     bpp, quality = [], []
-    for rate, q in pts:
+    for rate, q in sorted(points, key=lambda p: (p[0], -p[1])):
         if (not quality or q > quality[-1]) and (not bpp or rate > bpp[-1]):
             bpp.append(rate)
             quality.append(q)
-    return RateCurve(system, channel, metric, np.array(bpp, dtype=float), np.array(quality, dtype=float))
+    return np.array(bpp, dtype=float), np.array(quality, dtype=float)
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:

@@ -27,7 +27,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["MAGIC", "FORMAT_VERSION", "FileHeader", "pack_file", "unpack_file", "write_varint", "read_varint"]
+__all__ = ["MAGIC", "FORMAT_VERSION", "FileHeader", "pack_file", "unpack_file", "check_writer", "write_varint",
+           "read_varint"]
 
 from ...errors import CorruptFileError
 
@@ -122,3 +123,16 @@ def unpack_file(data: bytes) -> tuple[FileHeader, list[bytes]]:
     if pos != len(body):
         raise CorruptFileError(f".tosc file has {len(body) - pos} unexpected trailing bytes")
     return FileHeader(bytes(model_id), (c, h, w), (left, right, top, bottom), data[4]), streams
+
+
+_WRITERS = {1: "the v1 codec family", 2: "codec v3"}
+
+
+def check_writer(header: FileHeader, version: int, model_id: bytes, name: str) -> None:
+    """Refuse a file that ``name`` (format ``version``, id ``model_id``) did not write, in one line."""
+    if header.version != version:
+        raise CorruptFileError(f"file is .tosc version {header.version} ({_WRITERS.get(header.version, '?')}); "
+                               f"{name} reads version {version} ({_WRITERS[version]}): decode it with the model "
+                               "that wrote it")
+    if header.model_id != model_id:
+        raise CorruptFileError(f"file was written by model {header.model_id.hex()}, not by {name} ({model_id.hex()})")

@@ -24,7 +24,7 @@ from ...checkpoint import load_checkpoint, save_checkpoint
 from ...errors import CorruptFileError, DataError
 from ...zoo import codec_path
 from . import arithmetic
-from .bitstream import FileHeader, pack_file, unpack_file
+from .bitstream import FileHeader, check_writer, pack_file, unpack_file
 from .model import CodecConfig, TinyImageCodec
 
 __all__ = ["LearnedCodec", "freeze_entropy_tables", "load_codec_state"]
@@ -173,12 +173,7 @@ class LearnedCodec:
 
     def decode_file(self, data: bytes) -> torch.Tensor:
         header, streams = unpack_file(data)
-        if header.version != 1:
-            raise CorruptFileError(f"file is .tosc version {header.version} (codec v3); {self.name} is a "
-                                   "version-1 family codec: decode it with the v3 model")
-        if header.model_id != self.model_id:
-            raise CorruptFileError(
-                f"file was written by model {header.model_id.hex()}, not by {self.name} ({self.model_id.hex()})")
+        check_writer(header, 1, self.model_id, self.name)
         c, h, w = header.shape
         ch, cw = self.config.canvas_hw
         if h > ch or w > cw:

@@ -167,8 +167,8 @@ class ConvCodec(nn.Module):
         mean_num, index = self.split_params(raw, y_s.shape[-2:])
         means = mean_num / MEAN_FRACTION
         # straight-through: the table's scale forward, d sigma / d index = sigma * log(step) backward
-        sigma = self.scales[index.detach().long()] + (index - index.detach()) * self.scales[index.detach().long()] \
-            * math.log(self.scales[1].item() / self.scales[0].item())
+        table_sigma = self.scales[index.detach().long()]
+        sigma = table_sigma + (index - index.detach()) * table_sigma * math.log(self.scales[1].item() / self.scales[0].item())
         if self.training:
             y_tilde = y_s + torch.empty_like(y_s).uniform_(-0.5, 0.5)
         else:

@@ -29,7 +29,7 @@ import torch
 from ...checkpoint import load_checkpoint, save_checkpoint
 from ...errors import CorruptFileError, DataError
 from ...zoo import codec_path
-from .bitstream import FileHeader, pack_file, unpack_file
+from .bitstream import FileHeader, check_writer, pack_file, unpack_file
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig
 from .fastcoder import StreamDecoder, Tables, encode_batch
 
@@ -216,28 +216,33 @@ class ConvLearnedCodec:
         n = len(y)
         budget = np.broadcast_to(np.asarray(budget_bits, dtype=np.int64), (n,))
         lo, hi = np.zeros(n, dtype=np.int64), np.full(n, QUALITY_LEVELS - 1, dtype=np.int64)
-        sizes_at = lambda q: np.array([stream_bits(s) for s in self.encode_latents(y, q)])  # noqa: E731
-        fits_top = sizes_at(hi) <= budget
+        chosen: list[bytes | None] = [None] * n  # the stream at quality lo, once one was seen to fit
+
+        def probe(rows: np.ndarray, quality: np.ndarray) -> np.ndarray:
+            """Encode only ``rows`` at ``quality`` [len(rows)]; keep the streams that fit."""
+            streams = self.encode_latents(y[rows], quality)
+            fits = np.array([stream_bits(s) <= budget[r] for r, s in zip(rows, streams)], dtype=bool)
+            for r, s, f in zip(rows, streams, fits):
+                if f:
+                    chosen[r] = s
+            return fits
+
+        every = np.arange(n)
+        fits_top = probe(every, hi)
         lo[fits_top] = hi[fits_top]
         # invariant for the rest: quality lo fits (or lo = 0, checked at the end), hi does not
         while True:
-            open_ = hi - lo > 1
-            if not open_.any():
+            rows = np.flatnonzero(hi - lo > 1)  # only images whose interval is still open
+            if not len(rows):
                 break
-            mid = np.where(open_, (lo + hi) // 2, lo)
-            ok = sizes_at(mid) <= budget
-            lo = np.where(open_ & ok, mid, lo)
-            hi = np.where(open_ & ~ok, mid, hi)
-        streams = self.encode_latents(y, lo)
-        out: list[bytes | None] = []
-        quality = lo.copy()
-        for i, s in enumerate(streams):
-            if stream_bits(s) <= budget[i]:
-                out.append(s)
-            else:
-                out.append(None)
-                quality[i] = -1
-        return out, quality
+            mid = (lo[rows] + hi[rows]) // 2
+            ok = probe(rows, mid)
+            lo[rows[ok]], hi[rows[~ok]] = mid[ok], mid[~ok]
+        unseen = np.array([r for r in every if chosen[r] is None], dtype=np.int64)
+        if len(unseen):  # quality 0 was never tried for these: does even it fit?
+            probe(unseen, lo[unseen])
+        quality = np.where([s is not None for s in chosen], lo, -1).astype(np.int64)
+        return chosen, quality
 
     # -- decoder ------------------------------------------------------------------
     def _geometry(self, image_hw: tuple[int, int]):
@@ -282,12 +287,7 @@ class ConvLearnedCodec:
         """A ``.tosc`` file written by this model -> images N x C x H x W (decoded ``batch`` at a
         time, so memory stays bounded whatever N is)."""
         header, streams = unpack_file(data)
-        if header.version != 2:
-            raise CorruptFileError(f"file is .tosc version {header.version} (the v1 codec family), not codec v3; "
-                                   "decode it with the family model that wrote it")
-        if header.model_id != self.model_id:
-            raise CorruptFileError(
-                f"file was written by model {header.model_id.hex()}, not by {self.name} ({self.model_id.hex()})")
+        check_writer(header, 2, self.model_id, self.name)
         c, h, w = header.shape
         if c != self.in_channels or header.padding != self.model.padding_for(h, w):
             raise CorruptFileError("file header disagrees with the model's geometry")
