@@ -97,6 +97,32 @@ def test_integer_network_is_exact_integer_arithmetic():
     assert (net(z.float()).detach().numpy() - got).__abs__().max() <= 1
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_integer_layer_is_exact_on_both_routes_at_the_float32_edge(transposed):
+    """A layer whose convolution sums reach just under 2**24 runs in float32 and one just over
+    runs in float64; both must equal int64 arithmetic on inputs at the worst case (all 255)."""
+    torch.manual_seed(1)
+    for target, route in ((2**24 - 300, torch.float32), (2**24 + 300, torch.float64)):
+        layer = IntConv(32, 4, 5, 2, transposed=transposed)
+        layer.export()
+        # every output channel's |W| sums to exactly target // 255, with random signs
+        total = target // 255
+        per_channel = layer.int_weight[:, 0].numel() if transposed else layer.int_weight[0].numel()
+        mags = torch.full((per_channel,), float(-(-total // per_channel)))
+        mags[: int(mags.sum().item()) - total] -= 1
+        signs = torch.where(torch.rand(layer.int_weight.shape) < 0.5, -1.0, 1.0).double()
+        w = signs * (mags.view(1, 32, 5, 5).transpose(0, 1) if transposed else mags.view(1, 32, 5, 5)).double()
+        layer.int_weight = w
+        layer.int_bias = torch.randint(-1000, 1000, (4,)).double()
+        layer.multiplier = torch.full((4,), float(1 << (SHIFT - 12)))
+        assert (layer.conv_sum_bound(255) < 2**24) == (route == torch.float32)
+        a = torch.randint(0, 256, (2, 32, 3, 4)).double()
+        a[0] = 255.0  # the worst case: every input at its bound
+        got = layer.run_exact(a, max_abs_input=255).numpy()
+        assert (got == _numpy_int_conv(a.numpy().astype(np.int64), layer)).all()
+        assert got.std() > 0
+
+
 @pytest.fixture(scope="module")
 def tiny_codec():
     torch.manual_seed(0)

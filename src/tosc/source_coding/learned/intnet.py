@@ -19,9 +19,17 @@ layers (a ReLU with 8-bit outputs) and a wide signed range for the last one.
 How it is computed: every operand and every partial sum is an integer below 2**53 in
 magnitude (bounded in :meth:`IntConv.max_abs_accumulator`), so float64 arithmetic on them
 is *exact* and therefore independent of summation order, blocking, thread count or BLAS
-(no result is ever rounded). The convolutions run in float64 on the CPU, never through
-cuDNN, whose FFT/Winograd algorithms would leave the integers. The division by ``2**S`` and
-``floor`` are exact in float64 too. That is integer arithmetic by construction, at BLAS speed.
+(no result is ever rounded). The division by ``2**S`` and ``floor`` are exact in float64 too.
+That is integer arithmetic by construction, at BLAS speed.
+
+The convolution sums themselves usually fit float32: a layer whose every output channel has
+``sum |W| * max|a_in| < 2**24`` (checked per layer from the exported integers,
+:meth:`IntConv.conv_sum_bound`) has all its products and all partial sums, in any order,
+exactly representable in float32, so its convolution runs in float32 (about 10x faster than
+float64 on the CPU) and only the rescale runs in float64; a layer over the bound falls back
+to float64. Either way the convolutions run on the CPU with only multiply-and-add
+algorithms: NNPACK (whose Winograd/FFT transforms use fractions) is switched off, and
+oneDNN is held to IEEE float32 (no TF32/BF16 down-conversion), never through cuDNN.
 
 Training uses the same layer in float32 with straight-through rounding of weights,
 multipliers and activations (quantisation-aware training), so the trained network is the
@@ -31,7 +39,9 @@ integer network up to float32 error in the accumulation; after training,
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 
 import torch
 import torch.nn as nn
@@ -44,6 +54,19 @@ _WEIGHT_MAX = 127
 _ACT_MAX = 255
 _FINAL_RANGE = 1 << 15
 _EXACT = float(1 << 53)
+_EXACT_F32 = float(1 << 24)
+
+
+@contextlib.contextmanager
+def _multiply_add_only():
+    """CPU convolutions by products and sums only: no NNPACK (Winograd/FFT), no TF32/BF16 in oneDNN."""
+    with warnings.catch_warnings():
+        # torch warns on any TF32 setting (it is about Intel GPUs), even when switching it off
+        warnings.filterwarnings("ignore", message=".*TF32 acceleration on top of oneDNN.*")
+        with torch.backends.nnpack.flags(enabled=False), \
+                torch.backends.mkldnn.flags(enabled=torch.backends.mkldnn.is_available(), deterministic=True,
+                                            allow_tf32=False, fp32_precision="ieee"):
+            yield
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -125,20 +148,31 @@ class IntConv(nn.Module):
         acc = fan_in * _WEIGHT_MAX * max_abs_input + self.int_bias.abs().max().item()
         return acc * self.multiplier.max().item() + (1 << (SHIFT - 1))
 
+    def conv_sum_bound(self, max_abs_input: float) -> float:
+        """An upper bound on every partial sum of the convolution (bias excluded) for inputs
+        bounded by ``max_abs_input``: the largest per-output-channel sum of |W|, times the bound."""
+        dims = (0, 2, 3) if self.transposed else (1, 2, 3)
+        return self.int_weight.abs().sum(dim=dims).max().item() * max_abs_input
+
     @torch.no_grad()
-    def run_exact(self, a: torch.Tensor) -> torch.Tensor:
+    def run_exact(self, a: torch.Tensor, *, max_abs_input: float | None = None) -> torch.Tensor:
         """Inference on integers (float64 tensor of integer values, CPU) -> integers, exactly.
 
-        PyTorch's CPU convolutions in float64 are im2col + GEMM (oneDNN, NNPACK and their
-        Winograd paths are float32 only), i.e. sums of exact integer products, exact below
-        2**53; ``tests/source_coding/test_conv_codec.py`` checks them against int64 numpy."""
+        With ``max_abs_input`` given and :meth:`conv_sum_bound` below 2**24 the convolution
+        runs in float32 (exact, see the module docstring), else in float64 (exact below
+        2**53); ``tests/source_coding/learned/test_conv_codec.py`` checks both against int64 numpy."""
         if a.device.type != "cpu" or a.dtype != torch.float64:
             raise ValueError("run_exact takes a float64 CPU tensor of integers")
-        if self.transposed:
-            acc = F.conv_transpose2d(a, self.int_weight, None, self.stride, self.padding, self.output_padding)
-        else:
-            acc = F.conv2d(a, self.int_weight, None, self.stride, self.padding)
-        acc = acc + self.int_bias.view(1, -1, 1, 1)
+        dtype = torch.float64
+        if max_abs_input is not None and self.conv_sum_bound(max_abs_input) < _EXACT_F32:
+            dtype = torch.float32
+        with _multiply_add_only():
+            w, x = self.int_weight.to(dtype), a.to(dtype)
+            if self.transposed:
+                acc = F.conv_transpose2d(x, w, None, self.stride, self.padding, self.output_padding)
+            else:
+                acc = F.conv2d(x, w, None, self.stride, self.padding)
+        acc = acc.to(torch.float64) + self.int_bias.view(1, -1, 1, 1)
         v = torch.floor((acc * self.multiplier.view(1, -1, 1, 1) + float(1 << (SHIFT - 1))) / float(1 << SHIFT))
         return self._activate(v)
 
@@ -173,6 +207,8 @@ class IntNet(nn.Module):
     def run_exact(self, a: torch.Tensor) -> torch.Tensor:
         """Integer inputs (any integer dtype or float) -> integer outputs as int64, on the CPU."""
         a = a.detach().to("cpu", torch.float64).clamp(-self.input_bound, self.input_bound)
+        bound = float(self.input_bound)
         for layer in self.layers:
-            a = layer.run_exact(a)
+            a = layer.run_exact(a, max_abs_input=bound)
+            bound = float(_FINAL_RANGE if layer.final else _ACT_MAX)
         return a.to(torch.int64)

@@ -4,11 +4,12 @@ Every image of a batch gets its own quality t ~ U[0, 1] and trade-off
 lambda_p(t) = lambda_min * (lambda_max / lambda_min) ** t, so one checkpoint learns the whole
 rate range. Per image::
 
-    L_i = [bits_i / pixels + lambda_p(t_i) * MSE_i + lambda_s(t_i) * S_i] / sqrt(lambda_p(t_i) / lambda_min)
+    L_i = [bits_i / pixels + lambda_p(t_i) * MSE_i + lambda_s(t_i) * S_i] / (lambda_p(t_i) / lambda_min) ** balance
 
-The division keeps the high-rate images (whose lambda * MSE is orders of magnitude larger)
-from drowning the low-rate ones; it changes how capacity is shared, not the optimum of any
-single image's trade-off. S_i is the semantic distortion of the TOSC-SR loss (see
+The division shares the model's capacity between rates: with ``balance`` = 0 the high-rate
+images (whose loss is an order of magnitude larger) drown the low-rate ones, with 0.5 the
+reverse happens (a t = 1 image then weighs about 20x less than a t = 0 one); it changes how
+capacity is shared, not the optimum of any single image's trade-off. S_i is the semantic distortion of the TOSC-SR loss (see
 :func:`semantic_distortion`); lambda_s = 0 is the MSE-only codec.
 
 Determinism and resumption: the shuffle of epoch e comes from (seed, e), and the noise and
@@ -61,6 +62,7 @@ class ConvTrainConfig:
     init_from: str | None = None
     checkpoint_every: int = 200
     flip: bool = True
+    balance: float = 0.5  # exponent of the per-image loss normalisation (see the module docstring)
 
     def __post_init__(self) -> None:
         for name in ("lambda_min", "lambda_max", "lr", "final_lr", "aux_lr"):
@@ -69,6 +71,8 @@ class ConvTrainConfig:
                 raise ConfigError(f"{name} must be a positive finite number (got {value!r})")
         if not (isinstance(self.lambda_s, (int, float)) and math.isfinite(self.lambda_s) and self.lambda_s >= 0):
             raise ConfigError(f"lambda_s must be a finite number >= 0 (got {self.lambda_s!r})")
+        if not (isinstance(self.balance, (int, float)) and 0 <= self.balance <= 1):
+            raise ConfigError(f"balance must be a number in [0, 1] (got {self.balance!r})")
         if self.lambda_max < self.lambda_min:
             raise ConfigError("lambda_max must be >= lambda_min")
         for name in ("epochs", "batch_size", "checkpoint_every"):
@@ -126,7 +130,7 @@ def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[st
         sem = semantic_distortion(task, out["x_hat"], x, labels, cfg.semantic)
         per_image = per_image + cfg.lambda_s * (lam / cfg.lambda_min).sqrt() * sem
         terms["semantic"] = sem
-    terms["loss"] = (per_image / (lam / cfg.lambda_min).sqrt()).mean()
+    terms["loss"] = (per_image / (lam / cfg.lambda_min) ** cfg.balance).mean()
     return terms
 
 
@@ -173,7 +177,9 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     epoch, step, log, elapsed_before = 0, 0, [], 0.0
     if resume and out.exists():
         ckpt = load_checkpoint(out, kind="codec", arch=ARCH)
-        if ckpt["config"].get("train") != asdict(cfg):
+        # settings added after a checkpoint was written read as their defaults
+        saved = {**asdict(ConvTrainConfig()), **ckpt["config"].get("train", {})}
+        if saved != asdict(cfg):
             raise ConfigError(f"{out} was trained with other settings; resume needs the same config")
         state_dict = ckpt["state_dict"]
         for name in ("_quantized_cdf", "_offset", "_cdf_length"):
