@@ -34,6 +34,36 @@ def _classic_qualities(codec, points: int = 12) -> list[int]:
     return sorted(set(np.linspace(codec.quality_min, codec.quality_max, points).round().astype(int).tolist()))
 
 
+def semantic_verdict(semantic: list[dict], clean: dict, n: int, training: str, held_out: list[str]) -> dict:
+    """The issue's criteria on equal-rate pairs: where MSE-only is >= 2 points below clean on
+    the training network, TOSC-SR closes >= half the gap at <= 0.3 dB PSNR cost; each held-out
+    network gains on average and loses nowhere by more than one standard error."""
+    def se(p1: float, p2: float) -> float:
+        return math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+
+    key = f"acc_{training}"
+    gaps = []
+    for s in semantic:
+        gap = clean[key] - s["mse_only"][key]
+        if gap >= 0.02:
+            closed = (s["tosc_sr"][key] - s["mse_only"][key]) / gap
+            cost = s["mse_only"]["psnr_db"] - s["tosc_sr"]["psnr_db"]
+            gaps.append({"bpp": s["bpp"], "gap_points": 100 * gap, "closed_pct": 100 * closed,
+                         "psnr_cost_db": cost, "meets": bool(closed >= 0.5 and cost <= 0.3)})
+    held = {}
+    for k in held_out:
+        gains = [s["tosc_sr"][f"acc_{k}"] - s["mse_only"][f"acc_{k}"] for s in semantic]
+        if not gains:
+            continue
+        worst = int(np.argmin(gains))
+        err = se(semantic[worst]["mse_only"][f"acc_{k}"], semantic[worst]["tosc_sr"][f"acc_{k}"])
+        held[k] = {"mean_gain_points": 100 * float(np.mean(gains)), "worst_gain_points": 100 * gains[worst],
+                   "worst_bpp": semantic[worst]["bpp"], "se_points": 100 * err,
+                   "meets": bool(np.mean(gains) > 0 and gains[worst] >= -err)}
+    return {"gap_rows": gaps, "held_out": held,
+            "all_met": bool(gaps and all(g["meets"] for g in gaps) and all(h["meets"] for h in held.values()))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--codecs", nargs="+", default=["mse-only-v3", "tosc-sr-v3"])
@@ -41,6 +71,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="docs/codec_v3")
+    parser.add_argument("--pair", nargs=2, default=["mse-only-v3", "tosc-sr-v3"], metavar=("MSE", "TOSC"),
+                        help="the two --codecs compared at equal rate (MSE-only, TOSC-SR)")
     args = parser.parse_args()
 
     import matplotlib
@@ -121,23 +153,25 @@ def main() -> None:
                 at_vvc.append({"test": test_name, "vvc_quality": r["quality"], "bpp": r["bpp"],
                                "vvc_psnr_db": r["psnr_db"], "test_psnr_db": ours})
 
-    semantic = []
-    if "mse-only-v3" in rows and "tosc-sr-v3" in rows:
-        tb = np.array([r["bpp"] for r in rows["tosc-sr-v3"]])
-        for r in rows["mse-only-v3"]:
+    semantic, verdict = [], {}
+    mse_name, sr_name = args.pair
+    if mse_name in rows and sr_name in rows:
+        tb = np.array([r["bpp"] for r in rows[sr_name]])
+        for r in rows[mse_name]:
             if not (tb.min() <= r["bpp"] <= tb.max()):
                 continue
             entry = {"bpp": r["bpp"], "mse_only": {k: r[k] for k in r if k.startswith(("acc_", "psnr"))}}
             order = np.argsort(tb)
             entry["tosc_sr"] = {k: float(np.interp(math.log(r["bpp"]), np.log(tb[order]),
-                                                   np.array([rows["tosc-sr-v3"][i][k] for i in order])))
+                                                   np.array([rows[sr_name][i][k] for i in order])))
                                 for k in entry["mse_only"]}
             semantic.append(entry)
+        verdict = semantic_verdict(semantic, clean, n, TRAINING_TASK, list(HELD_OUT_TASKS))
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"config": vars(args), "images": n, "clean": clean, "rows": rows, "bd": bd, "at_vvc_points": at_vvc,
-              "semantic_at_equal_rate": semantic, "versions": package_versions(), "git_commit": git_commit(),
+              "semantic_at_equal_rate": semantic, "semantic_verdict": verdict, "versions": package_versions(), "git_commit": git_commit(),
               "seconds": time.time() - started}
     atomic_write_json(out / "codec_v3.json", result)
 
@@ -162,12 +196,23 @@ def main() -> None:
             lines.append(f"| {a['test']} | {63 - a['vvc_quality']} | {a['bpp']:.3f} | {a['vvc_psnr_db']:.2f} | {ours} |")
     if semantic:
         keys = list(semantic[0]["mse_only"])
-        lines += ["", "TOSC-SR v3 against MSE-only v3 at MSE-only's rates (TOSC-SR interpolated in log-rate):", "",
+        lines += ["", f"{sr_name} against {mse_name} at {mse_name}'s rates ({sr_name} interpolated in log-rate):", "",
                   "| bpp | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
         for s in semantic:
             lines.append(f"| {s['bpp']:.3f} | " + " | ".join(
                 f"{s['mse_only'][k] if k.startswith('psnr') else 100 * s['mse_only'][k]:.2f} -> "
                 f"{s['tosc_sr'][k] if k.startswith('psnr') else 100 * s['tosc_sr'][k]:.2f}" for k in keys) + " |")
+    if verdict:
+        lines += ["", f"Against the issue's bar (training network {TRAINING_TASK}; standard error of a difference "
+                  f"of two accuracies on {n} images):", ""]
+        for g in verdict["gap_rows"]:
+            lines.append(f"- {g['bpp']:.3f} bpp: {mse_name} {g['gap_points']:.1f} points below clean, "
+                         f"{sr_name} closes {g['closed_pct']:.0f}% at {g['psnr_cost_db']:+.2f} dB PSNR cost "
+                         f"({'meets' if g['meets'] else 'misses'} >= 50% at <= 0.3 dB)")
+        for k, h in verdict["held_out"].items():
+            lines.append(f"- held-out {k}: mean gain {h['mean_gain_points']:+.2f} points over the rates, worst "
+                         f"{h['worst_gain_points']:+.2f} at {h['worst_bpp']:.3f} bpp (SE {h['se_points']:.2f}): "
+                         f"{'meets' if h['meets'] else 'misses'}")
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))

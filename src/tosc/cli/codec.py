@@ -210,14 +210,29 @@ def models() -> None:
     if not entries:
         typer.echo(f"no trained codecs in {folder} yet: run `tosc train` or `python scripts/train_family.py`")
         return
-    typer.echo(f"{'name':<24}{'variant':<11}{'lambda_p':>9}{'lambda_s':>9}{'bpp':>8}{'psnr_db':>9}{'accuracy':>9}")
+    typer.echo(f"{'name':<24}{'variant':<11}{'lambda_p':>13}{'lambda_s':>9}{'bpp':>13}{'psnr_db':>13}"
+               f"{'accuracy':>13}")
     nan = float("nan")
     for name, info in entries.items():
         m = info.get("metrics") or {}
         train = (info.get("config") or {}).get("train") or {}
-        typer.echo(f"{Path(name).stem:<24}{info.get('variant') or '?':<11}{_number(train.get('lambda_p', nan)):>9g}"
-                   f"{_number(train.get('lambda_s', nan)):>9g}{_number(m.get('bpp', nan)):>8.3f}"
-                   f"{_number(m.get('psnr_db', nan)):>9.2f}{_number(m.get('accuracy', nan)):>9.3f}")
+        # a variable-rate (codec v3) checkpoint: lambda range and the measured curve's ends
+        lam = (_span(train["lambda_min"], train["lambda_max"], "g") if "lambda_min" in train
+               else f"{_number(train.get('lambda_p', nan)):g}")
+        typer.echo(f"{Path(name).stem:<24}{info.get('variant') or '?':<11}{lam:>13}"
+                   f"{_number(train.get('lambda_s', nan)):>9g}{_cell(m.get('bpp'), '.3f'):>13}"
+                   f"{_cell(m.get('psnr_db'), '.2f'):>13}{_cell(m.get('accuracy'), '.3f'):>13}")
+
+
+def _span(low, high, fmt: str) -> str:
+    return f"{_number(low):{fmt}}-{_number(high):{fmt}}"
+
+
+def _cell(value, fmt: str) -> str:
+    """One number, or the first-last of a measured curve (one value per quality index)."""
+    if isinstance(value, (list, tuple)) and value:
+        return _span(value[0], value[-1], fmt)
+    return f"{_number(value):{fmt}}"
 
 
 def _number(value) -> float:

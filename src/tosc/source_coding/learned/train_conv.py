@@ -45,7 +45,8 @@ class ConvTrainConfig:
     dataset: str = "fashion-mnist"
     lambda_min: float = 2.0
     lambda_max: float = 1.2e5
-    lambda_s: float = 0.0  # semantic weight at t = 0 (scaled with sqrt(lambda_p / lambda_min) above)
+    lambda_s: float = 0.0  # semantic weight at t = 0 (scaled with (lambda_p / lambda_min) ** semantic_exponent above)
+    semantic_exponent: float = 0.5
     semantic: str = "ce"  # "ce" (cross-entropy to the label) or "kl" (to the task's output on x)
     task: str = "classifier-cnn"
     epochs: int = 16
@@ -71,8 +72,10 @@ class ConvTrainConfig:
                 raise ConfigError(f"{name} must be a positive finite number (got {value!r})")
         if not (isinstance(self.lambda_s, (int, float)) and math.isfinite(self.lambda_s) and self.lambda_s >= 0):
             raise ConfigError(f"lambda_s must be a finite number >= 0 (got {self.lambda_s!r})")
-        if not (isinstance(self.balance, (int, float)) and 0 <= self.balance <= 1):
-            raise ConfigError(f"balance must be a number in [0, 1] (got {self.balance!r})")
+        for name in ("balance", "semantic_exponent"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value <= 1):
+                raise ConfigError(f"{name} must be a number in [0, 1] (got {value!r})")
         if self.lambda_max < self.lambda_min:
             raise ConfigError("lambda_max must be >= lambda_min")
         for name in ("epochs", "batch_size", "checkpoint_every"):
@@ -128,7 +131,7 @@ def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[st
     terms = {"bpp": bpp, "mse": mse}
     if cfg.lambda_s > 0 and task is not None:
         sem = semantic_distortion(task, out["x_hat"], x, labels, cfg.semantic)
-        per_image = per_image + cfg.lambda_s * (lam / cfg.lambda_min).sqrt() * sem
+        per_image = per_image + cfg.lambda_s * (lam / cfg.lambda_min) ** cfg.semantic_exponent * sem
         terms["semantic"] = sem
     terms["loss"] = (per_image / (lam / cfg.lambda_min) ** cfg.balance).mean()
     return terms
