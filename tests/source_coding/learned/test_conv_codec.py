@@ -236,9 +236,34 @@ def test_training_config_refuses_nonsense():
     from tosc.source_coding.learned.train_conv import ConvTrainConfig
 
     for bad in (dict(lr=float("nan")), dict(lambda_min=float("inf")), dict(lambda_s=-1), dict(epochs="abc"),
-                dict(lambda_min=10, lambda_max=5)):
+                dict(lambda_min=10, lambda_max=5), dict(balance=2), dict(semantic_exponent=-0.5),
+                dict(pixel_weight=float("nan")), dict(pixel_weight=0)):  # task-only needs lambda_s > 0
         with pytest.raises(ConfigError):
             ConvTrainConfig(**bad)
+    assert ConvTrainConfig(pixel_weight=0, lambda_s=0.05).variant == "task-only"
+    assert ConvTrainConfig(lambda_s=0.05).variant == "tosc-sr"
+
+
+def test_loss_weights_rates_and_terms_as_configured(monkeypatch):
+    """balance divides each image's loss by (lambda/lambda_min) ** balance; pixel_weight = 0
+    removes the MSE term (task-only); checked on a fixed forward pass."""
+    from tosc.source_coding.learned import train_conv
+
+    out = {"x_hat": torch.zeros(2, 1, 4, 4), "bits_y": torch.tensor([16.0, 32.0]), "bits_z": torch.zeros(2)}
+
+    class Fixed:
+        def __call__(self, x, t):
+            return out
+
+    x = torch.full((2, 1, 4, 4), 0.5)
+    t = torch.tensor([0.0, 1.0])
+    for balance in (0.0, 0.5):
+        cfg = train_conv.ConvTrainConfig(lambda_min=2, lambda_max=8, balance=balance)
+        terms = train_conv._loss(Fixed(), None, x, None, t, cfg)
+        per = torch.tensor([1.0 + 2 * 0.25, 2.0 + 8 * 0.25]) / torch.tensor([1.0, 4.0]) ** balance
+        assert torch.allclose(terms["loss"], per.mean())
+    cfg = train_conv.ConvTrainConfig(lambda_min=2, lambda_max=8, balance=0.0, pixel_weight=0, lambda_s=1.0)
+    assert torch.allclose(train_conv._loss(Fixed(), None, x, None, t, cfg)["loss"], torch.tensor(1.5))
 
 
 def test_tosc_file_round_trip_and_version_errors(tiny_codec, fashion_test_slice):

@@ -172,9 +172,11 @@ class IntConv(nn.Module):
                 acc = F.conv_transpose2d(x, w, None, self.stride, self.padding, self.output_padding)
             else:
                 acc = F.conv2d(x, w, None, self.stride, self.padding)
-        acc = acc.to(torch.float64) + self.int_bias.view(1, -1, 1, 1)
-        v = torch.floor((acc * self.multiplier.view(1, -1, 1, 1) + float(1 << (SHIFT - 1))) / float(1 << SHIFT))
-        return self._activate(v)
+        # (acc + B) * m + 2**(S-1) = acc * m + (B * m + 2**(S-1)): every term an integer below
+        # 2**53 (max_abs_accumulator), and the division by 2**S a change of exponent, so exact
+        offset = (self.int_bias * self.multiplier + float(1 << (SHIFT - 1))).view(1, -1, 1, 1)
+        v = acc.to(torch.float64).mul_(self.multiplier.view(1, -1, 1, 1)).add_(offset)
+        return self._activate(v.mul_(1.0 / (1 << SHIFT)).floor_())
 
 
 class IntNet(nn.Module):

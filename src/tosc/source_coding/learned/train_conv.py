@@ -47,6 +47,7 @@ class ConvTrainConfig:
     lambda_max: float = 1.2e5
     lambda_s: float = 0.0  # semantic weight at t = 0 (scaled with (lambda_p / lambda_min) ** semantic_exponent above)
     semantic_exponent: float = 0.5
+    pixel_weight: float = 1.0  # 0 drops the pixel term: the task-only codec (rate + semantic distortion)
     semantic: str = "ce"  # "ce" (cross-entropy to the label) or "kl" (to the task's output on x)
     task: str = "classifier-cnn"
     epochs: int = 16
@@ -76,6 +77,11 @@ class ConvTrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value <= 1):
                 raise ConfigError(f"{name} must be a number in [0, 1] (got {value!r})")
+        if not (isinstance(self.pixel_weight, (int, float)) and math.isfinite(self.pixel_weight)
+                and self.pixel_weight >= 0):
+            raise ConfigError(f"pixel_weight must be a finite number >= 0 (got {self.pixel_weight!r})")
+        if self.pixel_weight == 0 and self.lambda_s == 0:
+            raise ConfigError("pixel_weight = 0 needs lambda_s > 0 (a codec must be trained for something)")
         if self.lambda_max < self.lambda_min:
             raise ConfigError("lambda_max must be >= lambda_min")
         for name in ("epochs", "batch_size", "checkpoint_every"):
@@ -87,6 +93,8 @@ class ConvTrainConfig:
 
     @property
     def variant(self) -> str:
+        if self.pixel_weight == 0:
+            return "task-only"
         return "mse-only" if self.lambda_s == 0 else "tosc-sr"
 
     def codec_config(self, in_channels: int) -> ConvCodecConfig:
@@ -127,7 +135,7 @@ def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[st
     lam = lambda_at(cfg, t)
     bpp = (out["bits_y"] + out["bits_z"]) / (h * w)
     mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1)
-    per_image = bpp + lam * mse
+    per_image = bpp + cfg.pixel_weight * lam * mse
     terms = {"bpp": bpp, "mse": mse}
     if cfg.lambda_s > 0 and task is not None:
         sem = semantic_distortion(task, out["x_hat"], x, labels, cfg.semantic)
