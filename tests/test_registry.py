@@ -23,7 +23,6 @@ SELECTIONS = {
 }
 # Known second lists owned by work in progress elsewhere; each entry says why it is still here.
 PENDING = {
-    "src/tosc/channel/conventions.py": "CHANNEL_KINDS: replaced by the channel classes of issue 18's channel item",
 }
 STRING_METHODS = {"startswith", "endswith", "removeprefix", "removesuffix", "split", "rsplit", "partition"}
 

@@ -79,8 +79,20 @@ def test_eight_images_through_every_system(name, fashion_test_slice):
     from tosc.metrics import psnr_db
 
     # task-only codecs keep what the classifier needs, not the pixels
-    if registry.get("system", name).meta["source"] != "task-only":
+    if not registry.get("system", name).meta["source"].startswith("task-only"):
         assert psnr_db(tx.received, images).mean() > 15
+
+
+@pytest.mark.parametrize("variant", ["mse-only", "tosc-sr"])
+def test_v3_systems_fill_the_budget_and_record_it(variant, fashion_test_slice):
+    """Per image, the highest quality index that fits: never over the budget, and at a budget
+    inside the codec's range (1,356 bits, 1.7 bpp) at least 95% of it on average."""
+    images = fashion_test_slice.images[:16]
+    tx = build_system(f"{variant}-v3+ideal").transmit(images, snr_db=10.0, n_channel_uses=392, seed=0)
+    budget = tx.info["budget_bits"]
+    assert (tx.payload_bits <= budget).all() and tx.ok.all()
+    assert tx.info["budget_filled_mean"] >= 0.95
+    assert tx.info["budget_filled_min"] == pytest.approx(tx.payload_bits.min() / budget)
 
 
 def test_too_small_budget_is_recorded_not_a_crash(fashion_test_slice):

@@ -23,7 +23,6 @@ Where things are:
 
 from .analog import AnalogChannel, complex_to_real, normalize_power, real_to_complex
 from .conventions import (
-    CHANNEL_KINDS,
     CSI_MODES,
     bit_budget,
     capacity_bits_per_use,
@@ -56,7 +55,6 @@ from .modulation import MODULATIONS, Modulation, QamModem, get_modulation, uncod
 from .residual import flip_bits
 
 __all__ = [
-    "CHANNEL_KINDS",
     "CSI_MODES",
     "db_to_linear",
     "linear_to_db",

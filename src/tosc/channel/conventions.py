@@ -22,10 +22,10 @@ from typing import Sequence
 import numpy as np
 from scipy import special
 
+from .. import registry
 from ..errors import ConfigError, UnknownNameError
 
 __all__ = [
-    "CHANNEL_KINDS",
     "CSI_MODES",
     "check_channel_kind",
     "check_csi",
@@ -46,17 +46,19 @@ __all__ = [
 ]
 
 
-CHANNEL_KINDS = ("awgn", "rayleigh-block", "rayleigh-fast")
-"""Channel names: AWGN (default); one h ~ CN(0,1) per image (slow); an independent h per symbol."""
 
 CSI_MODES = ("perfect", "none")
 """Receiver knowledge of h: ``perfect`` (equalised) or ``none`` (the raw y = h x + w)."""
 
 
 def check_channel_kind(kind: str) -> str:
-    """Return ``kind`` if it names a channel, else raise :class:`UnknownNameError`."""
-    if kind not in CHANNEL_KINDS:
-        raise UnknownNameError(f"unknown channel {kind!r}; known: {', '.join(CHANNEL_KINDS)}")
+    """Return ``kind`` if the registry names it as a channel (``tosc.channel.fading`` registers
+    one class per kind), else raise :class:`UnknownNameError`."""
+    from . import fading  # noqa: F401  (registers the channels; imported late: it imports this module)
+
+    known = registry.names("channel")
+    if kind not in known:
+        raise UnknownNameError(f"unknown channel {kind!r}; known: {', '.join(known)}")
     return kind
 
 
