@@ -43,7 +43,10 @@ def main() -> int:
     try:
         times = [load_checkpoint(p, kind="codec").get("train_state", {}).get("train_time_s", 0.0)
                  for p in [args.src, *args.warm_start]]
-        codec = ConvLearnedCodec.load(args.src)
+        dest = zoo_dir() / "codecs" / f"{args.name}.pt"
+        # measure the model as it will be read back (float16 weights), not the training copy
+        ConvLearnedCodec.load(args.src).save(dest)
+        codec = ConvLearnedCodec.load(dest)
         val = load_dataset("fashion-mnist", "validation", limit=args.images)
     except ToscError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -61,7 +64,6 @@ def main() -> int:
         metrics["accuracy"].append(accuracy(task, decoded, labels))
         print(f"q{q:3d}: {metrics['bpp'][-1]:.3f} bpp  {metrics['psnr_db'][-1]:.2f} dB  acc {metrics['accuracy'][-1]:.3f}")
     codec.meta["metrics"] = metrics
-    dest = zoo_dir() / "codecs" / f"{args.name}.pt"
     codec.save(dest, train_time_s=float(sum(times)), warm_start=list(args.warm_start))
     print(f"wrote {dest} ({dest.stat().st_size / 1e6:.2f} MB), training time {sum(times) / 60:.1f} min in all")
     return 0

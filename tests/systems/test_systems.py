@@ -95,6 +95,16 @@ def test_v3_systems_fill_the_budget_and_record_it(variant, fashion_test_slice):
     assert tx.info["budget_filled_min"] == pytest.approx(tx.payload_bits.min() / budget)
 
 
+def test_models_lists_each_v3_checkpoint_with_its_measured_curve(capsys):
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    for variant in ("mse-only", "tosc-sr", "task-only"):
+        row = rows[f"{variant}-v3"]
+        assert row[1] == variant and "nan" not in row
+        low, high = (float(v) for v in row[4].split("-"))  # bpp at the lowest and highest quality
+        assert 0 < low < high
+
+
 def test_too_small_budget_is_recorded_not_a_crash(fashion_test_slice):
     tx = build_system("jpeg+ideal").transmit(fashion_test_slice.images[:4], snr_db=0.0, n_channel_uses=49)
     assert not tx.fitted.any() and not tx.ok.any() and (tx.payload_bits == 0).all()

@@ -416,3 +416,4 @@ def _register_conv(variant: str, proposed: bool) -> None:
 
 _register_conv("mse-only", proposed=False)
 _register_conv("tosc-sr", proposed=True)
+_register_conv("task-only", proposed=False)
