@@ -305,3 +305,85 @@ def test_cli_encodes_and_decodes_with_a_v3_checkpoint(tiny_codec, tmp_path, fash
     bad = subprocess.run(tosc + ["encode", str(tmp_path / "x.npz"), "-m", str(tmp_path / "v3.pt"), "-q", "500",
                                  "-o", str(tmp_path / "z.tosc")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_z_band_of_t_matches_the_coders_integer_band():
+    from tosc.source_coding.learned.conv import quality_band
+
+    q = np.arange(QUALITY_LEVELS)
+    for bands in (1, 2, 3, 8, 16, QUALITY_LEVELS):
+        model = ConvCodec(ConvCodecConfig(z_bands=bands, **TINY))
+        assert (model.z_band(torch.from_numpy(q).float() / (QUALITY_LEVELS - 1)).numpy() == quality_band(q, bands)).all()
+        assert quality_band(q, bands).max() == bands - 1 and quality_band(q, bands).min() == 0
+    with pytest.raises(Exception):
+        ConvCodec(ConvCodecConfig(z_bands=0, **TINY))
+
+
+def _banded_codec(quality_code: str = "uniform", roll: int = 0) -> ConvLearnedCodec:
+    """A tiny 4-band codec whose bands' z priors differ a lot (band b's density is shifted by
+    3 (b + roll) mod 4 in its first layer); everything else is the same for every ``roll``."""
+    torch.manual_seed(0)
+    model = ConvCodec(ConvCodecConfig(z_bands=4, quality_code=quality_code, **TINY))
+    with torch.no_grad():
+        mz = TINY["hyper_channels"]
+        for b in range(4):
+            model.entropy_bottleneck._bias0[b * mz:(b + 1) * mz] += 3.0 * ((b + roll) % 4)
+    return ConvLearnedCodec.from_trained(model.eval(), name="banded")
+
+
+def test_each_quality_band_codes_z_with_its_own_prior(fashion_test_slice):
+    """Coding with band b's prior instead of band b + 2's changes the streams by what the
+    model's z likelihoods say: a coder that ignored the band would not change at all."""
+    from tosc.source_coding.learned.conv import quality_band
+
+    codec, rolled = _banded_codec(), _banded_codec(roll=2)
+    images = fashion_test_slice.images[:16]
+    model = codec.model
+    for q in (5, 40, 70, 120):  # one per band
+        band = int(quality_band(np.array([q]), 4)[0])
+        t = torch.full((len(images),), q / (QUALITY_LEVELS - 1))
+        with torch.no_grad():
+            z = model.hyper_analysis(model.analysis(images, t)[0])
+            own = -model.z_likelihoods(z, torch.full((len(images),), band)).log2().sum()
+            other = -model.z_likelihoods(z, torch.full((len(images),), (band + 2) % 4)).log2().sum()
+        assert abs(float(other - own)) > 40  # the bands really differ
+        got = sum(map(stream_bits, rolled.encode(images, q))) - sum(map(stream_bits, codec.encode(images, q)))
+        # (the tables are quantised and cover only the unshifted quantiles: not exact)
+        assert abs(got - float(other - own)) < 0.2 * abs(float(other - own)) + 2 * len(images), (q, got, other - own)
+    qs = np.array([0, 31, 32, 64, 95, 96, 127, 3] * 2)
+    streams = codec.encode(images, qs)
+    batch = codec.decode(streams, (28, 28))
+    alone = torch.cat([codec.decode([s], (28, 28)) for s in streams])
+    assert (batch - alone).abs().max() < 1e-5
+
+
+def test_graded_quality_code_costs_less_at_low_quality(fashion_test_slice):
+    images = fashion_test_slice.images[:24]
+    uniform, graded = _banded_codec("uniform"), _banded_codec("graded")
+    assert uniform.model_id != graded.model_id  # a file of one cannot be read by the other
+    # (not at the top qualities: this untrained model escapes thousands of symbols there)
+    for q, saving in ((0, 7 - 4.53), (64, 7 - 7.71)):
+        diff = sum(map(stream_bits, uniform.encode(images, q))) - sum(map(stream_bits, graded.encode(images, q)))
+        assert abs(diff - saving * len(images)) < 0.35 * abs(saving) * len(images) + 8, (q, diff)
+        assert torch.equal(graded.decode(graded.encode(images, q), (28, 28)), uniform.decode(uniform.encode(images, q), (28, 28)))
+
+
+def test_warm_start_widens_the_z_prior_band_by_band():
+    from tosc.source_coding.learned.train_conv import _widen_z_prior
+
+    torch.manual_seed(0)
+    two = ConvCodec(ConvCodecConfig(z_bands=2, **TINY))
+    with torch.no_grad():
+        two.entropy_bottleneck._bias0[TINY["hyper_channels"]:] += 2.0
+    eight = ConvCodec(ConvCodecConfig(z_bands=8, **TINY))
+    state = _widen_z_prior(two.state_dict(), eight)
+    tables = [k for k in state if k.startswith("entropy_bottleneck._") and state[k].numel() == 0]
+    eight.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
+    z = torch.randn(3, TINY["hyper_channels"], 2, 2)
+    with torch.no_grad():
+        two.eval(), eight.eval()
+        for b in range(8):
+            band = torch.full((3,), b)
+            assert torch.allclose(eight.z_likelihoods(z, band), two.z_likelihoods(z, band // 4))
+    with pytest.raises(Exception):
+        _widen_z_prior(two.state_dict(), ConvCodec(ConvCodecConfig(z_bands=3, **TINY)))

@@ -2,8 +2,10 @@
 
 Stream of one image (one arithmetic-coded string, :mod:`.fastcoder`)::
 
-    q                  the quality index, uniform over QUALITY_LEVELS values (7 bits)
+    q                  the quality index over QUALITY_LEVELS values: uniform (7 bits) or graded
+                       (p ~ 1 / (q + 8)), as the model's ``quality_code`` says
     z symbols          Mz x ceil(H/16) x ceil(W/16), CompressAI's per-channel factorized tables
+                       of q's band (``z_bands`` sets of tables)
     y symbols          M x H'/4 x W'/4 (H', W': H, W rounded up to multiples of 4), Gaussian
                        tables chosen by the integer hyper-synthesis from the z symbols
 
@@ -30,7 +32,7 @@ from ...checkpoint import load_checkpoint, save_checkpoint
 from ...errors import CorruptFileError, DataError
 from ...zoo import codec_path
 from .bitstream import FileHeader, check_writer, pack_file, unpack_file
-from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig
+from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig, quality_band
 from .fastcoder import StreamDecoder, Tables, encode_batch
 
 __all__ = ["ConvLearnedCodec", "freeze_conv_codec", "stream_bits", "ARCH"]
@@ -49,11 +51,20 @@ def freeze_conv_codec(model: ConvCodec) -> None:
     model.h_s.export()
 
 
-def _quality_table() -> tuple[list[int], int, int]:
-    """A uniform CDF over QUALITY_LEVELS symbols (+ CompressAI's escape symbol)."""
-    step = (_PRECISION_TOTAL - 1) // QUALITY_LEVELS
-    cdf = [i * step for i in range(QUALITY_LEVELS + 1)] + [_PRECISION_TOTAL]
-    return cdf, len(cdf), 0
+def _quality_table(code: str = "uniform") -> tuple[list[int], int, int]:
+    """The CDF of the quality index over QUALITY_LEVELS symbols (+ CompressAI's escape symbol):
+    uniform, or graded p(q) ~ 1 / (q + 8), whose low indices (the small streams, where a bit
+    is worth most) cost 4.5 to 6 bits instead of 7. Integer arithmetic only."""
+    if code == "uniform":
+        freq = [1] * QUALITY_LEVELS
+    else:
+        freq = [10**9 // (q + 8) for q in range(QUALITY_LEVELS)]
+    total, budget = sum(freq), _PRECISION_TOTAL - 1  # the last unit is the escape symbol's
+    counts = [max(1, f * budget // total) for f in freq]
+    cdf = [0]
+    for c in counts:
+        cdf.append(cdf[-1] + c)
+    return cdf + [_PRECISION_TOTAL], len(cdf) + 1, 0
 
 
 def stream_bits(stream: bytes) -> int:
@@ -95,15 +106,18 @@ class ConvLearnedCodec:
         if self.model.entropy_bottleneck._quantized_cdf.numel() == 0 or not self.model.h_s.exported():
             raise CorruptFileError("codec has no frozen entropy tables (call freeze_conv_codec)")
         eb, gc = self.model.entropy_bottleneck, self.model.gaussian
-        q_cdf, q_len, q_off = _quality_table()
+        cfg = self.model.config
+        q_cdf, q_len, q_off = _quality_table(cfg.quality_code)
         cdfs = eb._quantized_cdf.tolist() + gc._quantized_cdf.tolist() + [q_cdf]
         lengths = eb._cdf_length.reshape(-1).tolist() + gc._cdf_length.reshape(-1).tolist() + [q_len]
         offsets = eb._offset.reshape(-1).tolist() + gc._offset.reshape(-1).tolist() + [q_off]
         self.tables = Tables(cdfs, lengths, offsets)
-        cfg = self.model.config
-        self._z_base, self._y_base, self._q_index = 0, cfg.hyper_channels, cfg.hyper_channels + cfg.scale_levels
-        self._z_medians = eb._get_medians().detach().cpu().view(1, -1, 1, 1)
+        z_tables = cfg.hyper_channels * cfg.z_bands
+        self._z_base, self._y_base, self._q_index = 0, z_tables, z_tables + cfg.scale_levels
+        self._z_medians = self.model.z_medians().detach().cpu()  # Bands x Mz x 1 x 1
         digest = hashlib.sha256(ARCH.encode())
+        if cfg.quality_code != "uniform":  # (kept out of the digest when uniform: older ids stay valid)
+            digest.update(cfg.quality_code.encode())
         for key, value in sorted(self.model.state_dict().items()):
             if not key.startswith(("g_a.", "h_a.", "log_gain")):  # the decoder's identity
                 digest.update(key.encode())
@@ -185,11 +199,13 @@ class ConvLearnedCodec:
         t = torch.as_tensor(quality, dtype=torch.float32) / (QUALITY_LEVELS - 1)
         y_s = y.to(self.device) * m.gain(t.to(self.device))
         z = m.hyper_analysis(y_s).cpu()
-        z_sym = torch.round(z - self._z_medians)
+        band = torch.from_numpy(quality_band(quality, m.config.z_bands))
+        z_sym = torch.round(z - self._z_medians[band])
         mean_num, index = m.split_params(m.h_s.run_exact(z_sym), y.shape[-2:])
         y_sym = torch.round(y_s.cpu().double() - mean_num.double() / MEAN_FRACTION).long()
         n = len(y)
-        z_index = torch.arange(z.shape[1]).view(1, -1, 1, 1).expand_as(z) + self._z_base
+        channel = band.view(-1, 1, 1, 1) * z.shape[1] + torch.arange(z.shape[1]).view(1, -1, 1, 1)
+        z_index = channel.expand_as(z) + self._z_base
         symbols = np.concatenate([np.asarray(quality, dtype=np.int64)[:, None], z_sym.long().reshape(n, -1).numpy(),
                                   y_sym.reshape(n, -1).numpy()], axis=1)
         indexes = np.concatenate([np.full((n, 1), self._q_index), z_index.reshape(n, -1).numpy(),
@@ -270,7 +286,9 @@ class ConvLearnedCodec:
         quality = dec.decode(np.full((n, 1), self._q_index))[:, 0]
         if quality.max() >= QUALITY_LEVELS:
             raise CorruptFileError("stream holds a quality index out of range (damaged data)")
-        z_index = np.repeat(np.arange(cfg.hyper_channels), zh * zw)[None].repeat(n, 0) + self._z_base
+        band = quality_band(quality, cfg.z_bands)
+        z_index = (np.repeat(np.arange(cfg.hyper_channels), zh * zw)[None] + band[:, None] * cfg.hyper_channels
+                   + self._z_base)
         z_sym = torch.from_numpy(dec.decode(z_index).reshape(n, cfg.hyper_channels, zh, zw))
         mean_num, index = self.model.split_params(self.model.h_s.run_exact(z_sym), (yh, yw))
         y_sym = dec.decode((index + self._y_base).reshape(n, -1).numpy()).reshape(n, cfg.latent_channels, yh, yw)

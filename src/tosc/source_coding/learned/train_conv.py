@@ -60,6 +60,8 @@ class ConvTrainConfig:
     latent_channels: int = 64
     hyper_channels: int = 32
     hyper_width: int = 64
+    z_bands: int = 1
+    quality_code: str = "uniform"
     train_images: int | None = None
     init_from: str | None = None
     checkpoint_every: int = 200
@@ -99,7 +101,8 @@ class ConvTrainConfig:
 
     def codec_config(self, in_channels: int) -> ConvCodecConfig:
         return ConvCodecConfig(in_channels=in_channels, width=self.width, latent_channels=self.latent_channels,
-                               hyper_channels=self.hyper_channels, hyper_width=self.hyper_width)
+                               hyper_channels=self.hyper_channels, hyper_width=self.hyper_width,
+                               z_bands=self.z_bands, quality_code=self.quality_code)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ConvTrainConfig":
@@ -107,6 +110,27 @@ class ConvTrainConfig:
         if unknown:
             raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+def _widen_z_prior(state: dict, model: ConvCodec) -> dict:
+    """A warm start with fewer z prior bands than ``model``: every band starts as a copy of the
+    saved prior of the quality range it lies in (the saved band count must divide the new one)."""
+    want = model.entropy_bottleneck.quantiles.shape[0]
+    have = state.get("entropy_bottleneck.quantiles", model.entropy_bottleneck.quantiles).shape[0]
+    if have == want:
+        return state
+    if want % have:
+        raise ConfigError(f"cannot warm-start {want} z prior channels from {have}")
+    own = model.entropy_bottleneck.state_dict()
+    out = dict(state)
+    for key, value in state.items():
+        name = key.removeprefix("entropy_bottleneck.")
+        if key.startswith("entropy_bottleneck.") and name in own and value.ndim == 3 and value.shape[0] == have:
+            # band-major channels (band b holds channels b*Mz..): each saved band becomes r bands
+            mz = model.config.hyper_channels
+            out[key] = value.view(have // mz, mz, *value.shape[1:]).repeat_interleave(want // have, 0).reshape(
+                want, *value.shape[1:])
+    return out
 
 
 def lambda_at(cfg: ConvTrainConfig, t: torch.Tensor) -> torch.Tensor:
@@ -163,7 +187,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     torch.manual_seed(cfg.seed)
     model = ConvCodec(cfg.codec_config(c))
     if cfg.init_from:
-        state = load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"]
+        state = _widen_z_prior(load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"], model)
         tables = ("entropy_bottleneck._quantized_cdf", "entropy_bottleneck._offset", "entropy_bottleneck._cdf_length")
         result = model.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
         if set(result.missing_keys) - set(tables) or result.unexpected_keys:
