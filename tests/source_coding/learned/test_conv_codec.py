@@ -387,3 +387,23 @@ def test_warm_start_widens_the_z_prior_band_by_band():
             assert torch.allclose(eight.z_likelihoods(z, band), two.z_likelihoods(z, band // 4))
     with pytest.raises(Exception):
         _widen_z_prior(two.state_dict(), ConvCodec(ConvCodecConfig(z_bands=3, **TINY)))
+
+
+def test_warm_start_into_wider_transforms_keeps_the_function():
+    from tosc.source_coding.learned.train_conv import _widen_transforms
+
+    torch.manual_seed(0)
+    narrow = ConvCodec(ConvCodecConfig(**TINY)).eval()
+    wide = ConvCodec(ConvCodecConfig(**{**TINY, "width": 12})).eval()
+    state = _widen_transforms(narrow.state_dict(), wide)
+    tables = [k for k in state if k.startswith("entropy_bottleneck._") and state[k].numel() == 0]
+    wide.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
+    x, t = torch.rand(3, 1, 28, 28), torch.tensor([0.0, 0.5, 1.0])
+    with torch.no_grad():
+        a, b = narrow(x, t), wide(x, t)
+        assert torch.allclose(a["x_hat"], b["x_hat"], atol=1e-5)
+        assert torch.allclose(a["bits_y"], b["bits_y"], rtol=1e-4)
+        # and the new channels are alive: they compute something the next layer can learn to use
+        assert wide.g_a[0](x)[:, 8:].abs().sum() > 0
+    with pytest.raises(Exception):
+        _widen_transforms(wide.state_dict(), narrow)

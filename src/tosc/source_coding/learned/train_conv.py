@@ -133,6 +133,40 @@ def _widen_z_prior(state: dict, model: ConvCodec) -> dict:
     return out
 
 
+def _widen_transforms(state: dict, model: ConvCodec) -> dict:
+    """A warm start of wider transforms (``width`` larger than the saved one) that computes the
+    same function: the new channels' incoming weights keep their fresh random values, their
+    outgoing weights, biases and GDN couplings to the old channels start at zero, so training
+    grows them from the saved model instead of from scratch (Net2Net's idea, without copies)."""
+    import torch.nn as nn
+    from compressai.layers import GDN
+
+    out = dict(state)
+    for prefix in ("g_a", "g_s"):
+        for index, layer in enumerate(getattr(model, prefix)):
+            for name, fresh in layer.state_dict().items():
+                key = f"{prefix}.{index}.{name}"
+                old = state.get(key)
+                if old is None or old.shape == fresh.shape:
+                    continue
+                if old.ndim != fresh.ndim or any(a > b for a, b in zip(old.shape, fresh.shape)):
+                    raise ConfigError(f"cannot widen {key} from {tuple(old.shape)} to {tuple(fresh.shape)}")
+                new = fresh.clone()
+                if name == "weight" and isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+                    new_inputs = (slice(old.shape[0], None),) if isinstance(layer, nn.ConvTranspose2d) \
+                        else (slice(None), slice(old.shape[1], None))
+                    new[new_inputs] = 0  # what the new channels feed forward: nothing, yet
+                elif name == "bias":
+                    new.zero_()
+                elif not (isinstance(layer, GDN) and name in ("beta", "gamma")):
+                    raise ConfigError(f"cannot widen {key}")
+                # (GDN's fresh beta is 1 and its fresh gamma diagonal: new channels do not
+                # touch the old ones' normalisation)
+                new[tuple(slice(0, d) for d in old.shape)] = old.to(new.dtype)
+                out[key] = new
+    return out
+
+
 def lambda_at(cfg: ConvTrainConfig, t: torch.Tensor) -> torch.Tensor:
     return cfg.lambda_min * (cfg.lambda_max / cfg.lambda_min) ** t
 
@@ -188,6 +222,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     model = ConvCodec(cfg.codec_config(c))
     if cfg.init_from:
         state = _widen_z_prior(load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"], model)
+        state = _widen_transforms(state, model)
         tables = ("entropy_bottleneck._quantized_cdf", "entropy_bottleneck._offset", "entropy_bottleneck._cdf_length")
         result = model.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
         if set(result.missing_keys) - set(tables) or result.unexpected_keys:
