@@ -25,16 +25,14 @@ from ...errors import CorruptFileError, DataError
 from ...zoo import codec_path
 from . import arithmetic
 from .bitstream import FileHeader, check_writer, pack_file, unpack_file
+from .compressai_adapter import freeze_factorized, has_tables, prepare_tables, tables_of
 from .model import CodecConfig, TinyImageCodec
 
 __all__ = ["LearnedCodec", "freeze_entropy_tables", "load_codec_state"]
 
-_TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
-
-
 def freeze_entropy_tables(model: TinyImageCodec) -> None:
     """Compute the integer CDF tables once; they are saved with the weights and never recomputed."""
-    model.entropy_bottleneck.update(force=True)
+    freeze_factorized(model.entropy_bottleneck)
 
 
 @contextlib.contextmanager
@@ -55,12 +53,7 @@ def _strict_float32(device: torch.device):
 
 def load_codec_state(model: TinyImageCodec, state_dict: dict) -> None:
     """Load weights including the variable-size entropy tables."""
-    eb = model.entropy_bottleneck
-    for name in _TABLE_BUFFERS:
-        key = f"entropy_bottleneck.{name}"
-        if key not in state_dict:
-            raise CorruptFileError(f"checkpoint has no entropy table {name}: it was saved before tables were frozen")
-        setattr(eb, name, torch.zeros_like(state_dict[key]))
+    prepare_tables(model.entropy_bottleneck, state_dict, "entropy_bottleneck")
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as exc:
@@ -85,13 +78,11 @@ class LearnedCodec:
         self.model.to(self.device)
         self.model.eval()
         eb = self.model.entropy_bottleneck
-        if eb._quantized_cdf.numel() == 0:
+        if not has_tables(eb):
             raise CorruptFileError("codec has no frozen entropy tables (call freeze_entropy_tables)")
         # converting the tables to Python lists once per codec (not once per image) is most of
         # the speed-up over CompressAI's stock compress()
-        self._cdfs = eb._quantized_cdf.tolist()
-        self._lengths = eb._cdf_length.reshape(-1).tolist()
-        self._offsets = eb._offset.reshape(-1).tolist()
+        self._cdfs, self._lengths, self._offsets = tables_of(eb)
         self._indexes = list(range(self.model.config.latent_dim))
         digest = hashlib.sha256()
         for key, value in sorted(self.model.state_dict().items()):

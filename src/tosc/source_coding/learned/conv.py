@@ -33,6 +33,7 @@ from compressai.layers import GDN
 
 from ...data.transforms import crop_padding, padding_for
 from ...errors import ConfigError, DataError
+from .compressai_adapter import gaussian_likelihood, medians
 from .intnet import IntConv, IntNet, round_ste
 
 __all__ = ["ConvCodecConfig", "ConvCodec", "QUALITY_LEVELS", "MEAN_FRACTION", "scale_table", "quality_band"]
@@ -168,7 +169,7 @@ class ConvCodec(nn.Module):
 
     def z_medians(self, band: torch.Tensor | None = None) -> torch.Tensor:
         """The medians z is rounded around: N x Mz x 1 x 1 for bands [N] (Bands x Mz x 1 x 1 if None)."""
-        med = self.entropy_bottleneck._get_medians().reshape(self.config.z_bands, self.config.hyper_channels, 1, 1)
+        med = medians(self.entropy_bottleneck).reshape(self.config.z_bands, self.config.hyper_channels, 1, 1)
         return med if band is None else med[band]
 
     def z_likelihoods(self, z: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
@@ -206,7 +207,7 @@ class ConvCodec(nn.Module):
             y_tilde = y_s + torch.empty_like(y_s).uniform_(-0.5, 0.5)
         else:
             y_tilde = torch.round(y_s - means) + means
-        y_likelihoods = self.gaussian.likelihood_lower_bound(self.gaussian._likelihood(y_tilde, sigma, means))
+        y_likelihoods = gaussian_likelihood(self.gaussian, y_tilde, sigma, means)
         y_hat = round_ste(y_s - means) + means
         x_hat = self.synthesis(y_hat, t, pad)
         bits_y = -y_likelihoods.log2().flatten(1).sum(1)

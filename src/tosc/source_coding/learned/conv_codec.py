@@ -32,13 +32,13 @@ from ...checkpoint import load_checkpoint, save_checkpoint
 from ...errors import CorruptFileError, DataError
 from ...zoo import codec_path
 from .bitstream import FileHeader, check_writer, pack_file, unpack_file
+from .compressai_adapter import freeze_factorized, freeze_gaussian, has_tables, prepare_tables, tables_of
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig, quality_band
 from .fastcoder import StreamDecoder, Tables, encode_batch
 
 __all__ = ["ConvLearnedCodec", "freeze_conv_codec", "stream_bits", "ARCH"]
 
 ARCH = "conv-codec-v3"
-_EB_TABLES = ("_quantized_cdf", "_offset", "_cdf_length")
 _INT_BUFFERS = ("int_weight", "int_bias", "multiplier")
 _PRECISION_TOTAL = 1 << 16
 
@@ -46,8 +46,8 @@ _PRECISION_TOTAL = 1 << 16
 def freeze_conv_codec(model: ConvCodec) -> None:
     """Fix every integer the decoder uses: the z tables, the Gaussian tables, the integer
     hyper-synthesis. Computed once, stored with the weights, never recomputed."""
-    model.entropy_bottleneck.update(force=True)
-    model.gaussian.update_scale_table(model.scales.tolist(), force=True)
+    freeze_factorized(model.entropy_bottleneck)
+    freeze_gaussian(model.gaussian, model.scales)
     model.h_s.export()
 
 
@@ -76,12 +76,11 @@ def stream_bits(stream: bytes) -> int:
 
 
 def _load_tables_into(model: ConvCodec, state_dict: dict) -> None:
-    for module, prefix in ((model.entropy_bottleneck, "entropy_bottleneck"), (model.gaussian, "gaussian")):
-        for name in _EB_TABLES + (("scale_table",) if prefix == "gaussian" else ()):
-            key = f"{prefix}.{name}"
-            if key not in state_dict:
-                raise CorruptFileError(f"checkpoint has no entropy table {key}: it was saved before tables were frozen")
-            setattr(module, name, torch.zeros_like(state_dict[key]))
+    prepare_tables(model.entropy_bottleneck, state_dict, "entropy_bottleneck")
+    prepare_tables(model.gaussian, state_dict, "gaussian")
+    if "gaussian.scale_table" not in state_dict:
+        raise CorruptFileError("checkpoint has no entropy table gaussian.scale_table: it was saved before tables were frozen")
+    model.gaussian.scale_table = torch.zeros_like(state_dict["gaussian.scale_table"])
     for i, layer in enumerate(model.h_s.layers):
         for name in _INT_BUFFERS:
             key = f"h_s.layers.{i}.{name}"
@@ -103,14 +102,13 @@ class ConvLearnedCodec:
         self.device = resolve_device(self.device)
         self.model.to(self.device).eval()
         self.model.h_s.cpu()  # the integer network always runs on the CPU, in exact float64
-        if self.model.entropy_bottleneck._quantized_cdf.numel() == 0 or not self.model.h_s.exported():
+        if not has_tables(self.model.entropy_bottleneck) or not self.model.h_s.exported():
             raise CorruptFileError("codec has no frozen entropy tables (call freeze_conv_codec)")
         eb, gc = self.model.entropy_bottleneck, self.model.gaussian
         cfg = self.model.config
         q_cdf, q_len, q_off = _quality_table(cfg.quality_code)
-        cdfs = eb._quantized_cdf.tolist() + gc._quantized_cdf.tolist() + [q_cdf]
-        lengths = eb._cdf_length.reshape(-1).tolist() + gc._cdf_length.reshape(-1).tolist() + [q_len]
-        offsets = eb._offset.reshape(-1).tolist() + gc._offset.reshape(-1).tolist() + [q_off]
+        (z_cdfs, z_lengths, z_offsets), (y_cdfs, y_lengths, y_offsets) = tables_of(eb), tables_of(gc)
+        cdfs, lengths, offsets = z_cdfs + y_cdfs + [q_cdf], z_lengths + y_lengths + [q_len], z_offsets + y_offsets + [q_off]
         self.tables = Tables(cdfs, lengths, offsets)
         z_tables = cfg.hyper_channels * cfg.z_bands
         self._z_base, self._y_base, self._q_index = 0, z_tables, z_tables + cfg.scale_levels

@@ -26,6 +26,7 @@ from compressai.layers import GDN
 
 from ...data.transforms import centre_padding, crop_padding
 from ...errors import ConfigError, DataError
+from .compressai_adapter import medians
 
 __all__ = ["CodecConfig", "TinyImageCodec"]
 
@@ -110,7 +111,7 @@ class TinyImageCodec(nn.Module):
         return crop_padding(self.g_s(features), pad)
 
     def medians(self) -> torch.Tensor:
-        return self.entropy_bottleneck._get_medians().view(1, -1)
+        return medians(self.entropy_bottleneck).view(1, -1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training/eval pass. Returns x_hat (N x C x H x W), likelihoods (N x latent_dim), y.

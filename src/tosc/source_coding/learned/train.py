@@ -52,6 +52,7 @@ from ...tasks import TRAINING_TASK, check_training_task, load_task_network, pred
 from ...training import epoch_seed
 from ...zoo import task_path
 from .codec import LearnedCodec, freeze_entropy_tables, load_codec_state
+from .compressai_adapter import is_auxiliary, table_keys
 from .model import CodecConfig, TinyImageCodec
 
 __all__ = ["TrainConfig", "train_codec", "evaluate_codec"]
@@ -201,8 +202,7 @@ class _GlobalBatchNoise:
 
 # DDP leaves these alone: quantiles are the auxiliary optimizer's (no gradient from the main
 # loss), the integer tables change size when frozen
-_DDP_IGNORED = ["entropy_bottleneck.quantiles", "entropy_bottleneck._quantized_cdf", "entropy_bottleneck._offset",
-                "entropy_bottleneck._cdf_length"]
+_DDP_IGNORED = ["entropy_bottleneck.quantiles", *table_keys("entropy_bottleneck")]
 
 
 def _cpu_copy(model: TinyImageCodec) -> TinyImageCodec:
@@ -254,8 +254,8 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
     task = load_task_network(cfg.task) if (cfg.lambda_s > 0 or task_path(cfg.task).exists()) else None
     if task is not None:
         task.to(dev)
-    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not is_auxiliary(n)]
+    aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
     steps_per_epoch = len(sampler)

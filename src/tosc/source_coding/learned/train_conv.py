@@ -33,6 +33,7 @@ from tqdm import tqdm
 from ...checkpoint import load_checkpoint, save_checkpoint
 from ...data import load_dataset
 from ...errors import ConfigError
+from .compressai_adapter import is_auxiliary, prepare_tables, table_keys
 from .conv import ConvCodec, ConvCodecConfig
 
 __all__ = ["ConvTrainConfig", "train_conv_codec", "lambda_at", "ARCH"]
@@ -223,7 +224,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     if cfg.init_from:
         state = _widen_z_prior(load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"], model)
         state = _widen_transforms(state, model)
-        tables = ("entropy_bottleneck._quantized_cdf", "entropy_bottleneck._offset", "entropy_bottleneck._cdf_length")
+        tables = table_keys("entropy_bottleneck")
         result = model.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
         if set(result.missing_keys) - set(tables) or result.unexpected_keys:
             raise ConfigError(f"{cfg.init_from} does not fit this architecture (missing "
@@ -236,8 +237,8 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         task.eval()
         for p in task.parameters():
             p.requires_grad_(False)
-    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not is_auxiliary(n)]
+    aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
     steps_per_epoch = len(train) // cfg.batch_size
@@ -252,10 +253,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         if saved != asdict(cfg):
             raise ConfigError(f"{out} was trained with other settings; resume needs the same config")
         state_dict = ckpt["state_dict"]
-        for name in ("_quantized_cdf", "_offset", "_cdf_length"):
-            key = f"entropy_bottleneck.{name}"
-            if key in state_dict:
-                setattr(model.entropy_bottleneck, name, torch.zeros_like(state_dict[key]))
+        prepare_tables(model.entropy_bottleneck, state_dict, "entropy_bottleneck", required=False)
         model.load_state_dict(state_dict)
         ts = ckpt["train_state"]
         opt.load_state_dict(ts["optimizer"])

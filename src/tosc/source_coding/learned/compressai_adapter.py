@@ -1,0 +1,107 @@
+"""The one place that touches CompressAI beyond its documented calls, checked against its version.
+
+tosc's learned codecs use CompressAI's ``EntropyBottleneck``, ``GaussianConditional`` and
+``GDN``. Besides their public calls they need a few things CompressAI keeps private: the
+frozen integer tables (``_quantized_cdf``, ``_offset``, ``_cdf_length``) that the codecs store
+in their checkpoints and hand to tosc's own arithmetic coder, the learned medians of the
+factorized prior, the Gaussian likelihood at given means and scales, and the name of the
+auxiliary (quantile) parameters. Those names have changed between releases before, so every
+access goes through this module, which refuses a CompressAI outside the tested range with a
+clear :class:`~tosc.errors.DependencyMissingError` instead of a failure deep in a codec.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from ...errors import CorruptFileError, DependencyMissingError
+
+__all__ = ["TESTED_VERSIONS", "TABLE_BUFFERS", "check_compressai", "table_keys", "has_tables", "tables_of",
+           "freeze_factorized", "freeze_gaussian", "prepare_tables", "medians", "gaussian_likelihood",
+           "is_auxiliary"]
+
+TESTED_VERSIONS = ((1, 2),)  # (major, minor): 1.2.x (1.2.6 at the time of writing)
+TABLE_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
+_AUXILIARY = "quantiles"
+
+
+@functools.lru_cache(maxsize=1)
+def check_compressai() -> str:
+    """CompressAI's version string; raises DependencyMissingError outside :data:`TESTED_VERSIONS`."""
+    try:
+        import compressai
+    except ImportError as exc:  # pragma: no cover - the package requires it
+        raise DependencyMissingError(f"CompressAI is not installed ({exc}); run make setup") from None
+    version = str(getattr(compressai, "__version__", "0"))
+    try:
+        major_minor = tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        major_minor = (-1, -1)
+    if major_minor not in TESTED_VERSIONS:
+        tested = ", ".join(f"{a}.{b}.x" for a, b in TESTED_VERSIONS)
+        raise DependencyMissingError(f"CompressAI {version} is untested; tosc's adapter supports {tested} "
+                                     "(pin the one in requirements.lock)")
+    return version
+
+
+def table_keys(prefix: str) -> tuple[str, ...]:
+    """State-dict keys of an entropy model's frozen tables, e.g. ``entropy_bottleneck._offset``."""
+    return tuple(f"{prefix}.{name}" for name in TABLE_BUFFERS)
+
+
+def has_tables(module) -> bool:
+    """Whether ``module`` (EntropyBottleneck or GaussianConditional) holds frozen tables."""
+    check_compressai()
+    return module._quantized_cdf.numel() > 0
+
+
+def tables_of(module) -> tuple[list[list[int]], list[int], list[int]]:
+    """The frozen integer tables of ``module`` as lists: (cdfs, lengths, offsets), one row per
+    channel (factorized prior) or per scale (Gaussian)."""
+    check_compressai()
+    return (module._quantized_cdf.tolist(), module._cdf_length.reshape(-1).tolist(),
+            module._offset.reshape(-1).tolist())
+
+
+def freeze_factorized(module) -> None:
+    """Compute a factorized prior's integer tables from its current density, once."""
+    check_compressai()
+    module.update(force=True)
+
+
+def freeze_gaussian(module, scales: torch.Tensor) -> None:
+    """Compute a Gaussian conditional's integer tables for the given scale table, once."""
+    check_compressai()
+    module.update_scale_table(scales.tolist(), force=True)
+
+
+def prepare_tables(module, state_dict: dict, prefix: str, *, required: bool = True) -> None:
+    """Give ``module``'s table buffers the sizes saved in ``state_dict`` so that
+    ``load_state_dict`` can fill them (they are empty until frozen, and their length depends
+    on the trained density). Missing tables raise CorruptFileError when ``required``."""
+    check_compressai()
+    for name, key in zip(TABLE_BUFFERS, table_keys(prefix)):
+        if key not in state_dict:
+            if required:
+                raise CorruptFileError(f"checkpoint has no entropy table {key}: it was saved before tables were frozen")
+            continue
+        setattr(module, name, torch.zeros_like(state_dict[key]))
+
+
+def medians(module) -> torch.Tensor:
+    """A factorized prior's learned medians, one per channel [C]."""
+    check_compressai()
+    return module._get_medians().reshape(-1)
+
+
+def gaussian_likelihood(module, values: torch.Tensor, scales: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """P(values) under N(means, scales) integrated over unit bins, floored as CompressAI does."""
+    check_compressai()
+    return module.likelihood_lower_bound(module._likelihood(values, scales, means))
+
+
+def is_auxiliary(parameter_name: str) -> bool:
+    """Whether a parameter is a factorized prior's quantile (trained by the auxiliary loss only)."""
+    return parameter_name.endswith(_AUXILIARY)
