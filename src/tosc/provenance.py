@@ -8,7 +8,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-__all__ = ["package_versions", "git_commit", "TRACKED_PACKAGES"]
+__all__ = ["package_versions", "git_commit", "TRACKED_PACKAGES", "require_tested"]
 
 TRACKED_PACKAGES = (
     "tosc",
@@ -22,6 +22,31 @@ TRACKED_PACKAGES = (
     "imagecodecs",
     "av",
 )
+
+
+def require_tested(module: str, label: str, tested: tuple[tuple[int, ...], ...]) -> str:
+    """Import ``module`` and return its ``__version__`` if its leading version numbers match one
+    of ``tested`` (e.g. ``((2,),)`` for any 2.x, ``((1, 2),)`` for 1.2.x); otherwise raise
+    DependencyMissingError naming ``label`` and what is supported. For the adapters that read
+    a library's internals, which move between releases."""
+    import importlib
+
+    from .errors import DependencyMissingError
+
+    try:
+        package = importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - the package requires it
+        raise DependencyMissingError(f"{label} is not installed ({exc}); run make setup") from None
+    version = str(getattr(package, "__version__", "0"))
+    try:
+        numbers = tuple(int(p) for p in version.split(".")[:3])
+    except ValueError:
+        numbers = ()
+    if not any(numbers[:len(t)] == t for t in tested):
+        supported = ", ".join(".".join(map(str, t)) + ".x" for t in tested)
+        raise DependencyMissingError(f"{label} {version} is untested; tosc's adapter supports {supported} "
+                                     "(pin the one in requirements.lock)")
+    return version
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import DependencyMissingError
+from ..provenance import require_tested
 
 __all__ = ["TESTED_MAJOR", "check_sionna", "crc", "CrcCodec", "ldpc5g_internals", "Ldpc5gInternals"]
 
@@ -24,19 +25,7 @@ TESTED_MAJOR = (2,)  # Sionna PHY 2.x (the torch port); 2.2.0 at the time of wri
 @functools.lru_cache(maxsize=1)
 def check_sionna() -> str:
     """Sionna's version string; raises DependencyMissingError outside :data:`TESTED_MAJOR`."""
-    try:
-        import sionna
-    except ImportError as exc:  # pragma: no cover - the package requires it
-        raise DependencyMissingError(f"Sionna PHY is not installed ({exc}); run make setup") from None
-    version = str(getattr(sionna, "__version__", "0"))
-    try:
-        major = int(version.split(".")[0])
-    except ValueError:
-        major = -1
-    if major not in TESTED_MAJOR:
-        raise DependencyMissingError(f"Sionna {version} is untested; tosc's adapter supports major versions "
-                                     f"{', '.join(map(str, TESTED_MAJOR))} (pin the one in requirements.lock)")
-    return version
+    return require_tested("sionna", "Sionna", tuple((m,) for m in TESTED_MAJOR))
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,18 @@ def test_no_other_module_reads_compressai_private_names():
     offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
                  if p.name != "compressai_adapter.py" and private.search(p.read_text())]
     assert not offenders, offenders
+
+
+def test_both_adapters_share_one_version_rule(monkeypatch):
+    import sionna
+
+    from tosc.channel.sionna_adapter import check_sionna
+    from tosc.provenance import require_tested
+
+    assert require_tested("sionna", "Sionna", ((2,),)) == check_sionna()
+    monkeypatch.setattr(sionna, "__version__", "3.0.1")
+    with pytest.raises(DependencyMissingError, match=r"Sionna 3\.0\.1 is untested.*2\.x"):
+        require_tested("sionna", "Sionna", ((2,),))
+    monkeypatch.setattr(sionna, "__version__", "2.x-dev")
+    with pytest.raises(DependencyMissingError):
+        require_tested("sionna", "Sionna", ((2,),))

@@ -16,7 +16,8 @@ import functools
 
 import torch
 
-from ...errors import CorruptFileError, DependencyMissingError
+from ...errors import CorruptFileError
+from ...provenance import require_tested
 
 __all__ = ["TESTED_VERSIONS", "TABLE_BUFFERS", "check_compressai", "table_keys", "has_tables", "tables_of",
            "freeze_factorized", "freeze_gaussian", "prepare_tables", "medians", "gaussian_likelihood",
@@ -30,20 +31,7 @@ _AUXILIARY = "quantiles"
 @functools.lru_cache(maxsize=1)
 def check_compressai() -> str:
     """CompressAI's version string; raises DependencyMissingError outside :data:`TESTED_VERSIONS`."""
-    try:
-        import compressai
-    except ImportError as exc:  # pragma: no cover - the package requires it
-        raise DependencyMissingError(f"CompressAI is not installed ({exc}); run make setup") from None
-    version = str(getattr(compressai, "__version__", "0"))
-    try:
-        major_minor = tuple(int(p) for p in version.split(".")[:2])
-    except ValueError:
-        major_minor = (-1, -1)
-    if major_minor not in TESTED_VERSIONS:
-        tested = ", ".join(f"{a}.{b}.x" for a, b in TESTED_VERSIONS)
-        raise DependencyMissingError(f"CompressAI {version} is untested; tosc's adapter supports {tested} "
-                                     "(pin the one in requirements.lock)")
-    return version
+    return require_tested("compressai", "CompressAI", TESTED_VERSIONS)
 
 
 def table_keys(prefix: str) -> tuple[str, ...]:
