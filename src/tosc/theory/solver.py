@@ -88,6 +88,8 @@ _PRUNE_LOG = 50.0  # reconstructions below e^-50 of the largest mass are dropped
 _SMALL_MASS = 1e-100  # columns with less mass are recomputed in the log domain
 _REVIVALS = 3  # restarts from a mixed mapping when a run stops at tol with an uncertified gap
 _GAP_EVERY = 30  # updates between certificate checks (one check costs about one update)
+_EXACT_ENCODER_GAP = 1e-2  # bits: below this gap a certificate check also takes an exact-encoder step
+_NEWTON_STEPS = 60  # Newton steps at most per exact-encoder step
 
 
 class InfeasibleConstraintsError(ConfigError):
@@ -510,6 +512,32 @@ class _Iteration:
         lower = -float(prob.px[live_x] @ log_z) - float(log_c.max())
         return max(f + self.beta * prob.i_xy_bits * LN2 - lower, 0.0)
 
+    def exact_encoder(self, s: _State) -> tuple[np.ndarray, np.ndarray] | None:
+        """(log q, q): the best encoder for the decoder of ``s`` (its p(y|xhat), and for a free
+        codebook its points), i.e. the minimum of G over q and r with p(y|xhat) fixed; None if
+        the Newton solve fails. That minimum is a rate-distortion problem with the distortion
+        lam d + beta KL(p(y|x) || p(y|xhat)) (the gap's lower bound is its value), solved by
+        Newton on its dual (:func:`_mixture_weights`); reconstructions without a decoder
+        (zero mass at beta > 0) stay at zero. Then F(new) <= G(new, old decoder) <= F(s).
+        """
+        prob = self.prob
+        a = np.multiply(s.d, -self.lam_n)
+        if self.beta > 0.0:
+            a += self.beta * (prob.pyx @ _log_pyxh(s.log_r, s.log_joint).T)
+            cols = np.flatnonzero(np.isfinite(s.log_r))
+        else:
+            cols = np.arange(a.shape[1])
+        live_x = prob.px > 0
+        a_live = a[live_x][:, cols]
+        kernel = _exp_nonpositive(a_live - a_live.max(axis=1, keepdims=True))
+        log_r = s.log_r[cols]
+        r = _mixture_weights(kernel, prob.px[live_x], _exp_nonpositive(log_r - log_r.max()))
+        if r is None:
+            return None
+        logits = np.full(a.shape, -np.inf)
+        logits[:, cols] = np.log(r)[None, :] + a[:, cols]
+        return _row_normalise(logits, out=self.take())
+
     def l1_change(self, a: np.ndarray, b: np.ndarray) -> float:
         """max over x of ||a(.|x) - b(.|x)||_1."""
         diff = np.subtract(a, b, out=self._scratch)
@@ -538,6 +566,90 @@ def _column_extrapolation(u0: np.ndarray, u1: np.ndarray, u2: np.ndarray, k_max:
     if not np.any(np.abs(shift) > 1e-12):
         return None
     return shift
+
+
+def _vertex_step(column: np.ndarray, z: np.ndarray, weights: np.ndarray, r: np.ndarray, j: int) -> np.ndarray:
+    """(1 - t) r + t e_j with t in (0, 1) maximising sum_x w(x) log((1 - t) z(x) + t K(x, j)),
+    found by bisection on the derivative (the function is concave in t; its slope at 0 is
+    c(j) - 1 > 0)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        t = 0.5 * (lo + hi)
+        slope = float(weights @ ((column - z) / np.maximum((1.0 - t) * z + t * column, 1e-300)))
+        if slope > 0.0:
+            lo = t
+        else:
+            hi = t
+    out = (1.0 - lo) * r
+    out[j] += lo
+    return out
+
+
+def _mixture_weights(kernel: np.ndarray, weights: np.ndarray, r: np.ndarray,
+                     max_steps: int = _NEWTON_STEPS) -> np.ndarray | None:
+    """Maximise L(r) = sum_x w(x) log sum_xhat r(xhat) K(x, xhat) over the simplex.
+
+    kernel: |X'| x m, K >= 0 with a positive entry in every row (rows scaled freely: a
+    per-row factor only shifts L). weights: |X'|, p(x) > 0. r: m, the start (>= 0).
+    This is Blahut's dual of a rate-distortion problem with e^(-distortion) = K (one
+    Blahut update is r <- r c with c = grad L; the optimum has c <= 1 with equality on the
+    support of r). Projected Newton on the support: the equality-constrained Newton step,
+    cut at the first coordinate reaching zero (which leaves the support), a backtracking
+    line search that never lowers L, and letters off the support with c > 1 brought in.
+    Returns r, or None when the Newton system cannot be solved.
+    """
+    r = r / r.sum()
+    sqrt_w = np.sqrt(weights)[:, None]
+    for _ in range(max_steps):
+        z = np.maximum(kernel @ r, 1e-300)
+        value = float(weights @ np.log(z))
+        scaled = kernel / z[:, None]
+        c = weights @ scaled
+        support = r > 0.0
+        new = ~support & (c > 1.0 + 1e-12)
+        if new.any():
+            # a letter the optimum needs: move the best share of mass to it (a vertex-direction
+            # step; a tiny share would be pushed out again by the next Newton step)
+            j = int(np.where(new, c, -np.inf).argmax())
+            r = _vertex_step(kernel[:, j], z, weights, r, j)
+            continue
+        idx = np.flatnonzero(support)
+        c_on = c[idx]
+        if c_on.max() - 1.0 < 1e-13 and c_on.min() > 1.0 - 1e-9:
+            break
+        rows = scaled[:, idx] * sqrt_w
+        m = idx.size
+        # -Hessian of L on the support, bordered by the constraint sum r = 1
+        kkt = np.zeros((m + 1, m + 1))
+        np.matmul(rows.T, rows, out=kkt[:m, :m])
+        kkt[:m, :m] += 1e-13 * np.eye(m)
+        kkt[:m, m] = 1.0
+        kkt[m, :m] = 1.0
+        try:
+            direction = np.linalg.solve(kkt, np.append(c_on, 0.0))[:m]
+        except np.linalg.LinAlgError:
+            return None
+        if not np.isfinite(direction).all():
+            return None
+        r_on = r[idx]
+        shrinking = direction < 0.0
+        ratios = np.where(shrinking, -r_on / np.where(shrinking, direction, -1.0), np.inf)
+        block = int(ratios.argmin())
+        t_block = float(ratios[block])
+        t = min(1.0, t_block)
+        for _ in range(40):
+            trial = r.copy()
+            trial[idx] = np.maximum(r_on + t * direction, 0.0)
+            if t == t_block:
+                trial[idx[block]] = 0.0
+            trial /= trial.sum()
+            if float(weights @ np.log(np.maximum(kernel @ trial, 1e-300))) >= value - 1e-15:
+                break
+            t *= 0.5
+        else:
+            return r  # no ascent along the Newton direction at this precision: r is as good as it gets
+        r = trial
+    return r
 
 
 _QUIET = {"divide": "ignore", "invalid": "ignore", "under": "ignore"}  # log 0 and -inf arithmetic are expected
@@ -671,8 +783,28 @@ def _iterate_quiet(
             next_gap_check = n + _GAP_EVERY
             if f0 is None:
                 f0 = it.objective(s0)
-            if it.gap(s0, f0) < gap_tol_n:
+            gap_now = it.gap(s0, f0)
+            if gap_now < gap_tol_n:
                 break
+            if gap_now < _EXACT_ENCODER_GAP * LN2 and n < max_iter and not it.free:
+                # near a fixed point the slow modes of the update are reconstructions dying or
+                # growing by a factor close to 1 per update; the exact encoder for the current
+                # decoder settles them in one step (measured: docs/theory.md). Not with a free
+                # codebook: a point it drops for good could still have moved to a useful place.
+                out = it.exact_encoder(s0)
+                if out is not None:
+                    n += 1
+                    s_new = it.state(out[0], out[1], s0.codebook)
+                    f_new = it.objective(s_new)
+                    if f_new <= f0:
+                        it.release(s0)
+                        s0, f0 = s_new, f_new
+                        if record:
+                            history.append(f0)
+                        if it.gap(s0, f0) < gap_tol_n:
+                            break
+                    else:
+                        it.release(s_new)
     if cols.size < prob.n_xhat:  # back to the full reconstruction alphabet
         logq = np.full((prob.n_x, prob.n_xhat), -np.inf)
         logq[:, cols] = s0.logq
@@ -890,6 +1022,30 @@ def _surface_row_job(args: tuple) -> list[RDPoint]:
     return _surface_row(*args)
 
 
+def _surface_row_from_neighbours(prob: _Problem, lam: float, beta_list: list[float], row_seed: Sequence[int],
+                                 row: list[RDPoint], neighbours: list[list[RDPoint]], perturbation: float,
+                                 max_iter: int, tol: float, gap_tol: float = 0.0, tick: Any = None) -> list[RDPoint]:
+    """Second pass of :func:`trace_surface` on one lam row: each point is solved again from
+    the solutions of the neighbouring lam rows at the same beta (perturbed as in the beta
+    sweep) and keeps the lowest F. Annealing in beta alone follows one branch of local
+    optima per row; a neighbouring row may have found a better branch."""
+    rng = np.random.default_rng([*row_seed, 1])
+    out = list(row)
+    for j, beta in enumerate(beta_list):
+        for other in neighbours:
+            start = perturb_mapping(other[j].mapping, rng, perturbation)
+            point = _best_of(prob, lam, beta, [start], max_iter, tol, gap_tol=gap_tol)
+            if point.objective < out[j].objective - 1e-12:
+                out[j] = point
+        if tick is not None:
+            tick()
+    return out
+
+
+def _surface_row_from_neighbours_job(args: tuple) -> list[RDPoint]:
+    return _surface_row_from_neighbours(*args)
+
+
 def trace_surface(
     p_xy: np.ndarray,
     distortion: np.ndarray | FreeCodebook,
@@ -904,6 +1060,7 @@ def trace_surface(
     jobs: int = 1,
     progress: bool = False,
     gap_tol: float = 1e-6,
+    lam_neighbours: bool = True,
 ) -> list[RDPoint]:
     """Lagrangian solutions on the grid lams x betas, annealing in beta.
 
@@ -918,6 +1075,9 @@ def trace_surface(
     reports whether it reached tol; solve single points with :func:`solve_lagrangian` for more.
     gap_tol (bits): a point also stops, converged, once its certificate gap is below it, and
     counts as converged only then (see :func:`solve_lagrangian`); 0 judges by tol alone.
+    lam_neighbours: a second pass solves every point again from the solutions of the
+    neighbouring lams at the same beta and keeps the lowest F (each row again in its own
+    worker, so the points still do not depend on ``jobs``); it costs up to two solves per point.
     """
     prob = _prepare(p_xy, distortion)
     lam_list = [check_nonnegative(v, "lams entry") for v in np.atleast_1d(np.asarray(lams, dtype=object))]
@@ -934,27 +1094,44 @@ def trace_surface(
     rows = [(prob, lam, beta_list, (base, i), n_restarts, perturbation, max_iter, tol, gap_tol)
             for i, lam in enumerate(lam_list)]
 
+    n_beta = len(beta_list)
+    n_second = sum(min(i, 1) + (i + 1 < len(lam_list)) for i in range(len(lam_list))) if lam_neighbours else 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(lam_list) * (2 * len(beta_list) - 1), desc="surface", unit="solve", leave=False)
+        bar = tqdm(total=len(lam_list) * (2 * n_beta - 1) + n_second * n_beta, desc="surface", unit="solve",
+                   leave=False)
+    pool = None
     try:
-        if jobs == 1 or len(rows) == 1:
-            tick = None if bar is None else (lambda: bar.update(1))
-            results = [_surface_row(*row, tick=tick) for row in rows]
-        else:
+        if jobs > 1 and len(rows) > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
             # spawn: the parent may hold threads (BLAS, torch) that fork would copy mid-state
-            with ProcessPoolExecutor(min(jobs, len(rows)), mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = []
-                for row_points in pool.map(_surface_row_job, rows):
-                    results.append(row_points)
-                    if bar is not None:
-                        bar.update(2 * len(beta_list) - 1)
+            pool = ProcessPoolExecutor(min(jobs, len(rows)), mp_context=multiprocessing.get_context("spawn"))
+
+        def run_rows(function: Any, job: Any, args: list[tuple], solves_per_row: list[int]) -> list[list[RDPoint]]:
+            if pool is None:
+                tick = None if bar is None else (lambda: bar.update(1))
+                return [function(*row, tick=tick) for row in args]
+            out = []
+            for row_points, solves in zip(pool.map(job, args), solves_per_row):
+                out.append(row_points)
+                if bar is not None:
+                    bar.update(solves)
+            return out
+
+        results = run_rows(_surface_row, _surface_row_job, rows, [2 * n_beta - 1] * len(rows))
+        if lam_neighbours and len(rows) > 1:
+            second = []
+            for i, lam in enumerate(lam_list):
+                near = [results[k] for k in (i - 1, i + 1) if 0 <= k < len(rows)]
+                second.append((prob, lam, beta_list, (base, i), results[i], near, perturbation, max_iter, tol, gap_tol))
+            results = run_rows(_surface_row_from_neighbours, _surface_row_from_neighbours_job, second, [n_beta] * len(rows))
     finally:
+        if pool is not None:
+            pool.shutdown()
         if bar is not None:
             bar.close()
     return [p for row_points in results for p in row_points]
