@@ -41,6 +41,15 @@ step length on log p(xhat, y), mass-weighted or not) and Anderson mixing (depth 
 same monotone safeguard were tried on those problems and needed more updates than this
 per-reconstruction extrapolation (e.g. 1352 and 6954 against 575 at lam = 8, beta = 2),
 so they are not offered.
+
+Exact-encoder step (issue 22): once a certificate check finds the gap below 1e-2 bits, the
+check also replaces the mapping by the best encoder for its decoder, which is Blahut's
+problem for the distortion lam d + beta KL(p(y|x) || p(y|xhat)) and is solved by projected
+Newton on its dual over the reconstruction marginal (:func:`_mixture_weights`), kept only
+if F does not rise. Near a fixed point the update's slow modes are reconstructions dying
+or growing by a factor close to 1 per update; the Newton solve sets them in one step, so
+the remaining iteration is the (fast) alternation between encoder and decoder. It is not
+used with a free codebook (a dropped point could still have moved somewhere useful).
 """
 
 from __future__ import annotations
@@ -90,6 +99,9 @@ _REVIVALS = 3  # restarts from a mixed mapping when a run stops at tol with an u
 _GAP_EVERY = 30  # updates between certificate checks (one check costs about one update)
 _EXACT_ENCODER_GAP = 1e-2  # bits: below this gap a certificate check also takes an exact-encoder step
 _NEWTON_STEPS = 60  # Newton steps at most per exact-encoder step
+_ENCODER_FLOOR_LOG = -40.0  # log of the mass (relative to the largest) a dropped reconstruction keeps
+_NEIGHBOUR_PROBE = 30  # updates a surface point's second-pass start gets before it is judged
+_NEIGHBOUR_GAPS = 10.0  # ... and it continues only if F - this many gaps is below the point's F
 
 
 class InfeasibleConstraintsError(ConfigError):
@@ -534,6 +546,10 @@ class _Iteration:
         r = _mixture_weights(kernel, prob.px[live_x], _exp_nonpositive(log_r - log_r.max()))
         if r is None:
             return None
+        # reconstructions the solve drops keep a trace (e^-40 of the largest mass, above the
+        # pruning level): their columns keep the shape p(xhat|x) ~ e^a the update gives them,
+        # so a warm start at the next beta can grow them back (as it can after plain updates)
+        r = np.maximum(r, math.exp(_ENCODER_FLOOR_LOG) * r.max() * (log_r > -np.inf))
         logits = np.full(a.shape, -np.inf)
         logits[:, cols] = np.log(r)[None, :] + a[:, cols]
         return _row_normalise(logits, out=self.take())
@@ -957,7 +973,9 @@ def solve_lagrangian(
     they do not raise F) and drop reconstructions whose mass fell below e^-50 of the largest;
     False runs the plain self-consistent iteration. ``iterations`` counts updates either way.
     gap_tol (bits, 0 = off): also stop, converged, once the certificate ``gap_bits`` is below it
-    (every point reports its gap either way).
+    (every point reports its gap either way); the certificate checks then also take the
+    exact-encoder (Newton) step once the gap is below 1e-2 bits (module docstring), which
+    ``accelerate=False`` and gap_tol = 0 leave out.
     """
     prob = _prepare(p_xy, distortion)
     gap_tol = check_nonnegative(gap_tol, "gap_tol")
@@ -1031,10 +1049,17 @@ def _surface_row_from_neighbours(prob: _Problem, lam: float, beta_list: list[flo
     optima per row; a neighbouring row may have found a better branch."""
     rng = np.random.default_rng([*row_seed, 1])
     out = list(row)
+    probe_iter = min(_NEIGHBOUR_PROBE, max_iter)
     for j, beta in enumerate(beta_list):
         for other in neighbours:
             start = perturb_mapping(other[j].mapping, rng, perturbation)
-            point = _best_of(prob, lam, beta, [start], max_iter, tol, gap_tol=gap_tol)
+            point = _best_of(prob, lam, beta, [start], probe_iter, tol, gap_tol=gap_tol)
+            # F only falls from here, by about the gap per update at most: follow the start
+            # further only while it can still end below the point it would replace
+            promising = point.objective - _NEIGHBOUR_GAPS * (point.gap_bits or 0.0) < out[j].objective
+            if not point.converged and promising and point.iterations < max_iter:
+                more = _best_of(prob, lam, beta, [point.mapping], max_iter - point.iterations, tol, gap_tol=gap_tol)
+                point = dataclasses.replace(more, iterations=more.iterations + point.iterations)
             if point.objective < out[j].objective - 1e-12:
                 out[j] = point
         if tick is not None:
@@ -1128,7 +1153,8 @@ def trace_surface(
             for i, lam in enumerate(lam_list):
                 near = [results[k] for k in (i - 1, i + 1) if 0 <= k < len(rows)]
                 second.append((prob, lam, beta_list, (base, i), results[i], near, perturbation, max_iter, tol, gap_tol))
-            results = run_rows(_surface_row_from_neighbours, _surface_row_from_neighbours_job, second, [n_beta] * len(rows))
+            results = run_rows(_surface_row_from_neighbours, _surface_row_from_neighbours_job, second,
+                               [n_beta] * len(rows))
     finally:
         if pool is not None:
             pool.shutdown()
