@@ -30,6 +30,14 @@ from .. import registry
 from ..channel import DigitalLink, FiniteLengthLink, IdealLink, bits_from_bytes, bytes_from_bits
 from ..errors import ConfigError, CorruptFileError, DataError, DoesNotFitError, UnknownNameError
 from .base import System, Transmission, fallback_image
+from .memo import Memo, batch_key, bits_key
+
+# noise-free work shared by the points of a grid (see tosc.systems.memo): per image batch, a
+# learned family's streams; per batch and budget, codec v3's choices; per received bit
+# string, the decoded image (at most 256 MiB of images)
+_ANALYSED = Memo(16)
+_ENCODED = Memo(256)
+_DECODED = Memo(200_000, max_bytes=256 << 20, weigh=lambda image: image.nbytes)
 
 __all__ = ["DigitalSystem", "SourceEncoding", "ClassicSource", "LearnedFamilySource", "ConvCodecSource"]
 
@@ -81,6 +89,7 @@ class ClassicSource:
         self.table = RateTable(self.codec, RateCache() if cache is ClassicSource._DEFAULT else cache)
         self.index_bits = self.codec.quality_index_bits if measure == "payload" else 0
         self._templates: dict[tuple, bytes] = {}
+        self.memo_key = ("classic", codec_name, measure)  # decode() is a pure function of these and the bits
         # decoding is a pure function of the file: the table's decoded images, keyed by the
         # file's content, spare decoding a file the receiver rebuilt identically
         self._decoded: dict[bytes, np.ndarray] = {}
@@ -180,6 +189,8 @@ class LearnedFamilySource:
             raise UnknownNameError(f"no trained {variant} codecs in the model zoo (run scripts/train_family.py)")
         entries.sort(key=lambda e: e.metrics.get("bpp", 0.0))
         self.codecs = [LearnedCodec.load(e.path, device) for e in entries]
+        # the same zoo files on the same device encode and decode alike (any link, any system)
+        self.memo_key = ("learned", variant, str(device), tuple(str(e.path) for e in entries))
         self.index_bits = max(1, math.ceil(math.log2(len(self.codecs))))
         self.truncated = 0  # images of the last encode() coded by truncate_to_fit
 
@@ -212,10 +223,19 @@ class LearnedFamilySource:
                 lo = mid + 1
         return stream(hi)
 
-    def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
+    def _analyse(self, images: torch.Tensor) -> tuple[torch.Tensor, list[list[bytes]], dict]:
+        """(the lowest model's symbols N x latent_dim, every model's N streams, an empty memo of
+        truncate_to_fit results keyed by (image, max bytes)): all the encoding that does not
+        depend on the budget."""
         # the lowest model's latents also feed truncate_to_fit: analyse the batch once
         lowest_symbols = self.codecs[0].symbols(images)[0]
         streams = [self.codecs[0].encode_symbols(lowest_symbols)] + [c.encode(images) for c in self.codecs[1:]]
+        return lowest_symbols, streams, {}
+
+    def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
+        # once per image batch, not once per operating point
+        lowest_symbols, streams, truncations = _ANALYSED.get((self.memo_key, batch_key(images)),
+                                                             lambda: self._analyse(images))
         self.truncated = 0
         out: list[np.ndarray | None] = []
         for i in range(len(images)):
@@ -226,7 +246,10 @@ class LearnedFamilySource:
                     break
             stream = streams[choice][i] if choice is not None else None
             if choice is None and budget_bits - self.index_bits >= 8:
-                stream = self.truncate_to_fit(lowest_symbols[i], (budget_bits - self.index_bits) // 8)
+                max_bytes = (budget_bits - self.index_bits) // 8
+                if (i, max_bytes) not in truncations:
+                    truncations[i, max_bytes] = self.truncate_to_fit(lowest_symbols[i], max_bytes)
+                stream = truncations[i, max_bytes]
                 choice = 0
                 self.truncated += stream is not None
             if stream is None:
@@ -263,11 +286,14 @@ class ConvCodecSource:
         if not codec_path(name).exists():
             raise UnknownNameError(f"no trained codec {name} in the model zoo (run scripts/train_codec_v3.py)")
         self.codec = ConvLearnedCodec.load(name, device)
+        self.memo_key = ("learned-v3", name, str(device), str(codec_path(name)))
 
     def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
         from ..source_coding.learned.conv_codec import stream_bits
 
-        streams, quality = self.codec.encode_to_budget(images, budget_bits)
+        # once per image batch and budget, not once per operating point
+        streams, quality = _ENCODED.get((self.memo_key, batch_key(images), int(budget_bits)),
+                                        lambda: self.codec.encode_to_budget(images, budget_bits))
         out: list[np.ndarray | None] = []
         for s in streams:
             out.append(None if s is None else bits_from_bytes(s)[: stream_bits(s)])
@@ -314,6 +340,14 @@ class DigitalSystem(System):
         if prepare is not None:
             prepare(images, sorted({self.budget_bits(snr, k, channel) for channel, snr, k in points}), jobs)
 
+    def _decode(self, bits: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+        """The source's decode, once per distinct bit string (a source without a ``memo_key``
+        decodes every time); errors are raised, never cached."""
+        key = getattr(self.source, "memo_key", None)
+        if key is None:
+            return self.source.decode(bits, shape)
+        return _DECODED.get((key, bits_key(bits), tuple(shape)), lambda: self.source.decode(bits, shape))
+
     def transmit(self, images: torch.Tensor, *, snr_db: float, n_channel_uses: int, channel: str = "awgn",
                  seed: int = 0) -> Transmission:
         if images.ndim != 4:
@@ -353,7 +387,7 @@ class DigitalSystem(System):
                 if not r.ok:
                     continue
                 try:
-                    image = self.source.decode(r.bits, (c, h, w))
+                    image = self._decode(r.bits, (c, h, w))
                 except (CorruptFileError, DataError):
                     decode_errors[i] = True
                     continue
