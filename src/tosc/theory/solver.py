@@ -1043,14 +1043,21 @@ def _surface_row_job(args: tuple) -> list[RDPoint]:
 def _surface_row_from_neighbours(prob: _Problem, lam: float, beta_list: list[float], row_seed: Sequence[int],
                                  row: list[RDPoint], neighbours: list[list[RDPoint]], perturbation: float,
                                  max_iter: int, tol: float, gap_tol: float = 0.0, tick: Any = None) -> list[RDPoint]:
-    """Second pass of :func:`trace_surface` on one lam row: each point is solved again from
-    the solutions of the neighbouring lam rows at the same beta (perturbed as in the beta
+    """Second pass of :func:`trace_surface` on one lam row: a point still uncertified gets a
+    second budget of max_iter updates from where it stopped; then each point is solved again
+    from the solutions of the neighbouring lam rows at the same beta (perturbed as in the beta
     sweep) and keeps the lowest F. Annealing in beta alone follows one branch of local
     optima per row; a neighbouring row may have found a better branch."""
     rng = np.random.default_rng([*row_seed, 1])
     out = list(row)
     probe_iter = min(_NEIGHBOUR_PROBE, max_iter)
     for j, beta in enumerate(beta_list):
+        if not out[j].converged:
+            # still uncertified after max_iter updates (a slow escape from a saddle, e.g. the
+            # degenerate lam = 0 bottleneck): a second budget of max_iter from where it stopped
+            more = _best_of(prob, lam, beta, [out[j].mapping], max_iter, tol, gap_tol=gap_tol)
+            if more.objective <= out[j].objective:
+                out[j] = dataclasses.replace(more, iterations=more.iterations + out[j].iterations)
         for other in neighbours:
             start = perturb_mapping(other[j].mapping, rng, perturbation)
             point = _best_of(prob, lam, beta, [start], probe_iter, tol, gap_tol=gap_tol)
@@ -1100,9 +1107,11 @@ def trace_surface(
     reports whether it reached tol; solve single points with :func:`solve_lagrangian` for more.
     gap_tol (bits): a point also stops, converged, once its certificate gap is below it, and
     counts as converged only then (see :func:`solve_lagrangian`); 0 judges by tol alone.
-    lam_neighbours: a second pass solves every point again from the solutions of the
-    neighbouring lams at the same beta and keeps the lowest F (each row again in its own
-    worker, so the points still do not depend on ``jobs``); it costs up to two solves per point.
+    lam_neighbours: a second pass continues every point not yet converged for another
+    max_iter updates (its ``iterations`` then exceed max_iter), and solves every point again
+    from the solutions of the neighbouring lams at the same beta, keeping the lowest F (each
+    row again in its own worker, so the points still do not depend on ``jobs``); it costs up
+    to two solves per point.
     """
     prob = _prepare(p_xy, distortion)
     lam_list = [check_nonnegative(v, "lams entry") for v in np.atleast_1d(np.asarray(lams, dtype=object))]
@@ -1120,7 +1129,7 @@ def trace_surface(
             for i, lam in enumerate(lam_list)]
 
     n_beta = len(beta_list)
-    n_second = sum(min(i, 1) + (i + 1 < len(lam_list)) for i in range(len(lam_list))) if lam_neighbours else 0
+    n_second = len(lam_list) if lam_neighbours else 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -1148,7 +1157,7 @@ def trace_surface(
             return out
 
         results = run_rows(_surface_row, _surface_row_job, rows, [2 * n_beta - 1] * len(rows))
-        if lam_neighbours and len(rows) > 1:
+        if lam_neighbours:
             second = []
             for i, lam in enumerate(lam_list):
                 near = [results[k] for k in (i - 1, i + 1) if 0 <= k < len(rows)]
