@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -59,6 +60,13 @@ class SourceEncoding:
 
     bits: list
     info: dict = field(default_factory=dict)
+
+
+def _file_version(path) -> tuple[str, int, int]:
+    """(path, size, modification time in ns) of a model file: a retrained file that replaces it
+    gets other cache keys, in a process that loads it again."""
+    stat = os.stat(path)
+    return str(path), stat.st_size, stat.st_mtime_ns
 
 
 class ClassicSource:
@@ -188,9 +196,10 @@ class LearnedFamilySource:
         if not entries:
             raise UnknownNameError(f"no trained {variant} codecs in the model zoo (run scripts/train_family.py)")
         entries.sort(key=lambda e: e.metrics.get("bpp", 0.0))
+        # the same zoo files on the same device encode and decode alike (any link, any system);
+        # read before loading, so a file replaced meanwhile cannot pass for the old one
+        self.memo_key = ("learned", variant, str(device), tuple(_file_version(e.path) for e in entries))
         self.codecs = [LearnedCodec.load(e.path, device) for e in entries]
-        # the same zoo files on the same device encode and decode alike (any link, any system)
-        self.memo_key = ("learned", variant, str(device), tuple(str(e.path) for e in entries))
         self.index_bits = max(1, math.ceil(math.log2(len(self.codecs))))
         self.truncated = 0  # images of the last encode() coded by truncate_to_fit
 
@@ -285,8 +294,8 @@ class ConvCodecSource:
         name = f"{variant}-v3"
         if not codec_path(name).exists():
             raise UnknownNameError(f"no trained codec {name} in the model zoo (run scripts/train_codec_v3.py)")
+        self.memo_key = ("learned-v3", name, str(device), _file_version(codec_path(name)))  # before loading
         self.codec = ConvLearnedCodec.load(name, device)
-        self.memo_key = ("learned-v3", name, str(device), str(codec_path(name)))
 
     def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
         from ..source_coding.learned.conv_codec import stream_bits

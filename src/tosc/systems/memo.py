@@ -7,9 +7,10 @@ the bits that arrived. Both are pure functions, so each is computed once per pro
 looked up at every later point: the results are the same bit for bit as with the caches off
 (:func:`caching`; tests/systems/test_memo.py compares the records of a small grid both ways).
 
-Keys hold the content (a SHA-256 of the images or bits), never object identities, so a
-changed input can never hit a stale entry. Each cache is bounded (least recently used entry
-out first).
+Keys hold the content (a SHA-256 of the images or bits) and the coder's identity (codec name,
+model files with their size and modification time), never object ids, so a changed input
+or a retrained model never hits a stale entry. Each cache is bounded (least recently used
+entry out first).
 """
 
 from __future__ import annotations
