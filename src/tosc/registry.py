@@ -10,7 +10,8 @@ Metadata each kind's entries carry (``Entry.meta``):
 - ``system``: ``mode`` ("digital", "ideal" or "analog"), ``link`` ("ldpc", "ideal" or
   "analog"), ``family`` ("classic", "learned" or "jscc"), ``source`` (the codec, codec-family
   variant or JSCC model it sends with), ``measure`` (classic only: "file" or "payload"),
-  ``proposed`` (True for the paper's method, TOSC-SR, in each mode) and ``devices`` (where its
+  ``proposed`` (True for the paper's method, TOSC-SR, in each mode), ``trained_on`` (learned
+  systems only: "items" for Fashion-MNIST, "scenes" for fashion-scenes) and ``devices`` (where its
   networks can run: ``("cpu",)`` or ``("cpu", "cuda")``). Every system factory takes
   ``device``, already resolved by :func:`tosc.systems.build_system`.
 - ``codec``: ``family`` ("classic").

@@ -62,7 +62,7 @@ class AnalogSystem(System):
 def _register(name: str, model: str, description: str, proposed: bool) -> None:
     """An analog system sending with the shipped JSCC model ``model`` (src/tosc/zoo/jscc)."""
     registry.register("system", name, description, mode="analog", link="analog", family="jscc", source=model,
-                      proposed=proposed, devices=("cpu",))(
+                      proposed=proposed, trained_on="items", devices=("cpu",))(
         lambda device="cpu", **kw: AnalogSystem(name, model, device=device, **kw))
 
 

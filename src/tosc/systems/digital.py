@@ -287,11 +287,10 @@ class ConvCodecSource:
     ``device``: where the float transforms run (entropy coding and the integer network stay on
     the CPU, so the receiver's tables never depend on the device)."""
 
-    def __init__(self, variant: str, device: str = "cpu") -> None:
+    def __init__(self, name: str, device: str = "cpu") -> None:
         from ..source_coding.learned.conv_codec import ConvLearnedCodec
         from ..zoo import codec_path
 
-        name = f"{variant}-v3"
         if not codec_path(name).exists():
             raise UnknownNameError(f"no trained codec {name} in the model zoo (run scripts/train_codec_v3.py)")
         self.memo_key = ("learned-v3", name, str(device), _file_version(codec_path(name)))  # before loading
@@ -434,7 +433,8 @@ def _register_learned(variant: str, proposed: bool) -> None:
     for link, (mode, link_desc) in _LINKS.items():
         name = f"{variant}+{link}"
         registry.register("system", name, f"learned {variant} codec family over the {link_desc}", mode=mode,
-                          link=link, family="learned", source=variant, proposed=proposed, devices=("cpu", "cuda"))(
+                          link=link, family="learned", source=variant, proposed=proposed, trained_on="items",
+                          devices=("cpu", "cuda"))(
             lambda variant=variant, link=link, name=name, device="cpu", **kw: DigitalSystem(
                 name, lambda: LearnedFamilySource(variant, device), link, device=device, **kw))
 
@@ -446,17 +446,21 @@ _register_learned("tosc-sr", proposed=True)
 _register_learned("task-only", proposed=False)
 
 
-def _register_conv(variant: str, proposed: bool) -> None:
-    """Codec v3 systems: one variable-rate checkpoint per variant, over every link."""
+def _register_conv(variant: str, proposed: bool, images: str) -> None:
+    """Codec v3 systems: one variable-rate checkpoint per variant, over every link. ``images``:
+    what the checkpoint was trained on, "items" (Fashion-MNIST, zoo name ``<variant>-v3``) or
+    "scenes" (fashion-scenes, ``<variant>-v3-scenes``); both code images of any size."""
+    source = f"{variant}-v3" if images == "items" else f"{variant}-v3-{images}"
     for link, (mode, link_desc) in _LINKS.items():
-        name = f"{variant}-v3+{link}"
-        registry.register("system", name, f"learned {variant} codec v3 (variable rate) over the {link_desc}",
-                          mode=mode, link=link, family="learned-v3", source=f"{variant}-v3", proposed=proposed,
-                          devices=("cpu", "cuda"))(
-            lambda variant=variant, link=link, name=name, device="cpu", **kw: DigitalSystem(
-                name, lambda: ConvCodecSource(variant, device), link, device=device, **kw))
+        name = f"{source}+{link}"
+        registry.register("system", name, f"learned {variant} codec v3 (variable rate, trained on {images}) over the "
+                          f"{link_desc}", mode=mode, link=link, family="learned-v3", source=source, proposed=proposed,
+                          trained_on=images, devices=("cpu", "cuda"))(
+            lambda source=source, link=link, name=name, device="cpu", **kw: DigitalSystem(
+                name, lambda: ConvCodecSource(source, device), link, device=device, **kw))
 
 
-_register_conv("mse-only", proposed=False)
-_register_conv("tosc-sr", proposed=True)
-_register_conv("task-only", proposed=False)
+for _images in ("items", "scenes"):
+    _register_conv("mse-only", proposed=False, images=_images)
+    _register_conv("tosc-sr", proposed=True, images=_images)
+    _register_conv("task-only", proposed=False, images=_images)

@@ -120,7 +120,7 @@ def check_training_task(name: str) -> str:
     entry = registry.get("task", name)
     if entry.meta.get("role") == "held-out":
         raise ConfigError(f"{name} is a held-out network: it must never be used in training")
-    if entry.meta.get("output") != "class":
+    if entry.meta.get("output") not in ("class", "present"):
         raise ConfigError(f"{name} is not a classifier; the training task must be one")
     return name
 

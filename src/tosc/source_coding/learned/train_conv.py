@@ -33,6 +33,8 @@ from tqdm import tqdm
 from ...checkpoint import load_checkpoint, save_checkpoint
 from ...data import load_dataset
 from ...errors import ConfigError
+from ...tasks import check_training_task
+from ...tasks.semantic import SEMANTIC_KINDS, is_multilabel, load_training_task, semantic_distortion
 from .compressai_adapter import is_auxiliary, prepare_tables, table_keys
 from .conv import ConvCodec, ConvCodecConfig
 
@@ -91,8 +93,10 @@ class ConvTrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer (got {value!r})")
-        if self.semantic not in ("ce", "kl"):
-            raise ConfigError(f"semantic must be 'ce' or 'kl' (got {self.semantic!r})")
+        if self.semantic not in SEMANTIC_KINDS:
+            raise ConfigError(f"semantic must be one of {', '.join(SEMANTIC_KINDS)} (got {self.semantic!r})")
+        if self.lambda_s > 0:
+            check_training_task(self.task)
 
     @property
     def variant(self) -> str:
@@ -176,18 +180,6 @@ def _step_seed(seed: int, epoch: int, step: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + step * 104_729 + 17) % (2**63)
 
 
-def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Tensor, labels: torch.Tensor,
-                        kind: str) -> torch.Tensor:
-    """Per-image semantic distortion [N]: CE to the label (the variational bound on
-    I(X_hat; Y)) or KL from the task's belief on the clean image."""
-    logits = task(x_hat.clamp(0, 1))
-    if kind == "ce":
-        return F.cross_entropy(logits, labels, reduction="none")
-    with torch.no_grad():
-        target = F.log_softmax(task(x), dim=1)
-    return F.kl_div(F.log_softmax(logits, dim=1), target, log_target=True, reduction="none").sum(1)
-
-
 def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[str, torch.Tensor]:
     out = model(x, t)
     n, _, h, w = x.shape
@@ -225,18 +217,17 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         state = _widen_z_prior(load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"], model)
         state = _widen_transforms(state, model)
         tables = table_keys("entropy_bottleneck")
-        result = model.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
-        if set(result.missing_keys) - set(tables) or result.unexpected_keys:
+        # a shipped (frozen) checkpoint also holds what freezing derives: the integer network's
+        # int8 weights and multipliers and the Gaussian tables, empty in a model being trained
+        own = model.state_dict()
+        frozen_only = {k for k, v in own.items() if v.numel() == 0}
+        result = model.load_state_dict({k: v for k, v in state.items() if k not in tables and k not in frozen_only},
+                                       strict=False)
+        missing = set(result.missing_keys) - set(tables) - frozen_only
+        if missing or result.unexpected_keys:
             raise ConfigError(f"{cfg.init_from} does not fit this architecture (missing "
-                              f"{sorted(set(result.missing_keys) - set(tables))[:3]}, unexpected {result.unexpected_keys[:3]})")
-    task = None
-    if cfg.lambda_s > 0:
-        from ...tasks import load_task_network
-
-        task = load_task_network(cfg.task)
-        task.eval()
-        for p in task.parameters():
-            p.requires_grad_(False)
+                              f"{sorted(missing)[:3]}, unexpected {result.unexpected_keys[:3]})")
+    task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
     main_params = [p for n, p in model.named_parameters() if not is_auxiliary(n)]
     aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
@@ -261,6 +252,11 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         sched.load_state_dict(ts["scheduler"])
         epoch, step, log, elapsed_before = ts["epoch"], ts["step"], ts["log"], ts["train_time_s"]
     images, labels_all = train.images, train.labels
+    if task is not None and is_multilabel(cfg.task):
+        present = getattr(train, "present", None)
+        if present is None:
+            raise ConfigError(f"{cfg.task} is a multi-label scene network; {cfg.dataset} has no scene annotations")
+        labels_all = present.float()  # multi-hot targets: semantic_distortion's multi-label branch
     started = time.time()
     bar = tqdm(total=total, initial=epoch * steps_per_epoch + step, disable=not progress, mininterval=5.0,
                desc=f"codec v3 {cfg.variant}")

@@ -1,0 +1,65 @@
+"""The semantic distortion of the TOSC-SR loss, shared by every trainer that uses one.
+
+A frozen task network T judges the reconstruction x_hat against the clean image x:
+
+- one class per image (softmax classifiers such as ``classifier-cnn``): cross-entropy of
+  T(x_hat) to the label (the variational bound on I(X_hat; Y) of the paper) or the KL from
+  T's belief on x;
+- which classes are present (sigmoid multi-label networks such as ``scene-classifier-cnn``):
+  the summed binary cross-entropy to the multi-hot target, or the summed Bernoulli KL from
+  T's per-class probabilities on x.
+
+The task is chosen by name and checked by :func:`~tosc.tasks.check_training_task` (never a
+held-out network).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .. import registry
+from .classifiers import check_training_task, load_task_network
+
+__all__ = ["SEMANTIC_KINDS", "is_multilabel", "load_training_task", "semantic_distortion"]
+
+SEMANTIC_KINDS = ("ce", "kl")
+
+
+def is_multilabel(task: str) -> bool:
+    """True when the task network answers "which classes are present" (one sigmoid per class)."""
+    return registry.meta_of("task", task).get("output") == "present"
+
+
+def load_training_task(name: str) -> torch.nn.Module:
+    """The frozen task network ``name`` for a training loss (refuses held-out networks)."""
+    check_training_task(name)
+    model = registry.get("task", name).factory() if is_multilabel(name) else load_task_network(name)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Tensor, labels: torch.Tensor,
+                        kind: str) -> torch.Tensor:
+    """Per-image semantic distortion in nats, float [N].
+
+    x_hat, x: N x C x H x W in [0, 1] (x_hat is clamped first). labels: int64 [N] (one class
+    per image) or float [N, classes] in {0, 1} (multi-hot, for a multi-label task). kind:
+    "ce" (to the labels) or "kl" (from the task's output on x; labels unused).
+    """
+    logits = task(x_hat.clamp(0, 1))
+    if labels.ndim == 2:
+        if kind == "ce":
+            return F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none").sum(1)
+        with torch.no_grad():
+            p = torch.sigmoid(task(x))
+            entropy = F.binary_cross_entropy(p, p, reduction="none")
+        # KL(Bern(p) || Bern(q)) = BCE(q; target p) - H(p)
+        return (F.binary_cross_entropy_with_logits(logits, p, reduction="none") - entropy).sum(1)
+    if kind == "ce":
+        return F.cross_entropy(logits, labels, reduction="none")
+    with torch.no_grad():
+        target = F.log_softmax(task(x), dim=1)
+    return F.kl_div(F.log_softmax(logits, dim=1), target, log_target=True, reduction="none").sum(1)
