@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "DatasetNotFoundError",
     "ConfigError",
+    "IncompatibleSystemError",
     "CorruptFileError",
     "DoesNotFitError",
     "UnknownNameError",
@@ -36,6 +37,11 @@ class DatasetNotFoundError(DataError):
 
 class ConfigError(ToscError):
     """An impossible or contradictory setting (zero bandwidth ratio, negative lambda, ...)."""
+
+
+class IncompatibleSystemError(ConfigError):
+    """A system asked to code images it cannot code (e.g. a model trained for 1 x 28 x 28 images
+    given 1 x 64 x 64 scenes); the message names the system and the image shape."""
 
 
 class CorruptFileError(ToscError):

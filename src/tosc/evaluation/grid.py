@@ -28,9 +28,10 @@ from ..channel.conventions import check_channel_kind, check_snr_db
 from ..errors import ConfigError
 from ..io import atomic_write_bytes, atomic_write_text, save_image_arrays
 from ..results import ResultRecord, append_result, read_results
+from .compat import check_codes, data_kind
 from .point import OperatingPoint, run_point
 
-__all__ = ["GridSpec", "grid_points", "run_grid", "prepare_systems", "run_grid_on_ranks", "merge_results", "record_key",
+__all__ = ["GridSpec", "grid_points", "run_grid", "prepare_systems", "build_for", "check_systems_code", "run_grid_on_ranks", "merge_results", "record_key",
            "parse_shard"]
 
 EXAMPLES_PER_POINT = 8
@@ -88,30 +89,47 @@ def record_key(record: ResultRecord | dict) -> tuple:
 _WORKER_CACHE: dict = {}
 
 
+def build_for(system_name: str, dataset: str, *, device: str = "cpu", residual_ber: float = 0.0):
+    """The system ``system_name`` for images of ``dataset``: a digital system's failed images get
+    that data set's fallback (its training-set mean image); ``residual_ber`` flips delivered bits
+    (digital and ideal-link systems only: analog systems deliver no bits to flip)."""
+    from ..systems import build_system
+
+    if registry.meta_of("system", system_name).get("mode") == "analog":
+        return build_system(system_name, device=device)
+    return build_system(system_name, device=device, dataset=dataset,
+                        **({"residual_ber": residual_ber} if residual_ber else {}))
+
+
+def check_systems_code(spec: "GridSpec", data) -> None:
+    """Raise IncompatibleSystemError (naming the system and the image shape) for the first system
+    of ``spec`` that cannot code the images of ``data`` (see :mod:`tosc.evaluation.compat`)."""
+    shape = tuple(data.images.shape[1:])
+    for name in spec.systems:
+        check_codes(name, shape, spec.dataset)
+
+
 def _run_one(args: tuple) -> tuple[dict, dict]:
     system_name, point, spec, device = args
     import torch
 
     torch.set_num_threads(1)
     from ..data import load_dataset
-    from ..systems import build_system
 
     # keyed by the data it holds: a process may run grids of different datasets or limits
     data_key = ("data", spec.dataset, spec.split, spec.limit)
     if data_key not in _WORKER_CACHE:
         _WORKER_CACHE[data_key] = load_dataset(spec.dataset, spec.split, limit=spec.limit)
-    system_key = (system_name, spec.residual_ber, device)
+    system_key = (system_name, spec.residual_ber, device, spec.dataset)
     if system_key not in _WORKER_CACHE:
-        system = build_system(system_name, device=device)
-        if spec.residual_ber and system.mode != "analog":  # analog systems deliver no bits to flip
-            system = build_system(system_name, residual_ber=spec.residual_ber, device=device)
-        _WORKER_CACHE[system_key] = system
+        _WORKER_CACHE[system_key] = build_for(system_name, spec.dataset, device=device, residual_ber=spec.residual_ber)
     data = _WORKER_CACHE[data_key]
     # where this system's networks ran (a CPU-only system says "cpu" in a CUDA grid)
     config = {"limit": spec.limit, **({"residual_ber": spec.residual_ber} if spec.residual_ber else {}),
               **({"device": _WORKER_CACHE[system_key].device} if device != "cpu" else {})}
     tx, record = run_point(_WORKER_CACHE[system_key], data.images, data.labels, point, dataset=spec.dataset,
-                           split=spec.split, seed=spec.seed, config=config)
+                           split=spec.split, seed=spec.seed, config=config,
+                           scenes=data if data_kind(data) == "scenes" else None)
     k = EXAMPLES_PER_POINT
     example = {"images": tx.received[:k].numpy(), "labels": data.labels[:k].numpy(),
                "indices": data.indices[:k].numpy(), "ok": tx.ok[:k]}
@@ -164,11 +182,19 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     points = grid_points(spec)[shard[0]::shard[1]]
     from ..data import load_dataset
 
-    n_images = len(load_dataset(spec.dataset, spec.split, limit=spec.limit))
+    data = load_dataset(spec.dataset, spec.split, limit=spec.limit)
+    n_images = len(data)
+    check_systems_code(spec, data)  # before any work: one clear error, not a failure deep in a worker
     todo = [(system, point, spec, device) for system, point in points
             if (system, point.channel, point.snr_db, float(point.cbr), spec.dataset, spec.split, n_images,
                 spec.seed, float(spec.residual_ber)) not in done]
     prepare_systems(spec, [(system, point) for system, point, *_ in todo], jobs=jobs, progress=progress)
+    if todo and any(registry.meta_of("system", system).get("mode") != "analog" for system, *_ in todo):
+        from ..systems import fallback_image
+
+        # the fallback image once here, so that forked workers inherit it instead of each
+        # computing it (the mean of 20,000 generated training scenes takes seconds)
+        fallback_image(tuple(data.images.shape[1:]), spec.dataset)
     bar = tqdm(total=len(todo), desc="operating points", disable=not progress)
 
     def finish(result: tuple[dict, dict]) -> None:

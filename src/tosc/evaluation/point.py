@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..channel import channel_uses, parse_cbr
+from .. import registry
 from ..metrics import ms_ssim, psnr_db
 from ..results import ChannelSpec, RateSpec, ResultRecord
 from ..systems import System, Transmission
@@ -23,7 +24,7 @@ from ..errors import CorruptFileError
 from ..tasks import (HELD_OUT_TASKS, SEGMENTATION_TASK, TRAINING_TASK, accuracy, load_segmenter, load_task_network,
                      segmentation_iou)
 
-__all__ = ["OperatingPoint", "point_seed", "run_point", "score_images"]
+__all__ = ["OperatingPoint", "point_seed", "run_point", "score_images", "scene_task_networks", "score_scene_images"]
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,104 @@ def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.
     return metrics
 
 
+def scene_task_networks(shape: tuple[int, int, int]) -> tuple[str, ...]:
+    """The registered scene task networks (task metadata ``images="scenes"``) that were trained on
+    images of ``shape`` (C, H, W), sorted: a network for grey 64 x 64 scenes does not judge colour
+    scenes. Read from the zoo's checkpoint index (no weights loaded); a network whose file is not
+    readable there is kept, so that loading it says what is wrong."""
+    from ..checkpoint import checkpoint_index
+    from ..zoo import task_path
+
+    c, h, w = shape
+    out = []
+    for name in registry.select("task", images="scenes"):
+        path = task_path(name)
+        info = checkpoint_index(path.parent).get(path.name) if path.parent.is_dir() else None
+        if info is not None and "error" not in info:
+            cfg = info.get("config") or {}
+            if cfg.get("in_channels", c) != c or tuple(cfg.get("image_hw", (h, w))) != (h, w):
+                continue
+            if "image_size" in cfg and not cfg["image_size"] == h == w:  # the detector's square scenes
+                continue
+        out.append(name)
+    return tuple(out)
+
+
+def _scene_tasks(names: tuple[str, ...]):
+    """The loaded networks of ``names`` as a SceneTasks (one detector and segmenter at most) and, per
+    metric key that :func:`tosc.tasks.scene_scores.score_scenes` writes, the network behind it."""
+    from ..tasks.scene_scores import SceneTasks
+
+    tasks, scored_by = SceneTasks(), {}
+    for name in names:
+        output = registry.meta_of("task", name).get("output")
+        key = f"scene:{name}"
+        if key not in _TASKS:
+            _TASKS[key] = registry.get("task", name).factory()
+        if output == "boxes":
+            tasks.detector = _TASKS[key]
+            scored_by.update({"det_map_50": name, "det_map": name})
+        elif output == "present":
+            tasks.classifiers[name] = _TASKS[key]
+            scored_by.update({f"scene_exact_{name}": name, f"scene_f1_{name}": name})
+        elif output == "scene-mask":
+            tasks.segmenter = _TASKS[key]
+            scored_by["scene_seg_iou"] = name
+    return tasks, scored_by
+
+
+_SCENE_SCORES: dict[tuple, dict[str, float]] = {}  # per process: (networks, received, scenes) -> scores
+
+
+def _scene_key(received: torch.Tensor, scenes) -> tuple[bytes, bytes]:
+    rec = np.ascontiguousarray(received.detach().cpu().float().numpy())
+    n = len(received)
+    truth = hashlib.sha256()
+    for part in (scenes.images[:n], scenes.object_classes[:n], scenes.boxes[:n], scenes.instance_map[:n]):
+        truth.update(np.ascontiguousarray(part.numpy()).tobytes())
+    return hashlib.sha256(rec.tobytes()).digest(), truth.digest()
+
+
+def score_scene_images(received: torch.Tensor, scenes, names: tuple[str, ...] | None = None
+                       ) -> tuple[dict[str, float], dict[str, str]]:
+    """Scores of ``received`` (float N x C x H x W in [0, 1], decoded from the first N scenes of the
+    :class:`~tosc.data.scenes.SceneSet` ``scenes``) and which network gave each task score.
+
+    PSNR and MS-SSIM as :func:`score_images`; then the scene tasks ``names`` (default: every one
+    that fits, :func:`scene_task_networks`) against the scenes' annotations, by
+    :func:`tosc.tasks.scene_scores.score_scenes`: ``det_map_50``, ``det_map`` (detection mAP@0.5
+    and mAP@[.5:.95], a set metric over all N scenes), ``scene_exact_<task>`` and
+    ``scene_f1_<task>`` (exact-set accuracy, mean F1), ``scene_seg_iou``.
+
+    The task scores are computed for the whole set at once (detection mAP does not split into
+    per-image parts) and kept per process by content: a point whose received scenes equal an
+    earlier one's (e.g. every image fell back) costs one evaluation.
+    """
+    from ..tasks.scene_scores import score_scenes
+
+    n = len(received)
+    metrics = score_images(received, scenes.images[:n], scenes.labels[:n], tasks=(), segmenter=None)
+    names = scene_task_networks(tuple(scenes.images.shape[1:])) if names is None else tuple(names)
+    tasks, scored_by = _scene_tasks(names)
+    if not n or not names:
+        return metrics, scored_by
+    key = (names, *_scene_key(received, scenes))
+    if key not in _SCENE_SCORES:
+        if len(_SCENE_SCORES) > 10_000:
+            _SCENE_SCORES.clear()
+        _SCENE_SCORES[key] = score_scenes(received, scenes, tasks)
+    metrics.update(_SCENE_SCORES[key])
+    return metrics, scored_by
+
+
 def run_point(system: System, images: torch.Tensor, labels: torch.Tensor, point: OperatingPoint, *,
-              dataset: str, split: str, seed: int, config: dict | None = None) -> tuple[Transmission, ResultRecord]:
+              dataset: str, split: str, seed: int, config: dict | None = None,
+              scenes=None) -> tuple[Transmission, ResultRecord]:
+    """Send ``images`` (N x C x H x W in [0, 1]) through ``system`` at ``point`` and score them.
+
+    ``scenes``: the :class:`~tosc.data.scenes.SceneSet` the images come from; then the scene
+    tasks score the record (:func:`score_scene_images`) instead of the one-label classifiers,
+    and ``config["task_networks"]`` names the network behind each task metric."""
     n, c, h, w = images.shape
     k = channel_uses(point.cbr, (c, h, w))
     started = time.perf_counter()
@@ -142,7 +239,11 @@ def run_point(system: System, images: torch.Tensor, labels: torch.Tensor, point:
                          seed=point_seed(seed, point))
     transmit_s = time.perf_counter() - started
     started = time.perf_counter()
-    metrics = score_images(tx.received, images, labels)
+    if scenes is None:
+        metrics = score_images(tx.received, images, labels)
+    else:
+        metrics, scored_by = score_scene_images(tx.received, scenes)
+        config = {**(config or {}), "task_networks": scored_by}
     metrics["failure_rate"] = float(1.0 - tx.ok.mean()) if n else float("nan")
     metrics["did_not_fit_rate"] = float(1.0 - tx.fitted.mean()) if n else float("nan")
     metrics["decode_error_rate"] = float(tx.decode_errors.mean()) if n else float("nan")
