@@ -57,42 +57,53 @@ def transmit(
     from ..evaluation import OperatingPoint, run_point
     from ..io import save_image_arrays
     from ..results import write_result
-    from ..systems import build_system
 
     point = OperatingPoint(check_channel_kind(channel), float(snr_db), parse_cbr(cbr))
     data = load_dataset(dataset, split, root=root, limit=limit)
     from ..distributed import resolve_device
+    from .. import registry
+    from ..evaluation.compat import check_codes, data_kind
+    from ..evaluation.grid import build_for
 
     device = str(resolve_device(device))
-    sys_ = build_system(system, device=device)
-    if residual_ber:
-        if sys_.mode == "analog":
-            raise ConfigError(f"--residual-ber flips delivered bits; {system} is analog and delivers no bits")
-        sys_ = build_system(system, residual_ber=residual_ber, device=device)
+    check_codes(system, tuple(data.images.shape[1:]), dataset)
+    if residual_ber and registry.meta_of("system", system).get("mode") == "analog":
+        raise ConfigError(f"--residual-ber flips delivered bits; {system} is analog and delivers no bits")
+    sys_ = build_for(system, dataset, device=device, residual_ber=residual_ber)
     check_useful_cbr(system, sys_.mode, point.snr_db, point.cbr)
     config = {"limit": limit, "residual_ber": residual_ber}
     if device != "cpu":
         config["device"] = sys_.device  # where this system ran: a CPU-only one says "cpu"
+    scenes = data if data_kind(data) == "scenes" else None
     tx, record = run_point(sys_, data.images, data.labels, point, dataset=dataset, split=split, seed=seed,
-                           config=config)
-    from ..tasks import TRAINING_TASK, load_task_network, predict
+                           config=config, scenes=scenes)
+    extra = {}
+    if scenes is None:  # the one-label classifier's predictions; scenes have no single label to predict
+        from ..tasks import TRAINING_TASK, load_task_network, predict
 
-    predictions = predict(load_task_network(TRAINING_TASK), tx.received).numpy()
+        extra["predictions"] = predict(load_task_network(TRAINING_TASK), tx.received).numpy()
     save_image_arrays(out / "received.npz", tx.received.numpy(), data.labels.numpy(), data.indices.numpy(),
                       ok=tx.ok, payload_bits=tx.payload_bits, channel_uses=tx.channel_uses,
-                      failed_codewords=tx.failed_codewords, predictions=predictions)
+                      failed_codewords=tx.failed_codewords, **extra)
     write_result(out / "result.json", record)
     m = record.metrics
+    task = (f"accuracy {m['accuracy']:.3f}" if scenes is None else
+            f"detection mAP@0.5 {_num(m.get('det_map_50'))}, segmentation IoU {_num(m.get('scene_seg_iou'))}")
     typer.echo(f"{system} @ {channel} {snr_db:g} dB, CBR {cbr}: {record.rate.payload_bits_per_image:.0f} bits/image, "
                f"{record.rate.channel_uses_per_image:.1f} channel uses/image, "
                f"{m['failed_codewords_per_image']:.3f} failed codewords/image, failures {m['failure_rate']:.3f}, "
-               f"PSNR {m['psnr_db']:.2f} dB, accuracy {m['accuracy']:.3f} -> {out}")
+               f"PSNR {m['psnr_db']:.2f} dB, {task} -> {out}")
+
+
+def _num(value) -> str:
+    return "not measured" if value is None else f"{value:.3f}"
 
 
 @app.command("evaluate")
 def evaluate(
     out: Path = typer.Option(..., "--out", help="Folder for results.jsonl, report.html and plots/."),
-    systems: Optional[list[str]] = typer.Option(None, "--systems", help="System names (repeat the option)."),
+    systems: Optional[list[str]] = typer.Option(None, "--systems", help="System names (repeat the option); "
+                                                "default: every installed system made for the data set's images."),
     snr_db: Optional[list[float]] = typer.Option(None, "--snr-db", help="SNRs in dB (repeat the option)."),
     cbr: Optional[list[str]] = typer.Option(None, "--cbr", help="Channel bandwidth ratios (repeat the option)."),
     channel: list[str] = typer.Option(["awgn"], "--channel", help="awgn, rayleigh-block, rayleigh-fast."),
@@ -135,8 +146,13 @@ def _evaluate(out, systems, snr_db, cbr, channel, dataset, split, limit, seed, j
             return  # merging is one process's job
         records = merge_results(merge, out)
     else:
-        if not systems or not snr_db or not cbr:
-            raise ConfigError("--systems, --snr-db and --cbr are required (or --merge DIR ...)")
+        if not snr_db or not cbr:
+            raise ConfigError("--snr-db and --cbr are required (or --merge DIR ...)")
+        if not systems:
+            from ..evaluation.compat import default_systems
+
+            systems = default_systems(dataset, split, say=lambda line: typer.echo(line, err=True))
+            typer.echo(f"systems (default for {dataset}): {' '.join(systems)}", err=True)
         spec = GridSpec(tuple(systems), tuple(channel), tuple(snr_db), tuple(parse_cbr(c) for c in cbr), dataset,
                         split, limit, seed, residual_ber)
         for name in spec.systems:

@@ -24,12 +24,36 @@ from ..results import ResultRecord
 from .bd import bd_table, rate_curve, record_mode
 from .targets import GENERALISATION_METRICS, check_targets
 
-__all__ = ["write_report", "summary_maps", "panel_plots", "METRICS"]
+__all__ = ["write_report", "summary_maps", "panel_plots", "METRICS", "SCENE_METRICS"]
 
+
+
+def _scene_metrics() -> tuple[tuple[str, str], ...]:
+    """(metric key, label) of every scene task (task metadata ``images="scenes"``), as
+    :func:`tosc.tasks.scene_scores.score_scenes` names them."""
+    out = []
+    for name in registry.select("task", images="scenes"):
+        meta = registry.meta_of("task", name)
+        role = "held-out" if meta.get("role") == "held-out" else "training-time"
+        output = meta.get("output")
+        if output == "boxes":
+            out += [("det_map_50", f"detection mAP@0.5, {role} {name}"),
+                    ("det_map", f"detection mAP@[.5:.95], {role} {name}")]
+        elif output == "present":
+            out += [(f"scene_exact_{name}", f"exact-set accuracy, {role} {name}"),
+                    (f"scene_f1_{name}", f"mean F1, {role} {name}")]
+        elif output == "scene-mask":
+            out.append(("scene_seg_iou", f"scene segmentation IoU, {role} {name}"))
+    order = ("det_", "scene_exact_", "scene_f1_", "scene_seg")  # detection first, as in the README tables
+    return tuple(sorted(out, key=lambda kv: next(i for i, p in enumerate(order) if kv[0].startswith(p))))
+
+
+SCENE_METRICS = _scene_metrics()
 METRICS = (("psnr_db", "PSNR (dB)"), ("ms_ssim", "MS-SSIM"), ("accuracy", "accuracy, training-time classifier"),
            *((f"accuracy_{name}", f"accuracy, held-out {name}")
              for name in registry.select("task", role="held-out", output="class")),
-           ("seg_iou", "segmentation IoU, held-out U-Net"), ("failure_rate", "failure rate"))
+           ("seg_iou", "segmentation IoU, held-out U-Net"), *SCENE_METRICS, ("failure_rate", "failure rate"))
+_SCENE_KEYS = tuple(k for k, _ in SCENE_METRICS)
 _LABELS = dict(METRICS)
 
 
@@ -108,7 +132,7 @@ def _plots(records: list[ResultRecord]) -> dict[str, bytes]:
             if png is not None:
                 plots[f"{key}_vs_cbr_{channel}_snr{snr:g}.png"] = png
     for channel in sorted({r.channel.kind for r in records}):
-        for key in ("psnr_db", "accuracy", *GENERALISATION_METRICS):
+        for key in ("psnr_db", "accuracy", *GENERALISATION_METRICS, *_SCENE_KEYS):
             png = _rate_plot(records, modes, channel, key)
             if png is not None:
                 plots[f"{key}_vs_bpp_{channel}.png"] = png
@@ -126,7 +150,7 @@ def panel_plots(records: list[ResultRecord]) -> dict[str, bytes]:
     markers = {s: "os^vD<>p*hX"[(i // 10) % 11] for i, s in enumerate(systems)}
     channels = sorted({r.channel.kind for r in records})
     out: dict[str, bytes] = {}
-    for key in ("psnr_db", "accuracy", *GENERALISATION_METRICS):
+    for key in ("psnr_db", "accuracy", *GENERALISATION_METRICS, *_SCENE_KEYS):
         if not any(r.metrics.get(key) is not None for r in records):
             continue
         for axis, other, x_of, other_of in (("snr", "cbr", lambda r: r.channel.snr_db, lambda r: r.rate.cbr),
@@ -287,16 +311,30 @@ def _generalisation_section(records: list[ResultRecord]) -> str:
     rows = []
     for test in _tosc_systems(records):
         anchor = test.replace("tosc-sr", "mse-only", 1)
-        for metric in ("accuracy", *GENERALISATION_METRICS):
+        for metric in ("accuracy", *GENERALISATION_METRICS, *_SCENE_KEYS):
             for bd in [b for b in bd_table(records, test, metric) if b.anchor == anchor]:
                 rows.append([test, anchor, bd.channel, _LABELS[metric], _fmt(bd.bd_quality, "+.4f"),
                              _fmt(bd.rate_overlap, ".0%"), f"{bd.n_test} / {bd.n_anchor}", bd.note])
-    intro = ("<p>The codecs were trained with the classifier-cnn term only. The held-out classifiers "
-             "and the U-Net segmenter (IoU of the item mask predicted on the received image against the mask of the "
-             "clean image) were never used in codec training. BD of the metric: the mean gain of TOSC-SR over the "
-             "MSE-only codec at equal rate, over the overlapping log-rate range.</p>")
+    intro = ("<p>The codecs were trained with the classifier-cnn term only (on scenes: scene-classifier-cnn). "
+             "The held-out classifiers and the U-Net segmenter (IoU of the item mask predicted on the received image "
+             "against the mask of the clean image) were never used in codec training; on scenes neither were the "
+             "detector (mAP against the scenes' boxes), the HOG scene classifier and the scene segmenter. BD of the "
+             "metric: the mean gain of TOSC-SR over the MSE-only codec at equal rate, over the overlapping log-rate "
+             "range.</p>")
     return intro + (_table(["test", "anchor", "channel", "metric", "BD (metric units)", "rate overlap", "rate points",
                             "note"], rows) if rows else "<p>No TOSC-SR / MSE-only pair in this folder.</p>")
+
+
+def _task_networks_note(records: list[ResultRecord]) -> str:
+    """Which network scored each task metric (the records' ``config["task_networks"]``)."""
+    named: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        for metric, network in (r.config.get("task_networks") or {}).items():
+            named[metric].add(str(network))
+    if not named:
+        return ""
+    rows = [[metric, ", ".join(sorted(named[metric]))] for metric in sorted(named)]
+    return "<p>Task networks behind the scene metrics (from the records):</p>" + _table(["metric", "network"], rows)
 
 
 def _margin_colour(margin: float, scale: float) -> str:
@@ -318,7 +356,7 @@ def summary_maps(records: list[ResultRecord]) -> str:
     with its value, coloured by the margin."""
     from .summary import is_proposed, win_counts, win_map
 
-    metrics = [(k, _LABELS.get(k, k)) for k in ("psnr_db", "accuracy", *GENERALISATION_METRICS)
+    metrics = [(k, _LABELS.get(k, k)) for k in ("psnr_db", "accuracy", *GENERALISATION_METRICS, *_SCENE_KEYS)
                if any(r.metrics.get(k) is not None for r in records)]
     proposed = sorted({r.system for r in records if is_proposed(r.system) and record_mode(r) != "ideal"})
     out = [f"<p>Proposed systems: {html.escape(', '.join(proposed) or 'none')}. Each map compares, at every "
@@ -403,6 +441,9 @@ def write_report(folder: str | Path, records: list[ResultRecord]) -> Path:
         "<h2>Multi-task generalisation: held-out networks and segmentation</h2>", _generalisation_section(records),
         *section(("accuracy_classifier", "seg_iou")),
     ]
+    if any(r.metrics.get(k) is not None for r in records for k in _SCENE_KEYS):
+        parts += ["<h2>Scenes: detection, scene classification and segmentation</h2>", _task_networks_note(records),
+                  *section(tuple(f"{k}_vs_" for k in _SCENE_KEYS))]
     if examples is not None:
         parts += ["<h2>Example reconstructions</h2><p>The first 8 test images as sent, then each system at its "
                   "best point in this folder.</p>", img(examples, "examples")]
