@@ -20,7 +20,6 @@ rerunning continues unfinished checkpoints from their last epoch and skips finis
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -57,7 +56,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from tosc.jscc.train import JSCCTrainConfig, train_jscc
-    from tosc.jscc.zoo import jscc_path, strip_training_state
+    from tosc.jscc.zoo import ship_jscc
 
     for name, settings, base in plan(args.epochs, args.finetune_epochs, args.lambda_s):
         if args.only and name not in args.only:
@@ -70,11 +69,7 @@ def main() -> int:
         print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, accuracy "
               f"{metrics.get('accuracy', float('nan')):.4f} ({time.time() - started:.0f} s)", flush=True)
         if base is not None:  # the shipped models: weights, config, metrics and history, no optimizer state
-            shipped = jscc_path(name)
-            shipped.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(work, shipped.with_suffix(".tmp"))
-            strip_training_state(shipped.with_suffix(".tmp"))
-            shipped.with_suffix(".tmp").replace(shipped)
+            ship_jscc(work, name)
     return 0
 
 

@@ -3,11 +3,21 @@
 Loss per batch (the paper's loss in the analog mode; there is no rate term, the CBR fixes
 the channel uses)::
 
-    L = lambda_p * MSE(x, x_hat) + lambda_s * CE(y, classifier-cnn(x_hat))
+    L = lambda_p * MSE(x, x_hat) + lambda_s * mean_n S(x_hat_n, y_n)
 
-MSE on [0, 1] pixels, CE in nats from the frozen training-time classifier
-(``tosc.tasks.TRAINING_TASK``; the held-out networks are never loaded here).
+MSE on [0, 1] pixels; S the semantic distortion in nats of the frozen training-time task
+network (:func:`tosc.tasks.semantic.semantic_distortion`, the term the codec trainer uses too):
+the cross-entropy of ``classifier-cnn`` on Fashion-MNIST (one label per image; its batch mean
+is the batch-mean CE of the first version of this trainer), the binary cross-entropy summed
+over the 10 classes of the multi-label ``scene-classifier-cnn`` on ``fashion-scenes`` (targets:
+``SceneSet.present``). Held-out networks are never loaded here.
 ``lambda_s = 0`` is Deep JSCC, ``lambda_s > 0`` analog TOSC-SR.
+
+Warm starts (``init_from``) may come from a model of another image size when the weights have
+the same shapes (same channels, width, attention, ``max_cbr`` and latent channels): the symbols
+are the latent read channel by channel, and at CBR r the first ``2 k`` reals fill
+``32 r C`` whole latent channels at any size (H x W a multiple of 4), so a warm start keeps
+the meaning of "the first k symbols" (see :func:`warm_start_compatible`).
 
 Each batch draws its SNR uniformly from ``snr_range_db`` (docs/channel.md: "the SNR drawn per batch")
 and its number of symbols ``k``: from ``cbrs`` when given (one CBR: the paper's one model per
@@ -38,13 +48,14 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import load_dataset
 from ..errors import ConfigError, check_config_fields
 from ..metrics import psnr_db
-from ..tasks import TRAINING_TASK, check_training_task, load_task_network
+from ..tasks import TRAINING_TASK, check_training_task
+from ..tasks.semantic import is_multilabel, load_training_task, semantic_distortion
 from ..training import epoch_seed
 from .model import DeepJSCC, JSCCConfig
 from .zoo import ARCH, CHECKPOINT_KIND
 
-__all__ = ["JSCCTrainConfig", "train_jscc", "evaluate_jscc", "EVAL_CBRS", "EVAL_SNRS_DB", "CHECKPOINT_KIND",
-           "ARCH"]
+__all__ = ["JSCCTrainConfig", "train_jscc", "evaluate_jscc", "semantic_targets", "warm_start_compatible", "EVAL_CBRS",
+           "EVAL_SNRS_DB", "CHECKPOINT_KIND", "ARCH"]
 
 EVAL_CBRS = (Fraction(1, 16), Fraction(1, 8), Fraction(1, 4), Fraction(1, 2))
 EVAL_SNRS_DB = (0.0, 10.0, 20.0)
@@ -65,7 +76,7 @@ class JSCCTrainConfig:
     snr_range_db: tuple[float, float] = (0.0, 20.0)
     cbrs: tuple[float, ...] | None = None  # None: bandwidth-agile (random k); else k drawn from these CBRs
     channel: str = "awgn"
-    task: str = TRAINING_TASK
+    task: str = TRAINING_TASK  # fashion-scenes: scene-classifier-cnn (multi-label)
     init_from: str | None = None  # warm start (two-stage schedule): a JSCC checkpoint path
     eval_images: int = 1000
     train_images: int | None = None
@@ -114,15 +125,37 @@ def _draw_k(cfg: JSCCTrainConfig, k_max: int, n_source: int, gen: torch.Generato
     return int(torch.randint(max(1, k_max // 16), k_max + 1, (1,), generator=gen))
 
 
-def _loss_terms(model: DeepJSCC, task: torch.nn.Module | None, x: torch.Tensor, labels: torch.Tensor,
+def semantic_targets(data, task: str) -> torch.Tensor:
+    """The targets of ``task``'s semantic term for a data set: its labels (int64 N) for a one-label
+    classifier, ``SceneSet.present`` as float N x classes in {0, 1} for a multi-label one."""
+    if not is_multilabel(task):
+        return data.labels
+    present = getattr(data, "present", None)
+    if present is None:
+        raise ConfigError(f"{task} is a multi-label scene network; {data.name} has no scene annotations")
+    return present.float()
+
+
+def _check_task_fits(task: str, data) -> None:
+    """A one-label classifier on scenes (or a scene network on single items) would fail deep inside
+    its forward pass, or worse, run on images it never saw: refuse it by the registry metadata."""
+    from ..data.scenes import is_scene_set
+
+    if is_multilabel(task) != is_scene_set(data):
+        kind = "scenes" if is_multilabel(task) else "single items"
+        raise ConfigError(f"task {task} judges {kind}; {data.name} holds "
+                          f"{'scenes' if is_scene_set(data) else 'single items'}")
+
+
+def _loss_terms(model: DeepJSCC, task: torch.nn.Module | None, x: torch.Tensor, targets: torch.Tensor,
                 snr_db: float, k: int, channel: AnalogChannel, gen: torch.Generator,
                 cfg: JSCCTrainConfig) -> dict[str, torch.Tensor]:
+    """targets: int64 [N] labels or float [N, classes] multi-hot (see :func:`semantic_targets`)."""
     x_hat = model(x, snr_db, k, channel, gen)["x_hat"]
     terms = {"mse": F.mse_loss(x_hat, x)}
     if task is not None:
-        logits = task(x_hat)
-        terms["ce"] = F.cross_entropy(logits, labels)
-        terms["correct"] = (logits.argmax(1) == labels).float().mean()
+        # batch mean: on one-label tasks exactly the F.cross_entropy of the first version
+        terms["ce"] = semantic_distortion(task, x_hat, x, targets, "ce").mean()
     loss = cfg.lambda_p * terms["mse"]
     if cfg.lambda_s > 0:
         loss = loss + cfg.lambda_s * terms["ce"]
@@ -133,8 +166,14 @@ def _loss_terms(model: DeepJSCC, task: torch.nn.Module | None, x: torch.Tensor, 
 @torch.no_grad()
 def evaluate_jscc(model: DeepJSCC, images: torch.Tensor, labels: torch.Tensor, task: torch.nn.Module | None,
                   *, cbrs=EVAL_CBRS, snrs_db=EVAL_SNRS_DB, channel: str = "awgn", seed: int = 0) -> dict[str, float]:
-    """Mean PSNR (and accuracy of ``task``) over the (CBR, SNR) grid, plus one entry per point."""
+    """Mean PSNR and task scores over the (CBR, SNR) grid, plus one entry per point.
+
+    labels: int64 [N] (``task`` a one-label classifier: ``accuracy``) or bool/float [N, classes]
+    multi-hot (a multi-label scene network: ``exact_set_accuracy`` and ``mean_f1``, see
+    :func:`tosc.tasks.scenes.multilabel_scores`).
+    """
     from ..tasks import accuracy
+    from ..tasks.scenes import multilabel_scores, predict_present
 
     model.eval()
     ch = AnalogChannel(channel, normalize=False)
@@ -146,13 +185,32 @@ def evaluate_jscc(model: DeepJSCC, images: torch.Tensor, labels: torch.Tensor, t
             x_hat = model(images, snr, k, ch, gen)["x_hat"]
             key = f"cbr{Fraction(cbr).limit_denominator(1 << 10)}@{snr:g}dB".replace("/", "_")
             metrics[f"psnr_db/{key}"] = psnr_db(x_hat, images).mean().item()
-            if task is not None:
+            if task is not None and labels.ndim == 2:
+                scores = multilabel_scores(predict_present(task, x_hat), labels > 0.5)
+                for name, value in scores.items():
+                    metrics[f"{name}/{key}"] = value
+            elif task is not None:
                 metrics[f"accuracy/{key}"] = accuracy(task, x_hat, labels)
-    for name in ("psnr_db", "accuracy"):
+    for name in ("psnr_db", "accuracy", "exact_set_accuracy", "mean_f1"):
         values = [v for k, v in metrics.items() if k.startswith(name + "/")]
         if values:
             metrics[name] = sum(values) / len(values)
     return metrics
+
+
+def warm_start_compatible(saved: JSCCConfig, model: JSCCConfig) -> bool:
+    """True when a checkpoint of config ``saved`` may warm-start a model of config ``model``.
+
+    The same config, or one that differs only in ``image_hw`` (both canvases equal to the image,
+    i.e. sides multiples of 4) with the same latent channels: then every weight has the same
+    shape and the first ``2 k`` reals at CBR r are the same ``32 r C`` whole latent channels.
+    """
+    if saved == model:
+        return True
+    same = (saved.in_channels, saved.width, saved.snr_adaptive, saved.max_cbr, saved.latent_shape[0]) == \
+        (model.in_channels, model.width, model.snr_adaptive, model.max_cbr, model.latent_shape[0])
+    unpadded = all(c.canvas_hw == c.image_hw for c in (saved, model))
+    return same and unpadded
 
 
 def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
@@ -169,11 +227,13 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
                                 snr_adaptive=cfg.snr_adaptive))
     if cfg.init_from:
         init = load_checkpoint(cfg.init_from, kind=CHECKPOINT_KIND, arch=ARCH)
-        if JSCCConfig.from_dict(init["config"]["model"]) != model.config:
+        if not warm_start_compatible(JSCCConfig.from_dict(init["config"]["model"]), model.config):
             raise ConfigError(f"{cfg.init_from} has another architecture than this training config")
         model.load_state_dict(init["state_dict"])
-    task = load_task_network(cfg.task) if cfg.lambda_s > 0 else None
-    # Deep JSCC never needs the classifier but reports its accuracy when it is installed
+    _check_task_fits(cfg.task, train)
+    targets, val_targets = semantic_targets(train, cfg.task), semantic_targets(val, cfg.task)
+    task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
+    # Deep JSCC never needs the classifier but reports its scores when it is installed
     monitor = task if task is not None else _maybe_task(cfg.task)
     channel = AnalogChannel(cfg.channel, normalize=False)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -205,26 +265,27 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             snr = lo + (hi - lo) * float(torch.rand((), generator=gen))
             k = _draw_k(cfg, model.k_max, c * h * w, gen)
-            terms = _loss_terms(model, task, train.images[idx], train.labels[idx], snr, k, channel, noise, cfg)
+            terms = _loss_terms(model, task, train.images[idx], targets[idx], snr, k, channel, noise, cfg)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            for key in ("mse", "ce", "correct"):
+            for key in ("mse", "ce"):
                 if key in terms:
                     running[key] = 0.98 * running.get(key, terms[key].item()) + 0.02 * terms[key].item()
             if progress and step % 20 == 0:
                 post = {"psnr": f"{-10 * math.log10(max(running['mse'], 1e-10)):.2f}"}
                 if "ce" in running:
-                    post.update(ce=f"{running['ce']:.3f}", acc=f"{running['correct']:.3f}")
+                    post.update(ce=f"{running['ce']:.3f}")
                 bar.set_postfix(post)
-        metrics = evaluate_jscc(model, val.images, val.labels, monitor, channel=cfg.channel, seed=cfg.seed)
+        metrics = evaluate_jscc(model, val.images, val_targets, monitor, channel=cfg.channel, seed=cfg.seed)
         metrics["epoch"] = epoch + 1
         history.append(metrics)
         if progress:
             tqdm.write(f"{out.stem} epoch {epoch + 1}: psnr_db {metrics['psnr_db']:.3f}"
-                       + (f", accuracy {metrics['accuracy']:.4f}" if "accuracy" in metrics else ""))
+                       + "".join(f", {name} {metrics[name]:.4f}" for name in ("accuracy", "exact_set_accuracy", "mean_f1")
+                                 if name in metrics))
         save_checkpoint(out, kind=CHECKPOINT_KIND, arch=ARCH, state_dict=model.state_dict(),
                         config={"model": model.config.to_dict(), "train": _config_dict(cfg)}, metrics=metrics,
                         variant=cfg.variant,
@@ -244,4 +305,4 @@ def _config_dict(cfg: JSCCTrainConfig) -> dict:
 def _maybe_task(name: str) -> torch.nn.Module | None:
     from ..zoo import task_path
 
-    return load_task_network(name) if task_path(name).exists() else None
+    return load_training_task(name) if task_path(name).exists() else None

@@ -10,7 +10,7 @@ from ..errors import UnknownNameError
 from ..zoo import zoo_dir
 from .model import DeepJSCC, JSCCConfig
 
-__all__ = ["jscc_path", "load_jscc", "jscc_names", "strip_training_state"]
+__all__ = ["jscc_path", "load_jscc", "jscc_names", "strip_training_state", "ship_jscc"]
 
 CHECKPOINT_KIND = "jscc"
 ARCH = "deep-jscc"
@@ -56,3 +56,17 @@ def strip_training_state(path: str | Path) -> None:
     from ..training import strip_training_state as strip
 
     strip(path, kind=CHECKPOINT_KIND, arch=ARCH)
+
+
+def ship_jscc(work: str | Path, name: str) -> Path:
+    """Copy a finished training checkpoint to the zoo as model ``name``, without optimizer state
+    (weights, config, metrics and history), atomically; returns the zoo path."""
+    import shutil
+
+    shipped = jscc_path(name)
+    shipped.parent.mkdir(parents=True, exist_ok=True)
+    tmp = shipped.with_suffix(".tmp")
+    shutil.copyfile(work, tmp)
+    strip_training_state(tmp)
+    tmp.replace(shipped)
+    return shipped

@@ -5,9 +5,12 @@ image), the channel adds fading and noise, the decoder maps what arrived back to
 Nothing fails or falls back; quality degrades gracefully with SNR instead of a cliff.
 ``payload_bits`` is 0 and ``channel_uses`` is k for every image.
 
-The shipped models (``src/tosc/zoo/jscc``, trained by ``scripts/train_jscc.py``) are
-bandwidth-agile up to CBR 1/2 of a 1x28x28 image (k = 392); above that the symbols are
-repeated and combined (see :mod:`tosc.jscc.model`).
+The shipped models (``src/tosc/zoo/jscc``) are bandwidth-agile up to CBR 1/2 of their image:
+``deep-jscc`` and ``tosc-sr-analog`` of a 1x28x28 Fashion-MNIST item (k = 392, metadata
+``trained_on="items"``, ``scripts/train_jscc.py``), ``deep-jscc-scenes`` and
+``tosc-sr-analog-scenes`` of a 1x64x64 ``fashion-scenes`` scene (k = 2048, ``trained_on="scenes"``,
+semantic term through ``scene-classifier-cnn``, ``scripts/train_jscc_scenes.py``). Above k_max the
+symbols are repeated and combined (see :mod:`tosc.jscc.model`).
 """
 
 from __future__ import annotations
@@ -59,14 +62,22 @@ class AnalogSystem(System):
                             ones.copy(), np.zeros(n, np.int64), np.zeros(n, bool), info)
 
 
-def _register(name: str, model: str, description: str, proposed: bool) -> None:
-    """An analog system sending with the shipped JSCC model ``model`` (src/tosc/zoo/jscc)."""
+def _register(name: str, model: str, description: str, proposed: bool, trained_on: str) -> None:
+    """An analog system sending with the shipped JSCC model ``model`` (src/tosc/zoo/jscc);
+    ``trained_on``: "items" (28x28 Fashion-MNIST) or "scenes" (64x64 fashion-scenes)."""
     registry.register("system", name, description, mode="analog", link="analog", family="jscc", source=model,
-                      proposed=proposed, trained_on="items", devices=("cpu",))(
+                      proposed=proposed, trained_on=trained_on, devices=("cpu",))(
         lambda device="cpu", **kw: AnalogSystem(name, model, device=device, **kw))
 
 
 _register("deep-jscc", "deep-jscc", "Deep JSCC (Bourtsoulatze et al. 2019) over the analog channel, MSE loss",
-          proposed=False)
+          proposed=False, trained_on="items")
 _register("tosc-sr-analog", "tosc-sr-analog",
-          "analog TOSC-SR: Deep JSCC trained with MSE + the classifier-cnn semantic term", proposed=True)
+          "analog TOSC-SR: Deep JSCC trained with MSE + the classifier-cnn semantic term", proposed=True,
+          trained_on="items")
+_register("deep-jscc-scenes", "deep-jscc-scenes",
+          "Deep JSCC trained on 64x64 fashion-scenes over the analog channel, MSE loss", proposed=False,
+          trained_on="scenes")
+_register("tosc-sr-analog-scenes", "tosc-sr-analog-scenes",
+          "analog TOSC-SR trained on 64x64 fashion-scenes: MSE + the scene-classifier-cnn semantic term",
+          proposed=True, trained_on="scenes")
