@@ -6,7 +6,8 @@
 
 Freezes the model (integer hyper-synthesis, CDF tables), measures real streams on the first
 ``--images`` images of the validation split at a few quality indices (bpp, mean PSNR, accuracy
-of the training classifier) and writes ``src/tosc/zoo/codecs/NAME.pt`` without optimiser
+of the training classifier; for a codec trained on scenes, the validation scenes and the
+exact-set accuracy of the multi-label scene classifier) and writes ``src/tosc/zoo/codecs/NAME.pt`` without optimiser
 state. ``train_time_s`` is the checkpoint's own training time plus that of every warm start
 listed, so the README can state the whole recipe's cost.
 """
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 import tosc  # noqa: F401
+from tosc import registry
 from tosc.errors import ToscError
 
 SHIP_QUALITIES = (0, 16, 32, 64, 96, 127)
@@ -47,22 +49,37 @@ def main() -> int:
         # measure the model as it will be read back (float16 weights), not the training copy
         ConvLearnedCodec.load(args.src).save(dest)
         codec = ConvLearnedCodec.load(dest)
-        val = load_dataset("fashion-mnist", "validation", limit=args.images)
+        # the validation split of the data set it was trained on (Fashion-MNIST or scenes)
+        dataset = load_checkpoint(args.src, kind="codec")["config"].get("train", {}).get("dataset", "fashion-mnist")
+        val = load_dataset(dataset, "validation", limit=args.images)
     except ToscError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     x, labels = val.images, val.labels
     h, w = x.shape[-2:]
-    task = load_task_network(TRAINING_TASK)
-    metrics = {"images": len(x), "split": "validation", "qualities": list(SHIP_QUALITIES),
-               "bpp": [], "psnr_db": [], "accuracy": []}
+    scenes = hasattr(val, "present")
+    if scenes:  # "accuracy" of a scene codec: exact-set accuracy of the multi-label training network
+        from tosc.tasks.scenes import multilabel_scores, predict_present
+
+        (name,) = registry.select("task", role="scene-training")
+        task = registry.get("task", name).factory()
+
+        def score(decoded: torch.Tensor) -> float:
+            return multilabel_scores(predict_present(task, decoded), val.present)["exact_set_accuracy"]
+    else:
+        name, task = TRAINING_TASK, load_task_network(TRAINING_TASK)
+
+        def score(decoded: torch.Tensor) -> float:
+            return accuracy(task, decoded, labels)
+    metrics = {"images": len(x), "split": "validation", "dataset": dataset, "task": name,
+               "qualities": list(SHIP_QUALITIES), "bpp": [], "psnr_db": [], "accuracy": []}
     for q in SHIP_QUALITIES:
         streams = codec.encode(x, q)
         decoded = codec.decode(streams, (h, w))
         metrics["bpp"].append(float(np.mean([stream_bits(s) for s in streams]) / (h * w)))
         metrics["psnr_db"].append(psnr_db(decoded, x).mean().item())
-        metrics["accuracy"].append(accuracy(task, decoded, labels))
-        print(f"q{q:3d}: {metrics['bpp'][-1]:.3f} bpp  {metrics['psnr_db'][-1]:.2f} dB  acc {metrics['accuracy'][-1]:.3f}")
+        metrics["accuracy"].append(score(decoded))
+        print(f"q{q:3d}: {metrics['bpp'][-1]:.3f} bpp  {metrics['psnr_db'][-1]:.2f} dB  {name} {metrics['accuracy'][-1]:.3f}")
     codec.meta["metrics"] = metrics
     codec.save(dest, train_time_s=float(sum(times)), warm_start=list(args.warm_start))
     print(f"wrote {dest} ({dest.stat().st_size / 1e6:.2f} MB), training time {sum(times) / 60:.1f} min in all")

@@ -64,18 +64,25 @@ class SceneCNN(nn.Module):
 
 
 HOG_CELL, HOG_BLOCK, HOG_ORIENTATIONS = 8, 2, 9
+# L2-Hys regulariser, in units of summed gradient magnitude per block (an item edge gives about
+# 10-20). skimage's 1e-5 blows the faint noise of any decoded black background up to unit-norm
+# blocks: with it, Gaussian noise of half a grey level (sigma 0.5/255) took this network's
+# exact-set accuracy from 0.21 to 0.03 on 500 validation scenes while scene-classifier-cnn kept
+# its 0.26, so it judged whether the background was exactly zero, not the scene.
+HOG_EPS = 1.0
 
 
 def hog_features(images: torch.Tensor) -> torch.Tensor:
     """HOG descriptors (float32 N x D) of images N x C x H x W in [0, 1]: 8 x 8-pixel cells,
-    2 x 2-cell blocks, 9 orientations, L2-Hys, computed by :class:`tosc.tasks.classical.HOG` (equal to
-    ``skimage.feature.hog``; colour images are first averaged over channels)."""
+    2 x 2-cell blocks, 9 orientations, L2-Hys with regulariser ``HOG_EPS``, computed by
+    :class:`tosc.tasks.classical.HOG` (equal to ``skimage.feature.hog`` with that eps; colour images
+    are first averaged over channels)."""
     from .classical import HOG
 
     if images.ndim != 4:
         raise DataError(f"expected images N x C x H x W, got shape {tuple(images.shape)}")
     with torch.no_grad():
-        return HOG(HOG_ORIENTATIONS, HOG_CELL, HOG_BLOCK)(images.float().mean(1, keepdim=True))
+        return HOG(HOG_ORIENTATIONS, HOG_CELL, HOG_BLOCK, eps=HOG_EPS)(images.float().mean(1, keepdim=True))
 
 
 class HogMLP(nn.Module):
