@@ -8,7 +8,10 @@ Every step is a ``tosc`` command you can rerun by hand.
 
 The demo's points span both ends of the grid: SNR 0, 10 and 20 dB x CBR 1/16 and 1/2, so its
 tables show the lowest corner (0 dB, CBR 1/16: a few dozen bits per image) and the high-rate
-one (20 dB, CBR 1/2: about 2,000 bits, where the classic codecs are at their best).
+one (20 dB, CBR 1/2: about 2,000 bits, where the classic codecs are at their best). Then one
+scenes point: 100 ``fashion-scenes`` test scenes (64 x 64, 1-4 items) at 10 dB, CBR 1/8, through
+the systems made for scenes (:func:`scene_systems`), scored by detection mAP, the scene
+classifiers and the scene segmenter (``runs/demo/eval-scenes``).
 
 ``python -m tosc.demo --full`` (``make demo-full``) runs the whole grid instead: SNR 0, 5,
 10, 15, 20 dB x CBR 1/16, 1/8, 1/4, 1/2 over AWGN, block and fast Rayleigh fading, on
@@ -35,36 +38,36 @@ DEMO_SYSTEMS = ("tosc-sr+ldpc", "mse-only+ldpc", "task-only+ldpc", "jpeg2000-pay
 DEMO_SNRS_DB = ("0", "10", "20")
 DEMO_CBRS = ("1/16", "1/2")
 DEMO_IMAGES = 300
+SCENES_DATASET = "fashion-scenes"  # one scenes point: multi-object 64 x 64 scenes, scored by the scene tasks
+SCENES_SNR_DB = "10"
+SCENES_CBR = "1/8"
+SCENES_IMAGES = 100
 FULL_SNRS_DB = ("0", "5", "10", "15", "20")
 FULL_CBRS = ("1/16", "1/8", "1/4", "1/2")
 FULL_CHANNELS = ("awgn", "rayleigh-block", "rayleigh-fast")
 FULL_IMAGES = 1000
 
 
-def full_systems() -> tuple[str, ...]:
-    """Every registered system family of the full grid, from the registry's metadata: each
-    classic codec in payload mode and each learned family over the LDPC link, the analog
-    systems, and the proposed digital codecs over the ideal and finite-blocklength links.
-    Families whose models are not installed (UnknownNameError on building) are left out."""
-    from . import registry
-    from .errors import DependencyMissingError, UnknownNameError
-    from .systems import build_system
+def full_systems(dataset: str = "fashion-mnist") -> tuple[str, ...]:
+    """Every registered system family of the full grid, from the registry's metadata (see
+    :func:`tosc.evaluation.compat.default_systems`): each classic codec in payload mode and each
+    learned family over the LDPC link, the analog systems, and the proposed digital codecs over
+    the ideal and finite-blocklength links, trained on the data set's kind of images. Systems
+    whose models are not installed (or that cannot code the images) are left out, with a line."""
+    from .evaluation.compat import default_systems
 
-    meta = {name: registry.meta_of("system", name) for name in registry.names("system")}
-    chosen = [n for n, m in meta.items() if
-              (m.get("family") == "classic" and m.get("measure") == "payload" and m.get("link") == "ldpc")
-              or (m.get("family") != "classic" and m.get("link") == "ldpc")
-              or m.get("mode") == "analog"
-              or (m.get("proposed") and m.get("mode") == "ideal")]
-    usable = []
-    for name in chosen:
-        try:
-            build_system(name)
-        except (UnknownNameError, DependencyMissingError) as exc:
-            print(f"(leaving out {name}: {exc})", flush=True)
-            continue
-        usable.append(name)
-    return tuple(usable)
+    return default_systems(dataset, say=lambda line: print(line, flush=True))
+
+
+def scene_systems() -> tuple[str, ...]:
+    """The systems of the demo's scenes point: the default selection for scenes, with the classic
+    codecs cut to those of the Fashion-MNIST demo (whole file and payload) to keep it short."""
+    from . import registry
+
+    demo_codecs = {registry.meta_of("system", n).get("source") for n in DEMO_SYSTEMS
+                   if registry.meta_of("system", n).get("family") == "classic"}
+    return tuple(n for n in full_systems(SCENES_DATASET) if registry.meta_of("system", n).get("family") != "classic"
+                 or registry.meta_of("system", n).get("source") in demo_codecs)
 
 
 def _step(title: str, argv: list[str]) -> None:
@@ -107,6 +110,28 @@ def headline_table(records) -> str:
                      f"{_fmt(m.get('psnr_db'), '.2f')} | {_fmt(m.get('ms_ssim'), '.3f')} | "
                      f"{_fmt(m.get('accuracy'), '.3f')} | {_fmt(m.get('accuracy_classifier-mlp'), '.3f')} | "
                      f"{_fmt(m.get('accuracy_classifier-resnet'), '.3f')} | {_fmt(m.get('seg_iou'), '.3f')} |")
+    return "\n".join(lines)
+
+
+def scene_table(records) -> str:
+    """Markdown table of scene records: rate, failures, PSNR, MS-SSIM and every scene task metric
+    present (detection mAP, scene classifiers' exact-set accuracy and F1, segmentation IoU)."""
+    from fractions import Fraction
+
+    from .evaluation.bd import record_mode
+    from .evaluation.report import SCENE_METRICS
+
+    keys = [(k, label) for k, label in SCENE_METRICS if any(r.metrics.get(k) is not None for r in records)]
+    short = {"det_map_50": "det mAP@.5", "det_map": "det mAP@[.5:.95]", "scene_seg_iou": "seg IoU"}
+    names = [short.get(k, k.replace("scene_", "").replace("scene-classifier-", "")) for k, _ in keys]
+    lines = ["| system | SNR dB | CBR | bpp | fail | PSNR dB | MS-SSIM | " + " | ".join(names) + " |",
+             "|---|--:|--:|--:|--:|--:|--:|" + "--:|" * len(keys)]
+    for r in sorted(records, key=lambda r: (r.channel.kind, r.rate.cbr, r.channel.snr_db, r.system)):
+        m = r.metrics
+        bpp = "NA" if record_mode(r) == "analog" else f"{r.rate.bpp:.3f}"
+        lines.append(f"| {r.system} | {r.channel.snr_db:g} | {Fraction(r.rate.cbr).limit_denominator(4096)} | {bpp} | "
+                     f"{_fmt(m.get('failure_rate'), '.2f')} | {_fmt(m.get('psnr_db'), '.2f')} | "
+                     f"{_fmt(m.get('ms_ssim'), '.3f')} | " + " | ".join(_fmt(m.get(k), ".3f") for k, _ in keys) + " |")
     return "\n".join(lines)
 
 
@@ -154,10 +179,29 @@ def run(out: Path, *, full: bool = False, limit: int | None = None, shard: str |
 
     print(f"\n== targets (also: .venv/bin/python scripts/check_targets.py {folder / 'results.jsonl'})")
     print(format_checks(check_targets(records)))
+    if not full:
+        run_scenes(out / "eval-scenes")
     report = (folder / "report.html").resolve()
     print(f"\nDemo outputs are in {out}/\nReport: {report}  (open it in a browser; plots in {folder / 'plots'}/)",
           flush=True)
     return report
+
+
+def run_scenes(folder: Path, *, limit: int = SCENES_IMAGES) -> None:
+    """The demo's scenes point: the scene systems at one (SNR, CBR) over AWGN on ``limit`` test scenes,
+    and its table (the report is ``folder/report.html``)."""
+    from .results import read_results
+
+    systems = scene_systems()
+    _step(f"evaluate: {len(systems)} systems on {limit} {SCENES_DATASET} test scenes at {SCENES_SNR_DB} dB, "
+          f"CBR {SCENES_CBR}, scored by the scene tasks",
+          ["evaluate", "--dataset", SCENES_DATASET, *_repeat("--systems", systems), "--snr-db", SCENES_SNR_DB,
+           "--cbr", SCENES_CBR, "--limit", str(limit), "--jobs", "2", "--out", str(folder)])
+    records = read_results(folder / "results.jsonl")
+    networks = sorted({n for r in records for n in (r.config.get("task_networks") or {}).values()})
+    print(f"\n== scenes table ({limit} {SCENES_DATASET} test scenes; task networks: {', '.join(networks) or 'none'}; "
+          f"report: {folder / 'report.html'})")
+    print(scene_table(records))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -236,7 +236,10 @@ class VvcCodec(ClassicCodec):
                 "-o", str(output),
             ]  # fmt: skip
             try:
-                done = subprocess.run(command, capture_output=True, text=True, timeout=_ENCODE_TIMEOUT_S)
+                # the log is only read for error messages, and vvencapp's is not always UTF-8
+                # (seen on 64 x 64 scenes): undecodable bytes must not fail the encode
+                done = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                                      timeout=_ENCODE_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 raise RuntimeError(f"vvencapp did not finish in {_ENCODE_TIMEOUT_S} s") from None
             if done.returncode != 0 or not output.is_file():
