@@ -143,7 +143,7 @@ def test_scene_systems_transmit_eight_scenes(name):
     for snr in (0.0, 20.0):
         tx = system.transmit(scenes, snr_db=snr, n_channel_uses=512, seed=1)  # CBR 1/8 of 64 x 64
         assert tx.received.shape == scenes.shape and tx.ok.all() and (tx.payload_bits == 0).all()
-        assert (tx.channel_uses == 512).all() and tx.info["k_max"] == 2048
+        assert (tx.channel_uses == 512).all() and tx.info["k_max"] == 2048 and tx.info["model"] == name
         psnr.append(psnr_db(tx.received, scenes).mean().item())
     assert 15.0 < psnr[0] < psnr[1], psnr
     again = system.transmit(scenes, snr_db=0.0, n_channel_uses=512, seed=1)

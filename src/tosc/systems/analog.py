@@ -35,7 +35,7 @@ class AnalogSystem(System):
 
         if device != "cpu":  # the registry lists these systems as CPU-only; build_system honours that
             raise ConfigError(f"{name} runs on the CPU only, not on {device}")
-        self.name, self.device = name, device
+        self.name, self.device, self.source = name, device, model
         self.model, self.checkpoint = load_jscc(model)
         self.csi = csi
         self.batch_size = batch_size
@@ -56,7 +56,9 @@ class AnalogSystem(System):
             batch = images[i:i + self.batch_size].float()
             received[i:i + len(batch)] = self.model(batch, snr_db, n_channel_uses, link, gen)["x_hat"].clamp(0.0, 1.0)
         ones = np.ones(n, bool)
-        info = {"link": "analog", "model": self.checkpoint.get("variant", self.name), "k_max": self.model.k_max,
+        # the zoo model's name: the checkpoint's variant ("deep-jscc" / "tosc-sr-analog") is the
+        # same for the items and the scenes models
+        info = {"link": "analog", "model": self.source, "k_max": self.model.k_max,
                 "repetitions": -(-int(n_channel_uses) // self.model.k_max), "csi": self.csi, "equalizer": equalizer}
         return Transmission(received, ones, np.zeros(n, np.int64), np.full(n, int(n_channel_uses), np.int64),
                             ones.copy(), np.zeros(n, np.int64), np.zeros(n, bool), info)
