@@ -24,9 +24,18 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-COLUMNS = (("det_map_50", "mAP@.5"), ("scene_exact_scene-classifier-cnn", "exact cnn"),
-           ("scene_f1_scene-classifier-cnn", "F1 cnn"), ("scene_f1_scene-classifier-hog", "F1 hog (held out)"),
-           ("scene_seg_iou", "IoU"))
+
+
+def columns() -> list[tuple[str, str]]:
+    """(score key of score_scenes, title): detection, the training scene classifier's exact-set
+    accuracy and F1, each held-out scene classifier's F1, segmentation IoU (names from the registry)."""
+    from tosc import registry
+
+    (trained,) = registry.select("task", role="scene-training")
+    held_out = registry.select("task", images="scenes", output="present", role="held-out")
+    return ([("det_map_50", "mAP@.5"), (f"scene_exact_{trained}", f"exact {trained}"),
+             (f"scene_f1_{trained}", f"F1 {trained}")]
+            + [(f"scene_f1_{name}", f"F1 {name} (held out)") for name in held_out] + [("scene_seg_iou", "IoU")])
 
 
 def main() -> int:
@@ -79,13 +88,14 @@ def main() -> int:
                                   f"{diff.mean().item():+.3f} ± {(diff.std() / math.sqrt(len(diff))).item():.3f} dB")
     elapsed = time.time() - started
     print(f"{len(scenes)} {args.split} scenes, AWGN, {elapsed:.0f} s")
-    print("| system | CBR | SNR dB | PSNR dB | " + " | ".join(title for _, title in COLUMNS) + " |")
-    print("|---|---|---|---|" + "---|" * len(COLUMNS))
+    cols = columns()
+    print("| system | CBR | SNR dB | PSNR dB | " + " | ".join(title for _, title in cols) + " |")
+    print("|---|---|---|---|" + "---|" * len(cols))
     for r in rows:
         psnr = "" if math.isinf(r["psnr_db"]) else f"{r['psnr_db']:.2f} ± {r['psnr_se']:.2f}"
         snr = "" if r["snr_db"] == "" else f"{r['snr_db']:g}"
         print(f"| {r['system']} | {r['cbr']} | {snr} | {psnr} | "
-              + " | ".join(f"{r[key]:.3f}" if key in r else "" for key, _ in COLUMNS) + " |")
+              + " | ".join(f"{r[key]:.3f}" if key in r else "" for key, _ in cols) + " |")
     for line in paired:
         print(line)
     if args.json:

@@ -78,9 +78,9 @@ def main() -> int:
             settings = {**settings, "init_from": init}
         started = time.time()
         metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True, progress=not args.no_progress)
-        print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, exact_set_accuracy "
-              f"{metrics.get('exact_set_accuracy', float('nan')):.4f}, mean_f1 {metrics.get('mean_f1', float('nan')):.4f}"
-              f" ({time.time() - started:.0f} s)", flush=True)
+        scores = ", ".join(f"{key} {metrics.get(key, float('nan')):.4f}" for key in ("exact_set_accuracy", "mean_f1"))
+        print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, {scores} ({time.time() - started:.0f} s)",
+              flush=True)
         if base is not None and not args.no_ship:
             ship_jscc(work, name)
     return 0

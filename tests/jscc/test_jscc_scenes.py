@@ -65,7 +65,8 @@ def test_semantic_targets_are_labels_for_items_and_present_sets_for_scenes():
     assert targets.dtype == torch.float32 and torch.equal(targets.bool(), scenes.present)
     with pytest.raises(ConfigError, match="no scene annotations"):
         jt.semantic_targets(items, SCENE_TASK)
-    with pytest.raises(ConfigError, match="judges"):  # a 28x28 one-label classifier on scenes
+    # the 28x28 one-label classifier on scenes: refused, naming the scenes' training task
+    with pytest.raises(ConfigError, match=f"judges single items.*training task: {SCENE_TASK}"):
         jt.train_jscc(jt.JSCCTrainConfig(**{**TINY, "task": TRAINING_TASK}), "unused.pt", progress=False)
 
 
@@ -106,7 +107,8 @@ def test_warm_start_across_image_sizes_keeps_the_symbol_layout(tmp_path):
     save_checkpoint(tmp_path / "small.pt", kind=CHECKPOINT_KIND, arch=ARCH, state_dict=source.state_dict(),
                     config={"model": small.to_dict(), "train": {}}, metrics={}, variant="deep-jscc",
                     train_state={"epoch": 1, "history": []})
-    cfg = jt.JSCCTrainConfig(**{**TINY, "epochs": 1, "lambda_s": 0.0, "lr": 1e-12, "init_from": str(tmp_path / "small.pt")})
+    cfg = jt.JSCCTrainConfig(**{**TINY, "epochs": 1, "lambda_s": 0.0, "lr": 1e-12,
+                                "init_from": str(tmp_path / "small.pt")})
     jt.train_jscc(cfg, tmp_path / "warm.pt", progress=False)
     warm = load_checkpoint(tmp_path / "warm.pt", kind="jscc")["state_dict"]
     for key, value in source.state_dict().items():  # lr 1e-12: still the 28x28 weights

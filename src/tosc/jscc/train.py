@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .. import registry
 from ..channel import AnalogChannel
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import load_dataset
@@ -59,6 +60,7 @@ __all__ = ["JSCCTrainConfig", "train_jscc", "evaluate_jscc", "semantic_targets",
 
 EVAL_CBRS = (Fraction(1, 16), Fraction(1, 8), Fraction(1, 4), Fraction(1, 2))
 EVAL_SNRS_DB = (0.0, 10.0, 20.0)
+TASK_SCORES = ("accuracy", "exact_set_accuracy", "mean_f1")  # one-label accuracy; multi-label scene scores
 
 
 @dataclass
@@ -143,8 +145,10 @@ def _check_task_fits(task: str, data) -> None:
 
     if is_multilabel(task) != is_scene_set(data):
         kind = "scenes" if is_multilabel(task) else "single items"
+        fitting = registry.select("task", role="scene-training" if is_scene_set(data) else "training")
         raise ConfigError(f"task {task} judges {kind}; {data.name} holds "
-                          f"{'scenes' if is_scene_set(data) else 'single items'}")
+                          f"{'scenes' if is_scene_set(data) else 'single items'} (its training task: "
+                          f"{', '.join(fitting)})")
 
 
 def _loss_terms(model: DeepJSCC, task: torch.nn.Module | None, x: torch.Tensor, targets: torch.Tensor,
@@ -191,7 +195,7 @@ def evaluate_jscc(model: DeepJSCC, images: torch.Tensor, labels: torch.Tensor, t
                     metrics[f"{name}/{key}"] = value
             elif task is not None:
                 metrics[f"accuracy/{key}"] = accuracy(task, x_hat, labels)
-    for name in ("psnr_db", "accuracy", "exact_set_accuracy", "mean_f1"):
+    for name in ("psnr_db", *TASK_SCORES):
         values = [v for k, v in metrics.items() if k.startswith(name + "/")]
         if values:
             metrics[name] = sum(values) / len(values)
@@ -284,8 +288,7 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
         history.append(metrics)
         if progress:
             tqdm.write(f"{out.stem} epoch {epoch + 1}: psnr_db {metrics['psnr_db']:.3f}"
-                       + "".join(f", {name} {metrics[name]:.4f}" for name in ("accuracy", "exact_set_accuracy", "mean_f1")
-                                 if name in metrics))
+                       + "".join(f", {name} {metrics[name]:.4f}" for name in TASK_SCORES if name in metrics))
         save_checkpoint(out, kind=CHECKPOINT_KIND, arch=ARCH, state_dict=model.state_dict(),
                         config={"model": model.config.to_dict(), "train": _config_dict(cfg)}, metrics=metrics,
                         variant=cfg.variant,
