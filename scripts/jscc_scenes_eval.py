@@ -10,8 +10,10 @@ the held-out detector, exact-set accuracy and mean F1 of the scene classifiers, 
 segmenter), plus one row for the clean scenes. Validation scenes by default: the test scenes are
 the evaluation's. Channel noise seed 0 for every system, so the columns are paired.
 Prints a markdown table; ``--json`` also writes the rows. With two or more systems it also
-prints each one's PSNR minus the first one's, paired per scene (mean ± standard error);
-``--psnr-only`` skips the task networks (seconds instead of minutes).
+prints each one's scores minus the first one's, paired per scene, with standard errors: PSNR
+and the training scene classifier's exact-set accuracy (mean ± s.e. of the per-scene
+differences) and mean F1 (bootstrap over the scenes, ``BOOTSTRAP`` resamples, seed 0).
+``--paired-only`` skips the table's task scores (the detector dominates the time).
 """
 
 from __future__ import annotations
@@ -38,6 +40,41 @@ def columns() -> list[tuple[str, str]]:
             + [(f"scene_f1_{name}", f"F1 {name} (held out)") for name in held_out] + [("scene_seg_iou", "IoU")])
 
 
+BOOTSTRAP = 1000
+
+
+def _mean_se(diff) -> str:
+    return f"{diff.mean().item():+.3f} ± {(diff.std() / math.sqrt(len(diff))).item():.3f}"
+
+
+def _macro_f1(predicted, present, weights):
+    """Mean per-class F1 (a class with no true and no predicted member counts 1, as
+    tosc.tasks.scenes.multilabel_scores) of bool N x K sets, scenes counted ``weights`` [B, N] times."""
+    import torch
+
+    p, t = predicted.double(), present.double()
+    tp, fp, fn = weights @ (p * t), weights @ (p * (1 - t)), weights @ ((1 - p) * t)
+    denom = 2 * tp + fp + fn
+    return torch.where(denom > 0, 2 * tp / denom.clamp_min(1), torch.ones_like(denom)).mean(1)
+
+
+def _paired(psnr, predicted, psnr_0, predicted_0, present) -> str:
+    """Paired differences to the first system: PSNR (dB) and exact-set accuracy (per-scene
+    mean ± s.e.), mean F1 (full-sample difference ± bootstrap s.e.)."""
+    import torch
+
+    exact = (predicted == present).all(1).double() - (predicted_0 == present).all(1).double()
+    n = len(present)
+    gen = torch.Generator().manual_seed(0)
+    weights = torch.stack([torch.bincount(torch.randint(n, (n,), generator=gen), minlength=n)
+                           for _ in range(BOOTSTRAP)]).double()
+    ones = torch.ones(1, n, dtype=torch.float64)
+    f1 = (_macro_f1(predicted, present, ones) - _macro_f1(predicted_0, present, ones)).item()
+    f1_se = (_macro_f1(predicted, present, weights) - _macro_f1(predicted_0, present, weights)).std().item()
+    return (f"PSNR {_mean_se(psnr - psnr_0)} dB, exact set {_mean_se(exact)}, "
+            f"mean F1 {f1:+.3f} ± {f1_se:.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", nargs="+")
@@ -46,7 +83,7 @@ def main() -> int:
     parser.add_argument("--cbr", nargs="+", default=["1/16", "1/8", "1/4"])
     parser.add_argument("--snr-db", nargs="+", type=float, default=[0.0, 10.0, 20.0])
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--psnr-only", action="store_true", help="no task scores, only PSNR")
+    parser.add_argument("--paired-only", action="store_true", help="skip the table's task scores")
     args = parser.parse_args()
 
     import torch
@@ -57,11 +94,14 @@ def main() -> int:
     from tosc.metrics import psnr_db
     from tosc.systems import build_system
     from tosc.tasks.scene_scores import load_scene_tasks, score_scenes
+    from tosc.tasks.scenes import predict_present
 
     systems = args.systems or [n for n in registry.select("system", family="jscc")
                                if registry.get("system", n).meta["trained_on"] == "scenes"]
     scenes = load_dataset("fashion-scenes", args.split, limit=args.limit)
-    tasks = None if args.psnr_only else load_scene_tasks()
+    tasks = None if args.paired_only else load_scene_tasks()
+    (trained,) = registry.select("task", role="scene-training")
+    classifier = registry.get("task", trained).factory()
 
     def scores(images):
         return {} if tasks is None else score_scenes(images, scenes, tasks)
@@ -80,12 +120,12 @@ def main() -> int:
                 psnr = psnr_db(received, scenes.images)
                 rows.append({"system": name, "cbr": cbr, "snr_db": snr, "psnr_db": psnr.mean().item(),
                              "psnr_se": (psnr.std() / math.sqrt(len(psnr))).item(), **scores(received)})
+                predicted = predict_present(classifier, received)
                 if first is None:
-                    first = psnr
+                    first = (psnr, predicted)
                 else:
-                    diff = psnr - first
-                    paired.append(f"{name} - {systems[0]} at CBR {cbr}, {snr:g} dB: PSNR "
-                                  f"{diff.mean().item():+.3f} ± {(diff.std() / math.sqrt(len(diff))).item():.3f} dB")
+                    paired.append(f"{name} - {systems[0]} at CBR {cbr}, {snr:g} dB: "
+                                  + _paired(psnr, predicted, *first, scenes.present))
     elapsed = time.time() - started
     print(f"{len(scenes)} {args.split} scenes, AWGN, {elapsed:.0f} s")
     cols = columns()
