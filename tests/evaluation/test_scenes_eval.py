@@ -22,10 +22,10 @@ from tosc.zoo import zoo_dir
 SCENE_TASKS = registry.select("task", images="scenes")
 
 
-def _scene_zoo(tmp_path, monkeypatch, codec_links: dict[str, str] | None = None):
-    """A zoo with the shipped task networks and codecs, an untrained 1 x 64 x 64 Deep JSCC model as
-    ``deep-jscc`` (so that an analog system codes scenes whatever is shipped) and, optionally, extra
-    codec files linked to shipped ones (``{new name: shipped name}``)."""
+def _scene_zoo(tmp_path, monkeypatch, codec_links: dict[str, str] | None = None, leave_out: tuple[str, ...] = ()):
+    """A zoo with the shipped task networks and codecs (but those named in ``leave_out``), an
+    untrained 1 x 64 x 64 Deep JSCC model as ``deep-jscc`` (so that an analog system codes scenes
+    whatever is shipped) and, optionally, codec files linked to shipped ones (``{name: shipped name}``)."""
     from tosc.checkpoint import save_checkpoint
     from tosc.jscc.model import DeepJSCC, JSCCConfig
 
@@ -35,7 +35,8 @@ def _scene_zoo(tmp_path, monkeypatch, codec_links: dict[str, str] | None = None)
     (zoo / "jscc").mkdir()
     (zoo / "tasks").symlink_to(real / "tasks")
     for f in (real / "codecs").glob("*.pt"):
-        (zoo / "codecs" / f.name).symlink_to(f)
+        if f.stem not in leave_out and f.stem not in (codec_links or {}):
+            (zoo / "codecs" / f.name).symlink_to(f)
     for new, shipped in (codec_links or {}).items():
         (zoo / "codecs" / f"{new}.pt").symlink_to(real / "codecs" / f"{shipped}.pt")
     torch.manual_seed(0)
@@ -129,7 +130,7 @@ def test_default_selections_follow_trained_on(tmp_path, monkeypatch):
         assert meta["family"] != "classic" or (meta["measure"], meta["link"]) == ("payload", "ldpc")
     assert {"tosc-sr+ldpc", "mse-only-v3+ldpc", "deep-jscc", "jpeg2000-payload+ldpc"} <= set(items)
     # a scene-trained codec v3 file appears: its systems join the scene selection, not the items one
-    _scene_zoo(tmp_path, monkeypatch, {"tosc-sr-v3-scenes": "tosc-sr-v3"})
+    _scene_zoo(tmp_path, monkeypatch, {"tosc-sr-v3-scenes": "tosc-sr-v3"}, leave_out=("mse-only-v3-scenes",))
     said = []
     scenes = default_systems("fashion-scenes", say=said.append)
     assert {"jpeg2000+ldpc", "jpeg2000-payload+ldpc", "tosc-sr-v3-scenes+ldpc", "tosc-sr-v3-scenes+ideal"} <= set(scenes)
