@@ -89,6 +89,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=2000)
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", default="test", choices=["test", "validation"],
+                        help="validation: for choosing settings (e.g. lambda_s) without touching the test scenes")
     parser.add_argument("--out", default="docs/scenes")
     args = parser.parse_args()
     from tosc.data import load_dataset
@@ -97,9 +99,9 @@ def main() -> int:
     from tosc.tasks.scene_scores import load_scene_tasks
 
     try:
-        scenes = load_dataset("fashion-scenes", "test", seed=args.seed, limit=args.limit)
+        scenes = load_dataset("fashion-scenes", args.split, seed=args.seed, limit=args.limit)
         tasks = load_scene_tasks()
-        codecs = {name: ConvLearnedCodec.load(name) for name in args.codecs}
+        codecs = {name: ConvLearnedCodec.load(name) for name in args.codecs}  # zoo names or .pt paths
     except ToscError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -160,7 +162,7 @@ def paired_table(results: dict, mse: str, tosc_name: str, folds: int) -> list[di
 
 def markdown(results: dict, table: list[dict], args, n: int) -> str:
     clean = {m: np.mean([f[m] for f in results["clean"]]) for m in METRICS}
-    lines = [f"First {n} fashion-scenes test scenes (64 x 64 grey); rate = mean stream bits per pixel; "
+    lines = [f"First {n} fashion-scenes {args.split} scenes (64 x 64 grey); rate = mean stream bits per pixel; "
              f"standard errors over {args.folds} disjoint folds. Clean scenes: PSNR inf, detection mAP@0.5 "
              f"{clean['det_map_50']:.3f}, mAP {clean['det_map']:.3f}, HOG exact-set {clean['exact_hog']:.3f}, "
              f"CNN exact-set {clean['exact_cnn']:.3f}, segmentation IoU {clean['seg_iou']:.3f}.", "",
