@@ -40,17 +40,18 @@ def main() -> int:
     from tosc.metrics import psnr_db
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
     from tosc.tasks import TRAINING_TASK, accuracy, load_task_network
+    from tosc.tasks.semantic import load_training_task
     from tosc.zoo import zoo_dir
 
     try:
-        times = [load_checkpoint(p, kind="codec").get("train_state", {}).get("train_time_s", 0.0)
-                 for p in [args.src, *args.warm_start]]
+        ckpts = [load_checkpoint(p, kind="codec") for p in [args.src, *args.warm_start]]
+        times = [c.get("train_state", {}).get("train_time_s", 0.0) for c in ckpts]
         dest = zoo_dir() / "codecs" / f"{args.name}.pt"
         # measure the model as it will be read back (float16 weights), not the training copy
         ConvLearnedCodec.load(args.src).save(dest)
         codec = ConvLearnedCodec.load(dest)
         # the validation split of the data set it was trained on (Fashion-MNIST or scenes)
-        dataset = load_checkpoint(args.src, kind="codec")["config"].get("train", {}).get("dataset", "fashion-mnist")
+        dataset = ckpts[0]["config"].get("train", {}).get("dataset", "fashion-mnist")
         val = load_dataset(dataset, "validation", limit=args.images)
     except ToscError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -62,7 +63,7 @@ def main() -> int:
         from tosc.tasks.scenes import multilabel_scores, predict_present
 
         (name,) = registry.select("task", role="scene-training")
-        task = registry.get("task", name).factory()
+        task = load_training_task(name)
 
         def score(decoded: torch.Tensor) -> float:
             return multilabel_scores(predict_present(task, decoded), val.present)["exact_set_accuracy"]

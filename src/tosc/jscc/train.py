@@ -50,7 +50,7 @@ from ..data import load_dataset
 from ..errors import ConfigError, check_config_fields
 from ..metrics import psnr_db
 from ..tasks import TRAINING_TASK, check_training_task
-from ..tasks.semantic import is_multilabel, load_training_task, semantic_distortion
+from ..tasks.semantic import is_multilabel, load_training_task, semantic_distortion, semantic_targets
 from ..training import epoch_seed
 from .model import DeepJSCC, JSCCConfig
 from .zoo import ARCH, CHECKPOINT_KIND
@@ -125,17 +125,6 @@ def _draw_k(cfg: JSCCTrainConfig, k_max: int, n_source: int, gen: torch.Generato
     if torch.rand((), generator=gen) < 0.5:
         return max(1, k_max >> int(torch.randint(4, (1,), generator=gen)))
     return int(torch.randint(max(1, k_max // 16), k_max + 1, (1,), generator=gen))
-
-
-def semantic_targets(data, task: str) -> torch.Tensor:
-    """The targets of ``task``'s semantic term for a data set: its labels (int64 N) for a one-label
-    classifier, ``SceneSet.present`` as float N x classes in {0, 1} for a multi-label one."""
-    if not is_multilabel(task):
-        return data.labels
-    present = getattr(data, "present", None)
-    if present is None:
-        raise ConfigError(f"{task} is a multi-label scene network; {data.name} has no scene annotations")
-    return present.float()
 
 
 def _check_task_fits(task: str, data) -> None:

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import registry
-from .classifiers import check_training_task, load_task_network
+from ..errors import ConfigError
+from .classifiers import check_training_task
 
-__all__ = ["SEMANTIC_KINDS", "is_multilabel", "load_training_task", "semantic_distortion"]
+__all__ = ["SEMANTIC_KINDS", "is_multilabel", "load_training_task", "semantic_targets", "semantic_distortion"]
 
 SEMANTIC_KINDS = ("ce", "kl")
 
@@ -34,11 +35,18 @@ def is_multilabel(task: str) -> bool:
 def load_training_task(name: str) -> torch.nn.Module:
     """The frozen task network ``name`` for a training loss (refuses held-out networks)."""
     check_training_task(name)
-    model = registry.get("task", name).factory() if is_multilabel(name) else load_task_network(name)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return registry.get("task", name).factory()  # every task factory loads the network frozen, in eval mode
+
+
+def semantic_targets(data, task: str) -> torch.Tensor:
+    """The targets of ``task``'s semantic term for a data set: its labels (int64 N) for a one-label
+    classifier, ``SceneSet.present`` as float N x classes in {0, 1} for a multi-label one."""
+    if not is_multilabel(task):
+        return data.labels
+    present = getattr(data, "present", None)
+    if present is None:
+        raise ConfigError(f"{task} is a multi-label scene network; {data.name} has no scene annotations")
+    return present.float()
 
 
 def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Tensor, labels: torch.Tensor,

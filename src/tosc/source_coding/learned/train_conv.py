@@ -34,7 +34,7 @@ from ...checkpoint import load_checkpoint, save_checkpoint
 from ...data import load_dataset
 from ...errors import ConfigError
 from ...tasks import check_training_task
-from ...tasks.semantic import SEMANTIC_KINDS, is_multilabel, load_training_task, semantic_distortion
+from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_distortion, semantic_targets
 from .compressai_adapter import is_auxiliary, prepare_tables, table_keys
 from .conv import ConvCodec, ConvCodecConfig
 
@@ -251,12 +251,8 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         aux_opt.load_state_dict(ts["aux_optimizer"])
         sched.load_state_dict(ts["scheduler"])
         epoch, step, log, elapsed_before = ts["epoch"], ts["step"], ts["log"], ts["train_time_s"]
-    images, labels_all = train.images, train.labels
-    if task is not None and is_multilabel(cfg.task):
-        present = getattr(train, "present", None)
-        if present is None:
-            raise ConfigError(f"{cfg.task} is a multi-label scene network; {cfg.dataset} has no scene annotations")
-        labels_all = present.float()  # multi-hot targets: semantic_distortion's multi-label branch
+    # multi-hot targets for a multi-label task (semantic_distortion's multi-label branch)
+    images, labels_all = train.images, semantic_targets(train, cfg.task) if task is not None else train.labels
     started = time.time()
     bar = tqdm(total=total, initial=epoch * steps_per_epoch + step, disable=not progress, mininterval=5.0,
                desc=f"codec v3 {cfg.variant}")
