@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import tosc.jscc.train as jt
+import tosc.training as scaffold  # every trainer saves through the one scaffold
 from tosc import registry
 from tosc.channel import AnalogChannel
 from tosc.checkpoint import load_checkpoint, save_checkpoint
@@ -76,16 +77,16 @@ def test_tiny_scene_training_resumes_identically(tmp_path, monkeypatch):
     assert {"psnr_db", "exact_set_accuracy", "mean_f1", "exact_set_accuracy/cbr1_16@0dB"} <= set(metrics)
     assert "accuracy" not in metrics and 0 <= metrics["mean_f1"] <= 1
 
-    real_save = jt.save_checkpoint
+    real_save = scaffold.save_checkpoint
 
     def save_then_die(*args, **kwargs):
         real_save(*args, **kwargs)
         raise _Killed
 
-    monkeypatch.setattr(jt, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(scaffold, "save_checkpoint", save_then_die)
     with pytest.raises(_Killed):
         jt.train_jscc(cfg, tmp_path / "resumed.pt", progress=False)
-    monkeypatch.setattr(jt, "save_checkpoint", real_save)
+    monkeypatch.setattr(scaffold, "save_checkpoint", real_save)
     jt.train_jscc(cfg, tmp_path / "resumed.pt", resume=True, progress=False)
     a = load_checkpoint(tmp_path / "straight.pt", kind="jscc")
     b = load_checkpoint(tmp_path / "resumed.pt", kind="jscc")

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import tosc.jscc.train as jt
+import tosc.training as scaffold  # every trainer saves through the one scaffold
 from tosc.checkpoint import load_checkpoint
 from tosc.errors import ConfigError
 
@@ -16,16 +17,16 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path, monke
     cfg = jt.JSCCTrainConfig(**TINY)
     jt.train_jscc(cfg, tmp_path / "straight.pt", progress=False)
 
-    real_save = jt.save_checkpoint
+    real_save = scaffold.save_checkpoint
 
     def save_then_die(*args, **kwargs):
         real_save(*args, **kwargs)
         raise _Killed  # the process dies right after the first epoch's checkpoint
 
-    monkeypatch.setattr(jt, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(scaffold, "save_checkpoint", save_then_die)
     with pytest.raises(_Killed):
         jt.train_jscc(cfg, tmp_path / "resumed.pt", progress=False)
-    monkeypatch.setattr(jt, "save_checkpoint", real_save)
+    monkeypatch.setattr(scaffold, "save_checkpoint", real_save)
     assert load_checkpoint(tmp_path / "resumed.pt")["train_state"]["epoch"] == 1
     jt.train_jscc(cfg, tmp_path / "resumed.pt", resume=True, progress=False)
 

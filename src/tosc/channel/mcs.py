@@ -305,11 +305,11 @@ def simulate_bler(mcs: Mcs, codeword_bits: int, snr_db: float, channel: str = "a
     """
     from .fading import FadingChannel
     from .ldpc import get_code
-    from .modulation import _modem
+    from .modulation import get_modem
 
     k, n = mcs.codeword(codeword_bits)
     code = get_code(k, n, mcs.bits_per_symbol)
-    modem = _modem(mcs.modulation.name)
+    modem = get_modem(mcs.modulation.name)
     chan = FadingChannel(channel, "perfect")
     sent = failures = 0
     while sent < max_codewords and failures < stop_failures:

@@ -170,7 +170,6 @@ def get_modem(name: str) -> QamModem:
     return QamModem(name)
 
 
-_modem = get_modem  # older name, kept for callers outside the channel package
 
 
 def hard_decision(llr: torch.Tensor) -> torch.Tensor:

@@ -33,25 +33,21 @@ so a run killed anywhere and resumed ends with the same weights as an uninterrup
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from .. import registry
 from ..channel import AnalogChannel
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint
 from ..data import load_dataset
-from ..errors import ConfigError, check_config_fields
+from ..errors import ConfigError
 from ..metrics import psnr_db
-from ..tasks import TRAINING_TASK, check_training_task
-from ..tasks.semantic import is_multilabel, load_training_task, semantic_distortion, semantic_targets
-from ..training import epoch_seed
+from ..tasks import TRAINING_TASK
+from ..tasks.semantic import load_training_task, semantic_distortion, semantic_targets
+from ..training import TrainConfigBase, TrainingRun, check_task_fits
 from .model import DeepJSCC, JSCCConfig
 from .zoo import ARCH, CHECKPOINT_KIND
 
@@ -64,28 +60,27 @@ TASK_SCORES = ("accuracy", "exact_set_accuracy", "mean_f1")  # one-label accurac
 
 
 @dataclass
-class JSCCTrainConfig:
-    dataset: str = "fashion-mnist"
+class JSCCTrainConfig(TrainConfigBase):
+    """The shared settings (:class:`tosc.training.TrainConfigBase`) and the analog trainer's own.
+
+    ``task``: the training-time classifier (``scene-classifier-cnn`` on ``fashion-scenes``).
+    """
+
     lambda_p: float = 1.0
     lambda_s: float = 0.0
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-3
-    seed: int = 0
     width: int = 32
     max_cbr: float = 0.5
     snr_adaptive: bool = False  # SNR attention; measured not to help (docs/jscc.md)
     snr_range_db: tuple[float, float] = (0.0, 20.0)
     cbrs: tuple[float, ...] | None = None  # None: bandwidth-agile (random k); else k drawn from these CBRs
     channel: str = "awgn"
-    task: str = TRAINING_TASK  # fashion-scenes: scene-classifier-cnn (multi-label)
-    init_from: str | None = None  # warm start (two-stage schedule): a JSCC checkpoint path
+    task: str = TRAINING_TASK
     eval_images: int = 1000
-    train_images: int | None = None
-    root: str | None = None
 
-    def __post_init__(self) -> None:
-        check_config_fields(self)  # wrong types and NaN/inf from a config file, before any comparison
+    def check(self) -> None:
         if len(self.snr_range_db) != 2:
             raise ConfigError(f"snr_range_db must be (low, high), got {self.snr_range_db}")
         self.snr_range_db = tuple(float(s) for s in self.snr_range_db)
@@ -95,27 +90,13 @@ class JSCCTrainConfig:
                 raise ConfigError(f"cbrs must lie in (0, max_cbr = {self.max_cbr}], got {self.cbrs}")
         if self.lambda_p < 0 or self.lambda_s < 0 or (self.lambda_p == 0 and self.lambda_s == 0):
             raise ConfigError(f"need lambda_p, lambda_s >= 0, not both 0 (got {self.lambda_p}, {self.lambda_s})")
-        if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:
-            raise ConfigError("epochs, batch_size and lr must be positive")
-        if self.train_images is not None and self.train_images <= 0:
-            raise ConfigError(f"train_images must be positive (or absent: all), got {self.train_images}")
         lo, hi = self.snr_range_db
         if not lo <= hi:
             raise ConfigError(f"snr_range_db must be (low, high) with low <= high, got {self.snr_range_db}")
-        check_training_task(self.task)
 
     @property
     def variant(self) -> str:
         return "tosc-sr-analog" if self.lambda_s > 0 else "deep-jscc"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "JSCCTrainConfig":
-        if not isinstance(d, dict):
-            raise ConfigError(f"training settings must be a table (name = value), not a {type(d).__name__}")
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def _draw_k(cfg: JSCCTrainConfig, k_max: int, n_source: int, gen: torch.Generator) -> int:
@@ -125,19 +106,6 @@ def _draw_k(cfg: JSCCTrainConfig, k_max: int, n_source: int, gen: torch.Generato
     if torch.rand((), generator=gen) < 0.5:
         return max(1, k_max >> int(torch.randint(4, (1,), generator=gen)))
     return int(torch.randint(max(1, k_max // 16), k_max + 1, (1,), generator=gen))
-
-
-def _check_task_fits(task: str, data) -> None:
-    """A one-label classifier on scenes (or a scene network on single items) would fail deep inside
-    its forward pass, or worse, run on images it never saw: refuse it by the registry metadata."""
-    from ..data.scenes import is_scene_set
-
-    if is_multilabel(task) != is_scene_set(data):
-        kind = "scenes" if is_multilabel(task) else "single items"
-        fitting = registry.select("task", role="scene-training" if is_scene_set(data) else "training")
-        raise ConfigError(f"task {task} judges {kind}; {data.name} holds "
-                          f"{'scenes' if is_scene_set(data) else 'single items'} (its training task: "
-                          f"{', '.join(fitting)})")
 
 
 def _loss_terms(model: DeepJSCC, task: torch.nn.Module | None, x: torch.Tensor, targets: torch.Tensor,
@@ -211,7 +179,7 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
 
     Returns the last epoch's validation metrics (see :func:`evaluate_jscc`).
     """
-    out = Path(out)
+    run = TrainingRun(out, kind=CHECKPOINT_KIND, arch=ARCH, config=cfg, resume=resume, progress=progress)
     train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     val = load_dataset(cfg.dataset, "validation", root=cfg.root, seed=cfg.seed).subset(cfg.eval_images)
     c, h, w = train.shape
@@ -223,7 +191,7 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
         if not warm_start_compatible(JSCCConfig.from_dict(init["config"]["model"]), model.config):
             raise ConfigError(f"{cfg.init_from} has another architecture than this training config")
         model.load_state_dict(init["state_dict"])
-    _check_task_fits(cfg.task, train)
+    check_task_fits(cfg.task, train)
     targets, val_targets = semantic_targets(train, cfg.task), semantic_targets(val, cfg.task)
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
     # Deep JSCC never needs the classifier but reports its scores when it is installed
@@ -233,10 +201,8 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr * 0.05)
     start_epoch, history = 0, []
-    if resume and out.exists():
-        ckpt = load_checkpoint(out, kind=CHECKPOINT_KIND, arch=ARCH)
-        if ckpt["config"].get("train") != _config_dict(cfg):
-            raise ConfigError(f"{out} was trained with other settings; resume needs the same config")
+    ckpt = run.read_resume()
+    if ckpt is not None:
         model.load_state_dict(ckpt["state_dict"])
         state = ckpt["train_state"]
         if state["epoch"] >= cfg.epochs:  # already complete (shipped checkpoints keep no optimizer state)
@@ -244,15 +210,13 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start_epoch, history = state["epoch"], state["history"]
-    started = time.time()
     lo, hi = cfg.snr_range_db
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        gen = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
-        noise = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch) + 1)
+        gen = torch.Generator().manual_seed(run.seed(epoch))
+        noise = torch.Generator().manual_seed(run.seed(epoch) + 1)
         order = torch.randperm(len(train), generator=gen)
-        bar = tqdm(range(steps_per_epoch), desc=f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   leave=False, mininterval=1.0)
+        bar = run.bar(range(steps_per_epoch), desc=f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}")
         running: dict[str, float] = {}
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
@@ -267,31 +231,21 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
             for key in ("mse", "ce"):
                 if key in terms:
                     running[key] = 0.98 * running.get(key, terms[key].item()) + 0.02 * terms[key].item()
-            if progress and step % 20 == 0:
+            if run.show and step % 20 == 0:
                 post = {"psnr": f"{-10 * math.log10(max(running['mse'], 1e-10)):.2f}"}
                 if "ce" in running:
                     post.update(ce=f"{running['ce']:.3f}")
                 bar.set_postfix(post)
+        run.check_finite(model, epoch)
         metrics = evaluate_jscc(model, val.images, val_targets, monitor, channel=cfg.channel, seed=cfg.seed)
         metrics["epoch"] = epoch + 1
         history.append(metrics)
-        if progress:
-            tqdm.write(f"{out.stem} epoch {epoch + 1}: psnr_db {metrics['psnr_db']:.3f}"
-                       + "".join(f", {name} {metrics[name]:.4f}" for name in TASK_SCORES if name in metrics))
-        save_checkpoint(out, kind=CHECKPOINT_KIND, arch=ARCH, state_dict=model.state_dict(),
-                        config={"model": model.config.to_dict(), "train": _config_dict(cfg)}, metrics=metrics,
-                        variant=cfg.variant,
-                        train_state={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                     "epoch": epoch + 1, "history": history},
-                        train_time_s=time.time() - started)
+        run.say(f"{run.out.stem} epoch {epoch + 1}: psnr_db {metrics['psnr_db']:.3f}"
+                + "".join(f", {name} {metrics[name]:.4f}" for name in TASK_SCORES if name in metrics))
+        run.save(state_dict=model.state_dict(), config={"model": model.config.to_dict()}, metrics=metrics,
+                 variant=cfg.variant, train_state={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                                   "epoch": epoch + 1, "history": history})
     return history[-1] if history else {}
-
-
-def _config_dict(cfg: JSCCTrainConfig) -> dict:
-    d = asdict(cfg)
-    d["snr_range_db"] = list(cfg.snr_range_db)
-    d["cbrs"] = list(cfg.cbrs) if cfg.cbrs is not None else None
-    return d
 
 
 def _maybe_task(name: str) -> torch.nn.Module | None:

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from ..data import ImageSet
 from ..errors import ConfigError, DataError
-from .classifiers import _register_classifier, accuracy, fit_best_epoch
+from ..training import fit_best_epoch
+from .classifiers import _register_classifier, accuracy
 
 __all__ = ["HOG", "HOGLinear", "PixelLinear", "fit_linear_head"]
 
@@ -94,7 +95,7 @@ def _features(model: nn.Module, images: torch.Tensor, batch_size: int = 2000) ->
 
 
 def fit_linear_head(model: nn.Module, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, lr: float,
-                    generator: torch.Generator, desc: str, progress: bool) -> float:
+                    generator: torch.Generator, desc: str, progress: bool, state_path=None) -> float:
     """Softmax regression of ``model.linear`` on its fixed ``model.features`` of the clean training
     images (no augmentation); returns the best validation accuracy, whose epoch's weights it keeps.
 
@@ -112,7 +113,7 @@ def fit_linear_head(model: nn.Module, train: ImageSet, val: ImageSet, *, epochs:
 
     best_val = fit_best_epoch(head, len(train), batch_loss, lambda: accuracy(head, val_x, val.labels),
                               epochs=epochs, batch_size=batch_size, lr=lr, generator=generator, desc=desc,
-                              score_name="validation accuracy", progress=progress)
+                              score_name="validation accuracy", progress=progress, state_path=state_path)
     with torch.no_grad():  # linear((x - mean) / std) == (W / std) x + (b - (W / std) . mean)
         weight = head.weight / std
         model.linear.weight.copy_(weight)

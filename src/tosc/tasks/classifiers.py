@@ -5,7 +5,6 @@ Inputs are float tensors N x C x H x W in [0, 1]; outputs are logits N x n_class
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -13,16 +12,16 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .. import registry
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import ImageSet, load_dataset
 from ..errors import ConfigError, DataError
+from ..training import fit_best_epoch, fit_state_path
 from ..zoo import task_path
 
 __all__ = ["training_task", "held_out_tasks", "check_training_task", "build_classifier", "load_task_network",
-           "fit_end_to_end", "train_classifier", "accuracy", "predict", "augment", "fit_best_epoch"]
+           "fit_end_to_end", "train_classifier", "accuracy", "predict", "augment"]
 
 
 def _conv_bn(c_in: int, c_out: int, k: int = 3) -> nn.Sequential:
@@ -179,47 +178,18 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
-def fit_best_epoch(model: nn.Module, n_train: int, batch_loss: Callable[[torch.Tensor], torch.Tensor],
-                   validate: Callable[[], float], *, epochs: int, batch_size: int, lr: float,
-                   generator: torch.Generator, desc: str, score_name: str, progress: bool) -> float:
-    """AdamW with a one-cycle schedule over shuffled batches of indices into the training set
-    (``batch_loss(idx)`` gives the loss of one batch); after each epoch ``validate()`` scores the
-    model (higher is better) and the best epoch's weights are loaded at the end. Returns its score."""
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(n_train / batch_size))
-    best = (-1.0, None)
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(n_train, generator=generator)
-        bar = tqdm(range(0, n_train, batch_size), desc=f"{desc} epoch {epoch + 1}/{epochs}", disable=not progress,
-                   leave=False)
-        for i in bar:
-            loss = batch_loss(order[i:i + batch_size])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        score = validate()
-        if progress:
-            tqdm.write(f"{desc} epoch {epoch + 1}: {score_name} {score:.4f}")
-        if score > best[0]:
-            best = (score, {k: v.clone() for k, v in model.state_dict().items()})
-    model.load_state_dict(best[1])
-    return best[0]
-
-
 def fit_end_to_end(model: nn.Module, train: ImageSet, val: ImageSet, *, epochs: int, batch_size: int, lr: float,
-                   generator: torch.Generator, desc: str, progress: bool) -> float:
+                   generator: torch.Generator, desc: str, progress: bool, state_path: str | Path | None = None) -> float:
     """Every weight of ``model`` by cross-entropy on shifted and flipped training images; returns
-    the best validation accuracy (its epoch's weights are loaded)."""
+    the best validation accuracy (its epoch's weights are loaded). ``state_path``: resumable
+    state (see :func:`tosc.training.fit_best_epoch`)."""
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(model(augment(train.images[idx], generator)), train.labels[idx])
 
     return fit_best_epoch(model, len(train), batch_loss, lambda: accuracy(model, val.images, val.labels),
                           epochs=epochs, batch_size=batch_size, lr=lr, generator=generator, desc=desc,
-                          score_name="validation accuracy", progress=progress)
+                          score_name="validation accuracy", progress=progress, state_path=state_path)
 
 
 def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int = 8, batch_size: int = 128,
@@ -241,12 +211,13 @@ def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int =
     c, h, w = train.shape
     model = build_classifier(arch, c, len(train.classes), (h, w))
     start = time.time()
+    out = Path(out) if out is not None else task_path(arch)
     best_val = fit(model, train, val, epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, desc=arch,
-                   progress=progress)
+                   progress=progress, state_path=fit_state_path(out))
     metrics = {"validation_accuracy": best_val, "test_accuracy": accuracy(model, test.images, test.labels),
                "train_time_s": time.time() - start}
     config = {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
               "in_channels": c, "n_classes": len(train.classes), "image_hw": [h, w]}
-    save_checkpoint(out if out is not None else task_path(arch), kind="task", arch=arch,
+    save_checkpoint(out, kind="task", arch=arch,
                     state_dict=model.state_dict(), config=config, metrics=metrics)
     return metrics

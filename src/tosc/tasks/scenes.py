@@ -29,7 +29,7 @@ from .. import registry
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import ConfigError, CorruptFileError, DataError
 from ..zoo import task_path
-from .classifiers import fit_best_epoch
+from ..training import fit_best_epoch, fit_state_path
 from .segmentation import build_segmenter, load_segmenter, mean_iou, predict_masks
 
 __all__ = ["frozen", "SCENE_TRAINING_TASK", "SCENE_HELD_OUT_CLASSIFIER", "SCENE_SEGMENTATION_TASK", "SceneCNN", "HogMLP",
@@ -224,7 +224,8 @@ def train_scene_classifier(arch: str, train, validation, *, epochs: int = 6, bat
             return multilabel_scores(predict_present(model, validation.images), validation.present)["mean_f1"]
 
     fit_best_epoch(model, len(train), batch_loss, validate, epochs=epochs, batch_size=batch_size, lr=lr,
-                   generator=gen, desc=arch, score_name="validation mean F1", progress=progress)
+                   generator=gen, desc=arch, score_name="validation mean F1", progress=progress,
+                   state_path=fit_state_path(out))
     scores = multilabel_scores(predict_present(model, validation.images), validation.present)
     metrics = {f"validation_{k}": v for k, v in scores.items()}
     metrics["train_time_s"] = time.time() - start
@@ -251,13 +252,14 @@ def train_scene_segmenter(train, validation, *, epochs: int = 3, batch_size: int
         both = _flip(torch.cat([train.images[idx], masks[idx]], 1), gen)  # the same flip for both
         return F.binary_cross_entropy_with_logits(model(both[:, :c]), both[:, c])
 
+    out = Path(out) if out is not None else task_path(SCENE_SEGMENTATION_TASK)
     best = fit_best_epoch(model, len(train), batch_loss,
                           lambda: scene_segmentation_iou(model, validation.images, validation.masks),
                           epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, desc=SCENE_SEGMENTATION_TASK,
-                          score_name="validation IoU", progress=progress)
+                          score_name="validation IoU", progress=progress, state_path=fit_state_path(out))
     metrics = {"validation_iou": best, "train_time_s": time.time() - start}
     config = {"dataset": train.name, "n_train": len(train), "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "seed": seed, "width": width, "in_channels": c, "image_hw": [h, w], "ground_truth": "scene item masks"}
-    save_checkpoint(out if out is not None else task_path(SCENE_SEGMENTATION_TASK), kind="task", arch="tiny-unet",
+    save_checkpoint(out, kind="task", arch="tiny-unet",
                     state_dict=model.state_dict(), config=config, metrics=metrics)
     return metrics

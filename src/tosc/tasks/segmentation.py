@@ -26,7 +26,8 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import load_dataset
 from ..errors import ConfigError, DataError
 from ..zoo import task_path
-from .classifiers import augment, fit_best_epoch
+from ..training import fit_best_epoch, fit_state_path
+from .classifiers import augment
 
 __all__ = ["SEGMENTATION_TASK", "FOREGROUND_THRESHOLD", "TinyUNet", "item_masks", "build_segmenter",
            "load_segmenter", "predict_masks", "mean_iou", "segmentation_iou", "train_segmenter"]
@@ -151,14 +152,15 @@ def train_segmenter(*, dataset: str = "fashion-mnist", epochs: int = 2, batch_si
         both = augment(torch.cat([train.images[idx], train_masks[idx]], 1), gen)
         return F.binary_cross_entropy_with_logits(model(both[:, :c]), both[:, c])
 
+    out = Path(out) if out is not None else task_path(SEGMENTATION_TASK)
     best_val = fit_best_epoch(model, len(train), batch_loss, lambda: segmentation_iou(model, val.images, val.images),
                               epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, desc=SEGMENTATION_TASK,
-                              score_name="validation IoU", progress=progress)
+                              score_name="validation IoU", progress=progress, state_path=fit_state_path(out))
     metrics = {"validation_iou": best_val, "test_iou": segmentation_iou(model, test.images, test.images),
                "train_time_s": time.time() - start}
     config = {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit,
               "width": width, "in_channels": c, "image_hw": [h, w], "foreground_threshold": FOREGROUND_THRESHOLD,
               "fill_holes": True}
-    save_checkpoint(out if out is not None else task_path(SEGMENTATION_TASK), kind="task", arch="tiny-unet",
+    save_checkpoint(out, kind="task", arch="tiny-unet",
                     state_dict=model.state_dict(), config=config, metrics=metrics)
     return metrics

@@ -217,12 +217,13 @@ def test_saved_codec_has_same_identity_and_output(tiny_codec, tmp_path, fashion_
 
 
 def test_training_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch):
+    import tosc.training as scaffold  # every trainer saves through the one scaffold
     from tosc.source_coding.learned import train_conv
 
     cfg = train_conv.ConvTrainConfig(epochs=2, batch_size=16, train_images=48, checkpoint_every=2, **TINY)
     train_conv.train_conv_codec(cfg, tmp_path / "full.pt", progress=False)
     saves = []
-    real_save = train_conv._save
+    real_save = scaffold.save_checkpoint
 
     def save_then_die(*args, **kwargs):
         real_save(*args, **kwargs)
@@ -230,10 +231,10 @@ def test_training_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch):
         if len(saves) == 2:  # mid-way through epoch 1... after its first checkpoint
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_conv, "_save", save_then_die)
+    monkeypatch.setattr(scaffold, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_conv.train_conv_codec(cfg, tmp_path / "cut.pt", progress=False)
-    monkeypatch.setattr(train_conv, "_save", real_save)
+    monkeypatch.setattr(scaffold, "save_checkpoint", real_save)
     train_conv.train_conv_codec(cfg, tmp_path / "cut.pt", progress=False)
     full = torch.load(tmp_path / "full.pt", weights_only=True)["state_dict"]
     cut = torch.load(tmp_path / "cut.pt", weights_only=True)["state_dict"]

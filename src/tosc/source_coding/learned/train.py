@@ -33,79 +33,56 @@ whatever the training device.
 from __future__ import annotations
 
 import math
-import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from ...checkpoint import load_checkpoint, save_checkpoint
+from ...checkpoint import load_checkpoint
 from ...data import load_dataset
-from ...distributed import DistContext, GlobalBatchSampler, RankBatch, current_context, shard_bounds
-from ...errors import ConfigError, check_config_fields
+from ...distributed import DistContext, GlobalBatchSampler, RankBatch, shard_bounds
+from ...errors import ConfigError
 from ...metrics import psnr_db
-from ...tasks import TRAINING_TASK, check_training_task, load_task_network, predict
-from ...training import epoch_seed
+from ...tasks import TRAINING_TASK, load_task_network, predict
+from ...training import TrainConfigBase, TrainingRun
 from ...zoo import task_path
 from .codec import LearnedCodec, freeze_entropy_tables, load_codec_state
 from .compressai_adapter import is_auxiliary, table_keys
 from .model import CodecConfig, TinyImageCodec
 
-__all__ = ["TrainConfig", "train_codec", "evaluate_codec"]
+__all__ = ["TrainConfig", "train_codec", "evaluate_codec", "ARCH"]
+
+ARCH = "tiny-image-codec"
 
 
 @dataclass
-class TrainConfig:
-    dataset: str = "fashion-mnist"
+class TrainConfig(TrainConfigBase):
+    """The shared settings (:class:`tosc.training.TrainConfigBase`) and the family codec's own."""
+
     lambda_p: float = 100.0
     lambda_s: float = 0.0
     epochs: int = 6
     batch_size: int = 64
     lr: float = 1e-3
     aux_lr: float = 1e-3
-    seed: int = 0
     latent_dim: int = 128
     width: int = 48
     task: str = TRAINING_TASK
-    init_from: str | None = None  # warm start (two-stage schedule): a codec checkpoint path
     eval_images: int = 2000  # validation images coded to real bytes after each epoch
-    train_images: int | None = None  # use only the first N training images (quick runs, tests)
-    root: str | None = None
 
-    def __post_init__(self) -> None:
-        check_config_fields(self)  # wrong types and NaN/inf (which pass every `<= 0` test) are refused
+    def check(self) -> None:
         if self.lambda_p < 0 or self.lambda_s < 0:
             raise ConfigError(f"lambda_p and lambda_s must be >= 0 (got {self.lambda_p}, {self.lambda_s})")
         if self.lambda_p == 0 and self.lambda_s == 0:
             raise ConfigError("lambda_p and lambda_s cannot both be 0: nothing would be learned but silence")
-        if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0:
-            raise ConfigError("epochs, batch_size and lr must be positive")
-        if self.train_images is not None and self.train_images <= 0:
-            raise ConfigError(f"train_images must be positive (or absent: all), got {self.train_images}")
-        check_training_task(self.task)
 
     @property
     def variant(self) -> str:
         if self.lambda_s == 0:
             return "mse-only"
         return "task-only" if self.lambda_p == 0 else "tosc-sr"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        if not isinstance(d, dict):
-            raise ConfigError(f"training settings must be a table (name = value), not a {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
-
-
-_epoch_seed = epoch_seed  # one formula for every trainer (tosc.training)
 
 
 def _loss_terms(model: TinyImageCodec, task: torch.nn.Module | None, x: torch.Tensor, labels: torch.Tensor,
@@ -211,20 +188,6 @@ def _cpu_copy(model: TinyImageCodec) -> TinyImageCodec:
     return copy
 
 
-def _state(model, opt, aux_opt, sched, epoch, history, cfg) -> dict:
-    return {"optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
-            "scheduler": sched.state_dict(), "epoch": epoch, "history": history}
-
-
-def _read_resume(out: Path, cfg: TrainConfig) -> dict | None:
-    if not out.exists():
-        return None
-    ckpt = load_checkpoint(out, kind="codec")
-    if ckpt["config"].get("train") != asdict(cfg):
-        raise ConfigError(f"{out} was trained with other settings; resume needs the same config")
-    return {"state_dict": ckpt["state_dict"], "train_state": ckpt["train_state"]}
-
-
 _TRAIN_SUMS = ("loss", "bpp", "mse", "ce", "correct")
 
 
@@ -237,9 +200,9 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
     (default: the open one, if any, else one process). Returns the final validation
     metrics (real bytes) and the epoch's training means (``train_*``), on every rank.
     """
-    out = Path(out)
-    ctx = context or current_context(device)
-    dev = ctx.device
+    run = TrainingRun(out, kind="codec", arch=ARCH, config=cfg, resume=resume, progress=progress, device=device,
+                      context=context)
+    ctx, dev = run.ctx, run.device
     train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     val = load_dataset(cfg.dataset, "validation", root=cfg.root, seed=cfg.seed).subset(cfg.eval_images)
     c, h, w = train.shape
@@ -261,7 +224,7 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
     steps_per_epoch = len(sampler)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr * 0.05)
     start_epoch, history = 0, []
-    saved = ctx.run_on_main(lambda: _read_resume(out, cfg)) if resume else None
+    saved = run.read_resume()
     if saved is not None:
         load_codec_state(model, saved["state_dict"])
         model.to(dev)
@@ -286,13 +249,11 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
         net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, forward_sync_buffers=False)
         noise = _GlobalBatchNoise(model)
     images, labels_all = train.images.to(dev), train.labels.to(dev)
-    started = time.time()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        epoch_seed = _epoch_seed(cfg.seed, epoch)
-        torch.manual_seed(epoch_seed + 1)  # quantisation noise
-        bar = tqdm(sampler.epoch(epoch_seed), total=steps_per_epoch, desc=f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not (progress and ctx.is_main), leave=False, mininterval=1.0)
+        seed = run.seed(epoch)
+        torch.manual_seed(seed + 1)  # quantisation noise
+        bar = run.bar(sampler.epoch(seed), total=steps_per_epoch, desc=f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}")
         running: dict[str, float] = {}
         sums = torch.zeros(len(_TRAIN_SUMS) + 1, dtype=torch.float64)  # n-weighted terms, then n
         for step, batch in enumerate(bar):
@@ -322,21 +283,19 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
             for key in ("bpp", "mse", "ce", "correct"):
                 if key in terms:
                     running[key] = 0.98 * running.get(key, terms[key].item()) + 0.02 * terms[key].item()
-            if progress and ctx.is_main and step % 20 == 0:
+            if run.show and step % 20 == 0:
                 post = {"bpp": f"{running['bpp']:.3f}", "psnr": f"{-10 * math.log10(max(running['mse'], 1e-10)):.2f}"}
                 if "ce" in running:
                     post.update(ce=f"{running['ce']:.3f}", acc=f"{running['correct']:.3f}")
                 bar.set_postfix(post)
         model.eval()
-        if not all(torch.isfinite(p).all() for p in model.parameters()):  # same on every rank
-            raise ConfigError(f"training diverged in epoch {epoch + 1}: weights became NaN or infinite (lr "
-                              f"{cfg.lr:g} is likely too high); {out} keeps the last finished epoch, if any")
+        run.check_finite(model, epoch)  # the same verdict on every rank
         ctx.check_in_sync(list(model.parameters()))
         sums = ctx.all_reduce_sum(sums)
         # tables are frozen and streams coded on the CPU in float32, whatever the training device
         eval_model = model if dev.type == "cpu" else _cpu_copy(model)
         freeze_entropy_tables(eval_model)
-        codec = LearnedCodec(eval_model, name=out.stem)
+        codec = LearnedCodec(eval_model, name=run.out.stem)
         nets = {cfg.task: task} if task is not None else {}
         if ctx.world_size == 1:
             metrics = evaluate_codec(codec, val.images, val.labels, nets)
@@ -348,13 +307,10 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
             metrics[f"train_{'accuracy' if key == 'correct' else key}"] = sums[j].item() / sums[-1].item()
         metrics["epoch"] = epoch + 1
         history.append(metrics)
-        if progress and ctx.is_main:
-            tqdm.write(f"{out.stem} epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        if ctx.is_main:
-            save_checkpoint(out, kind="codec", arch="tiny-image-codec", state_dict=eval_model.state_dict(),
-                            config={"codec": model.config.to_dict(), "train": asdict(cfg)}, metrics=metrics,
-                            variant=cfg.variant,
-                            train_state=_state(model, opt, aux_opt, sched, epoch + 1, history, cfg),
-                            train_time_s=time.time() - started, processes=ctx.world_size)
+        run.say(f"{run.out.stem} epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        run.save(state_dict=eval_model.state_dict(), config={"codec": model.config.to_dict()}, metrics=metrics,
+                 variant=cfg.variant, processes=ctx.world_size,
+                 train_state={"optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
+                              "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history})
         ctx.barrier()
     return history[-1] if history else {}

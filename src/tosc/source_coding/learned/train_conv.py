@@ -21,19 +21,15 @@ with the weights of an uninterrupted run.
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
 
-from ...checkpoint import load_checkpoint, save_checkpoint
+from ...checkpoint import load_checkpoint
 from ...data import load_dataset
 from ...errors import ConfigError
-from ...tasks import check_training_task
+from ...training import TrainConfigBase, TrainingRun, check_task_fits
 from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_distortion, semantic_targets
 from .compressai_adapter import is_auxiliary, prepare_tables, table_keys
 from .conv import ConvCodec, ConvCodecConfig
@@ -44,8 +40,9 @@ ARCH = "conv-codec-v3"
 
 
 @dataclass
-class ConvTrainConfig:
-    dataset: str = "fashion-mnist"
+class ConvTrainConfig(TrainConfigBase):
+    """The shared settings (:class:`tosc.training.TrainConfigBase`) and codec v3's own."""
+
     lambda_min: float = 2.0
     lambda_max: float = 1.2e5
     lambda_s: float = 0.0  # semantic weight at t = 0 (scaled with (lambda_p / lambda_min) ** semantic_exponent above)
@@ -58,45 +55,35 @@ class ConvTrainConfig:
     lr: float = 1e-3
     final_lr: float = 5e-5
     aux_lr: float = 1e-3
-    seed: int = 0
     width: int = 64
     latent_channels: int = 64
     hyper_channels: int = 32
     hyper_width: int = 64
     z_bands: int = 1
     quality_code: str = "uniform"
-    train_images: int | None = None
-    init_from: str | None = None
     checkpoint_every: int = 200
     flip: bool = True
     balance: float = 0.5  # exponent of the per-image loss normalisation (see the module docstring)
 
-    def __post_init__(self) -> None:
-        for name in ("lambda_min", "lambda_max", "lr", "final_lr", "aux_lr"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"{name} must be a positive finite number (got {value!r})")
-        if not (isinstance(self.lambda_s, (int, float)) and math.isfinite(self.lambda_s) and self.lambda_s >= 0):
+    def check(self) -> None:
+        for name in ("lambda_min", "lambda_max", "final_lr", "aux_lr"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive finite number (got {getattr(self, name)!r})")
+        if self.lambda_s < 0:
             raise ConfigError(f"lambda_s must be a finite number >= 0 (got {self.lambda_s!r})")
         for name in ("balance", "semantic_exponent"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                raise ConfigError(f"{name} must be a number in [0, 1] (got {value!r})")
-        if not (isinstance(self.pixel_weight, (int, float)) and math.isfinite(self.pixel_weight)
-                and self.pixel_weight >= 0):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be a number in [0, 1] (got {getattr(self, name)!r})")
+        if self.pixel_weight < 0:
             raise ConfigError(f"pixel_weight must be a finite number >= 0 (got {self.pixel_weight!r})")
         if self.pixel_weight == 0 and self.lambda_s == 0:
             raise ConfigError("pixel_weight = 0 needs lambda_s > 0 (a codec must be trained for something)")
         if self.lambda_max < self.lambda_min:
             raise ConfigError("lambda_max must be >= lambda_min")
-        for name in ("epochs", "batch_size", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer (got {value!r})")
+        if self.checkpoint_every <= 0:
+            raise ConfigError(f"checkpoint_every must be a positive integer (got {self.checkpoint_every!r})")
         if self.semantic not in SEMANTIC_KINDS:
             raise ConfigError(f"semantic must be one of {', '.join(SEMANTIC_KINDS)} (got {self.semantic!r})")
-        if self.lambda_s > 0:
-            check_training_task(self.task)
 
     @property
     def variant(self) -> str:
@@ -108,13 +95,6 @@ class ConvTrainConfig:
         return ConvCodecConfig(in_channels=in_channels, width=self.width, latent_channels=self.latent_channels,
                                hyper_channels=self.hyper_channels, hyper_width=self.hyper_width,
                                z_bands=self.z_bands, quality_code=self.quality_code)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ConvTrainConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def _widen_z_prior(state: dict, model: ConvCodec) -> dict:
@@ -196,20 +176,10 @@ def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[st
     return terms
 
 
-def _save(out: Path, model: ConvCodec, opt, aux_opt, sched, cfg: ConvTrainConfig, epoch: int, step: int,
-          log: list, started: float, elapsed_before: float) -> None:
-    save_checkpoint(out, kind="codec", arch=ARCH, state_dict=model.state_dict(),
-                    config={"codec": model.config.to_dict(), "train": asdict(cfg)}, metrics=log[-1] if log else {},
-                    variant=cfg.variant,
-                    train_state={"optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
-                                 "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "log": log,
-                                 "train_time_s": elapsed_before + time.time() - started})
-
-
 def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True) -> dict:
     """Train (or resume) one codec v3 checkpoint at ``out``; returns the last logged means."""
-    out = Path(out)
-    train = load_dataset(cfg.dataset, "train", seed=cfg.seed).subset(cfg.train_images)
+    run = TrainingRun(out, kind="codec", arch=ARCH, config=cfg, resume=resume, progress=progress)
+    train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     c = train.shape[0]
     torch.manual_seed(cfg.seed)
     model = ConvCodec(cfg.codec_config(c))
@@ -227,6 +197,8 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         if missing or result.unexpected_keys:
             raise ConfigError(f"{cfg.init_from} does not fit this architecture (missing "
                               f"{sorted(missing)[:3]}, unexpected {result.unexpected_keys[:3]})")
+    if cfg.lambda_s > 0:
+        check_task_fits(cfg.task, train)
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
     main_params = [p for n, p in model.named_parameters() if not is_auxiliary(n)]
     aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
@@ -236,13 +208,9 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (cfg.final_lr / cfg.lr) + (1 - cfg.final_lr / cfg.lr) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    epoch, step, log, elapsed_before = 0, 0, [], 0.0
-    if resume and out.exists():
-        ckpt = load_checkpoint(out, kind="codec", arch=ARCH)
-        # settings added after a checkpoint was written read as their defaults
-        saved = {**asdict(ConvTrainConfig()), **ckpt["config"].get("train", {})}
-        if saved != asdict(cfg):
-            raise ConfigError(f"{out} was trained with other settings; resume needs the same config")
+    epoch, step, log = 0, 0, []
+    ckpt = run.read_resume()
+    if ckpt is not None:
         state_dict = ckpt["state_dict"]
         prepare_tables(model.entropy_bottleneck, state_dict, "entropy_bottleneck", required=False)
         model.load_state_dict(state_dict)
@@ -250,12 +218,11 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         opt.load_state_dict(ts["optimizer"])
         aux_opt.load_state_dict(ts["aux_optimizer"])
         sched.load_state_dict(ts["scheduler"])
-        epoch, step, log, elapsed_before = ts["epoch"], ts["step"], ts["log"], ts["train_time_s"]
+        epoch, step, log = ts["epoch"], ts["step"], ts["log"]
     # multi-hot targets for a multi-label task (semantic_distortion's multi-label branch)
     images, labels_all = train.images, semantic_targets(train, cfg.task) if task is not None else train.labels
-    started = time.time()
-    bar = tqdm(total=total, initial=epoch * steps_per_epoch + step, disable=not progress, mininterval=5.0,
-               desc=f"codec v3 {cfg.variant}")
+    bar = run.bar(total=total, initial=epoch * steps_per_epoch + step, mininterval=5.0, leave=True,
+                  desc=f"codec v3 {cfg.variant}")
     running: dict[str, float] = {}
     while epoch < cfg.epochs:
         g = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, -1))
@@ -287,7 +254,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
                         v = terms[name][mask].mean().item()
                         k = f"{name}_{key}"
                         running[k] = 0.97 * running.get(k, v) + 0.03 * v
-            if step % 25 == 0 and progress:
+            if step % 25 == 0 and run.show:
                 bar.set_postfix({"bpp_low": f"{running.get('bpp_low', 0):.3f}",
                                  "psnr_low": f"{-10 * math.log10(max(running.get('mse_low', 1), 1e-12)):.1f}",
                                  "bpp_high": f"{running.get('bpp_high', 0):.2f}",
@@ -295,8 +262,11 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             if step % cfg.checkpoint_every == 0 or step == steps_per_epoch:
                 log.append({"epoch": epoch, "step": step, **running})
                 at_end = step == steps_per_epoch
-                _save(out, model, opt, aux_opt, sched, cfg, epoch + 1 if at_end else epoch,
-                      0 if at_end else step, log, started, elapsed_before)
+                run.save(state_dict=model.state_dict(), config={"codec": model.config.to_dict()},
+                         metrics=log[-1], variant=cfg.variant,
+                         train_state={"optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
+                                      "scheduler": sched.state_dict(), "epoch": epoch + 1 if at_end else epoch,
+                                      "step": 0 if at_end else step, "log": log})
         epoch, step = epoch + 1, 0
     bar.close()
     return log[-1] if log else {}
