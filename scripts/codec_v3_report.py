@@ -82,7 +82,7 @@ def main() -> None:
 
     from tosc import registry
     from tosc.data import load_dataset
-    from tosc.evaluation.bd import RateCurve, bd_metrics, upper_envelope
+    from tosc.evaluation.bd import RateCurve, bd_metrics, upper_envelope, value_at_rate
     from tosc.io import atomic_write_json, atomic_write_text
     from tosc.metrics import psnr_db
     from tosc.provenance import git_commit, package_versions
@@ -148,8 +148,7 @@ def main() -> None:
         for test_name in args.codecs:
             tb, tq = curve(test_name).bpp, curve(test_name).quality
             for r in rows["vvc"]:
-                inside = tb[0] <= r["bpp"] <= tb[-1]
-                ours = float(np.interp(math.log(r["bpp"]), np.log(tb), tq)) if inside else None
+                ours = value_at_rate(tb, tq, r["bpp"])
                 at_vvc.append({"test": test_name, "vvc_quality": r["quality"], "bpp": r["bpp"],
                                "vvc_psnr_db": r["psnr_db"], "test_psnr_db": ours})
 
@@ -161,9 +160,7 @@ def main() -> None:
             if not (tb.min() <= r["bpp"] <= tb.max()):
                 continue
             entry = {"bpp": r["bpp"], "mse_only": {k: r[k] for k in r if k.startswith(("acc_", "psnr"))}}
-            order = np.argsort(tb)
-            entry["tosc_sr"] = {k: float(np.interp(math.log(r["bpp"]), np.log(tb[order]),
-                                                   np.array([rows[sr_name][i][k] for i in order])))
+            entry["tosc_sr"] = {k: value_at_rate(tb, [q[k] for q in rows[sr_name]], r["bpp"])
                                 for k in entry["mse_only"]}
             semantic.append(entry)
         verdict = semantic_verdict(semantic, clean, n, TRAINING_TASK, list(HELD_OUT_TASKS))

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from tosc.evaluation.bd import RateCurve, bd_metrics, bd_table, rate_curve
+from tosc.evaluation.bd import RateCurve, bd_metrics, bd_table, rate_curve, value_at_rate
 from tosc.results import ChannelSpec, RateSpec, ResultRecord
 
 
@@ -67,3 +67,14 @@ def test_operational_curve_keeps_the_upper_envelope_and_skips_analog():
     assert bd_table(records, "j") == []
     table = bd_table(records + [_record("b", 5, 0.15, 15.0), _record("b", 15, 0.3, 20.0)], "s")
     assert [(r.anchor, r.test) for r in table] == [("b", "s")] and table[0].bd_quality > 0
+
+
+def test_value_at_rate_is_linear_in_log_rate_and_never_extrapolates():
+    bpp, psnr = [0.4, 0.1, 1.6], [30.0, 20.0, 40.0]  # any order; 10 dB per factor 4 in rate
+    assert value_at_rate(bpp, psnr, 0.2) == pytest.approx(25.0)  # half-way in log-rate, not in rate (23.3)
+    assert value_at_rate(bpp, psnr, 0.1) == 20.0 and value_at_rate(bpp, psnr, 1.6) == 40.0
+    assert value_at_rate(bpp, psnr, 0.09) is None and value_at_rate(bpp, psnr, 1.7) is None
+    with pytest.raises(ValueError):
+        value_at_rate([0.0, 1.0], [1.0, 2.0], 0.5)
+    with pytest.raises(ValueError):
+        value_at_rate([0.1, 1.0], [1.0], 0.5)

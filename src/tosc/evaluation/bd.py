@@ -26,7 +26,8 @@ import numpy as np
 from .. import registry
 from ..results import ResultRecord
 
-__all__ = ["METHOD", "RateCurve", "BDResult", "rate_curve", "upper_envelope", "bd_metrics", "bd_table", "record_mode"]
+__all__ = ["METHOD", "RateCurve", "BDResult", "rate_curve", "upper_envelope", "value_at_rate", "bd_metrics", "bd_table",
+           "record_mode"]
 
 METHOD = "pchip"
 
@@ -71,6 +72,21 @@ def upper_envelope(points) -> tuple[np.ndarray, np.ndarray]:
             bpp.append(rate)
             quality.append(q)
     return np.array(bpp, dtype=float), np.array(quality, dtype=float)
+
+
+def value_at_rate(bpp, values, at: float) -> float | None:
+    """A curve's value at rate ``at`` (bits per pixel): linear in log-rate between the two
+    measured points around it, the way the comparisons at equal rate read a curve; None
+    outside the measured range (no extrapolation). ``bpp`` and ``values``: one entry per
+    measured point, in any order; ``bpp`` > 0."""
+    bpp, values = np.asarray(bpp, dtype=float), np.asarray(values, dtype=float)
+    if bpp.shape != values.shape or bpp.ndim != 1 or not len(bpp) or (bpp <= 0).any() or not at > 0:
+        raise ValueError("value_at_rate needs positive rates, one value per rate, and a positive rate to read at")
+    order = np.argsort(bpp, kind="stable")
+    x, y = np.log(bpp[order]), values[order]
+    if not x[0] <= math.log(at) <= x[-1]:
+        return None
+    return float(np.interp(math.log(at), x, y))
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
