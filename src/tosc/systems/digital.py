@@ -38,6 +38,7 @@ from .memo import Memo, batch_key, bits_key
 # string, the decoded image (at most 256 MiB of images)
 _ANALYSED = Memo(16)
 _ENCODED = Memo(256)
+_LADDERS = Memo(8)  # codec v3: one QualityLadder per model and image batch, shared by every budget
 _DECODED = Memo(200_000, max_bytes=256 << 20, weigh=lambda image: image.nbytes)
 
 __all__ = ["DigitalSystem", "SourceEncoding", "ClassicSource", "LearnedFamilySource", "ConvCodecSource"]
@@ -300,8 +301,11 @@ class ConvCodecSource:
         from ..source_coding.learned.conv_codec import stream_bits
 
         # once per image batch and budget, not once per operating point
-        streams, quality = _ENCODED.get((self.memo_key, batch_key(images), int(budget_bits)),
-                                        lambda: self.codec.encode_to_budget(images, budget_bits))
+        key = batch_key(images)
+        streams, quality = _ENCODED.get(
+            (self.memo_key, key, int(budget_bits)),
+            lambda: self.codec.encode_to_budget(images, budget_bits, ladder=_LADDERS.get(
+                (self.memo_key, key), lambda: self.codec.ladder(images))))
         out: list[np.ndarray | None] = []
         for s in streams:
             out.append(None if s is None else bits_from_bytes(s)[: stream_bits(s)])

@@ -170,6 +170,27 @@ def test_rate_control_fills_without_exceeding(tiny_codec, fashion_test_slice):
     assert (quality[-1] == QUALITY_LEVELS - 1) and streams[-1] is not None
 
 
+def test_a_quality_ladder_shared_by_budgets_gives_the_same_streams_and_codes_each_once(tiny_codec,
+                                                                                     fashion_test_slice,
+                                                                                     monkeypatch):
+    images = fashion_test_slice.images[:6]
+    budgets = (40, 90, 150, 400, 1200)
+    fresh = [tiny_codec.encode_to_budget(images, b) for b in budgets]
+    coded = []
+    real = tiny_codec.encode_latents
+    monkeypatch.setattr(tiny_codec, "encode_latents", lambda y, q: coded.extend(zip(y.sum((1, 2, 3)).tolist(),
+                                                                                      np.atleast_1d(q).tolist()))
+                        or real(y, q))
+    ladder = tiny_codec.ladder(images)
+    shared = [tiny_codec.encode_to_budget(images, b, ladder=ladder) for b in budgets]
+    for (s1, q1), (s2, q2) in zip(fresh, shared):
+        assert s1 == s2 and np.array_equal(q1, q2)
+    assert len(coded) == len(set(coded)) == len(ladder.streams)  # no (image, index) coded twice
+    assert len(coded) < 0.6 * 6 * 8 * len(budgets)  # a bisection per budget codes about 8 per image
+    with pytest.raises(DataError, match="ladder holds 6 images"):
+        tiny_codec.encode_to_budget(images[:2], 100, ladder=ladder)
+
+
 def test_decoding_is_bit_exact_in_another_process_with_other_thread_counts(tiny_codec, tmp_path,
                                                                            fashion_test_slice):
     path = tmp_path / "tiny.pt"

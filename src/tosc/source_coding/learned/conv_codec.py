@@ -36,7 +36,7 @@ from .compressai_adapter import freeze_factorized, freeze_gaussian, has_tables, 
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig, quality_band
 from .fastcoder import StreamDecoder, Tables, encode_batch
 
-__all__ = ["ConvLearnedCodec", "freeze_conv_codec", "stream_bits", "ARCH"]
+__all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bits", "ARCH"]
 
 ARCH = "conv-codec-v3"
 _INT_BUFFERS = ("int_weight", "int_bias", "multiplier")
@@ -87,6 +87,24 @@ def _load_tables_into(model: ConvCodec, state_dict: dict) -> None:
             if key not in state_dict:
                 raise CorruptFileError("checkpoint has no integer hyper-synthesis: it was saved before export")
             setattr(layer, name, torch.zeros_like(state_dict[key]))
+
+
+class QualityLadder:
+    """One image batch's latents and every stream already coded from them, by (image row,
+    quality index): what :meth:`ConvLearnedCodec.encode_to_budget` reuses from one budget to
+    the next. A grid asks the same images for dozens of budgets, and a stream depends only on
+    its image and its index, so each (image, index) is coded once; the bisection for a new
+    budget mostly reads streams it already has.
+
+    y: the latents of :meth:`ConvLearnedCodec.latents` for the batch, N x M x H/4 x W/4.
+    """
+
+    def __init__(self, y: torch.Tensor) -> None:
+        self.y = y
+        self.streams: dict[tuple[int, int], bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self.y)
 
 
 @dataclass
@@ -224,23 +242,35 @@ class ConvLearnedCodec:
         symbols, indexes = self._symbols(y, q)
         return encode_batch(symbols, indexes, self.tables)
 
-    def encode_to_budget(self, images: torch.Tensor, budget_bits: int | np.ndarray,
-                         ) -> tuple[list[bytes | None], np.ndarray]:
+    def encode_to_budget(self, images: torch.Tensor, budget_bits: int | np.ndarray, *,
+                         ladder: QualityLadder | None = None) -> tuple[list[bytes | None], np.ndarray]:
         """Per image, the highest quality whose stream needs <= budget bits (:func:`stream_bits`).
 
         Returns (streams, quality indices); None / -1 where even quality 0 does not fit.
         Bisection on the quality index, all images at once (the rate grows with the index,
-        not always strictly, so the result is checked against the budget).
+        not always strictly, so the result is checked against the budget). ``ladder``: the
+        batch's :class:`QualityLadder` from earlier budgets (made from ``images`` by
+        :meth:`ladder`); streams it holds are not coded again, new ones are added to it.
         """
-        y, _ = self.latents(images)
+        if ladder is None:
+            ladder = self.ladder(images)
+        elif len(ladder) != len(images):
+            raise DataError(f"the quality ladder holds {len(ladder)} images, not {len(images)}")
+        y = ladder.y
         n = len(y)
         budget = np.broadcast_to(np.asarray(budget_bits, dtype=np.int64), (n,))
         lo, hi = np.zeros(n, dtype=np.int64), np.full(n, QUALITY_LEVELS - 1, dtype=np.int64)
         chosen: list[bytes | None] = [None] * n  # the stream at quality lo, once one was seen to fit
 
         def probe(rows: np.ndarray, quality: np.ndarray) -> np.ndarray:
-            """Encode only ``rows`` at ``quality`` [len(rows)]; keep the streams that fit."""
-            streams = self.encode_latents(y[rows], quality)
+            """Encode only ``rows`` at ``quality`` [len(rows)] (what the ladder lacks); keep the
+            streams that fit."""
+            missing = [j for j, (r, q) in enumerate(zip(rows, quality)) if (int(r), int(q)) not in ladder.streams]
+            if missing:
+                coded = self.encode_latents(y[rows[missing]], quality[missing])
+                for j, stream in zip(missing, coded):
+                    ladder.streams[int(rows[j]), int(quality[j])] = stream
+            streams = [ladder.streams[int(r), int(q)] for r, q in zip(rows, quality)]
             fits = np.array([stream_bits(s) <= budget[r] for r, s in zip(rows, streams)], dtype=bool)
             for r, s, f in zip(rows, streams, fits):
                 if f:
@@ -263,6 +293,10 @@ class ConvLearnedCodec:
             probe(unseen, lo[unseen])
         quality = np.where([s is not None for s in chosen], lo, -1).astype(np.int64)
         return chosen, quality
+
+    def ladder(self, images: torch.Tensor) -> QualityLadder:
+        """An empty :class:`QualityLadder` of ``images`` (N x C x H x W in [0, 1])."""
+        return QualityLadder(self.latents(images)[0])
 
     # -- decoder ------------------------------------------------------------------
     def _geometry(self, image_hw: tuple[int, int]):
