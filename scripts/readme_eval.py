@@ -81,7 +81,9 @@ def where_tosc_loses(records) -> list[str]:
     return lines
 
 
-def section(folder: Path, records, img: Path) -> str:
+def section(folder: Path, records, img: Path, *, copy_plots: bool = True) -> str:
+    """The Markdown of the results block; ``copy_plots``: also copy the figures it links to into ``img``
+    (``--print`` leaves the committed figures alone)."""
     from tosc.demo import bd_markdown
     from tosc.evaluation.targets import check_targets, format_checks
 
@@ -102,10 +104,12 @@ def section(folder: Path, records, img: Path) -> str:
         for axis in ("snr", "cbr"):
             name = f"panel_{metric}_vs_{axis}.png"
             if (folder / "plots" / name).exists():
-                shutil.copyfile(folder / "plots" / name, img / f"eval_{name}")
+                if copy_plots:
+                    shutil.copyfile(folder / "plots" / name, img / f"eval_{name}")
                 lines.append(f"![{label} vs {axis.upper()}]({img.as_posix()}/eval_{name})")
     if (folder / "plots" / "examples.png").exists():
-        shutil.copyfile(folder / "plots" / "examples.png", img / "eval_examples.png")
+        if copy_plots:
+            shutil.copyfile(folder / "plots" / "examples.png", img / "eval_examples.png")
         lines += ["", f"![example reconstructions]({img.as_posix()}/eval_examples.png)"]
     lines += ["", "Bjøntegaard deltas of tosc-sr+ldpc (test) against each baseline on the LDPC link (anchor); "
               "negative BD-rate favours TOSC-SR:", "", bd_markdown(records), "", "Targets:", "", "```",
@@ -128,8 +132,9 @@ def main() -> int:
     if not records:
         print(f"error: no results in {args.folder}", file=sys.stderr)
         return 2
-    args.img.mkdir(parents=True, exist_ok=True)
-    text = section(args.folder, records, args.img)
+    if not args.print:
+        args.img.mkdir(parents=True, exist_ok=True)
+    text = section(args.folder, records, args.img, copy_plots=not args.print)
     if args.print:
         print(text)
         return 0

@@ -1,4 +1,7 @@
+import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +46,19 @@ def test_cli_evaluate_writes_report(tmp_path, capsys):
     assert "mse-only+ideal" in html and "tosc-sr+ideal" in html and "data:image/png;base64" in html
     assert (out / "plots" / "psnr_db_vs_snr_awgn_cbr0.0625.png").stat().st_size > 1000
     assert len(read_results(out / "results.jsonl")) == 4
+
+    # the README block from that folder: --print only prints (it used to overwrite the committed
+    # figures too); a rewrite replaces the block and copies the figures it links to
+    script = Path(__file__).resolve().parents[2] / "scripts" / "readme_eval.py"
+    img, readme = tmp_path / "img", tmp_path / "README.md"
+    readme.write_text("head\n<!-- readme_eval:begin -->\nOLD-BLOCK-TEXT\n<!-- readme_eval:end -->\ntail\n")
+    common = [sys.executable, str(script), str(out), "--img", str(img), "--readme", str(readme)]
+    printed = subprocess.run(common + ["--print"], capture_output=True, text=True, check=True).stdout
+    assert "tosc-sr+ideal" in printed and not img.exists() and "OLD-BLOCK-TEXT" in readme.read_text()
+    subprocess.run(common, capture_output=True, text=True, check=True)
+    text = readme.read_text()
+    assert text.startswith("head\n") and text.endswith("tail\n") and "OLD-BLOCK-TEXT" not in text and "tosc-sr+ideal" in text
+    assert any(img.glob("eval_panel_psnr_db_vs_*.png"))
 
 
 @pytest.mark.parametrize("text", ["2/2", "x", "1/0", "-1/3"])
