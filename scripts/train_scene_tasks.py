@@ -26,7 +26,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=["detector", "export-detector", "cnn", "hog", "segmenter", "score"])
     parser.add_argument("--dataset", default="fashion-scenes", help="fashion-scenes or fashion-scenes-rgb")
-    parser.add_argument("--train-scenes", type=int, default=None, help="first N training scenes (default: by task)")
+    parser.add_argument("--train-scenes", type=int, default=None,
+                        help="first N training scenes (default: by task); beyond the split's 20,000 the "
+                             "seeded layout continues with new scenes of the same training items")
     parser.add_argument("--validation-scenes", type=int, default=1000)
     parser.add_argument("--test-scenes", type=int, default=None, help="score: first N test scenes (default all)")
     parser.add_argument("--epochs", type=int, default=None)
@@ -45,12 +47,20 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from tosc.data import load_dataset
+    from tosc.data.scenes import SCENE_COUNTS, make_scenes
     from tosc.tasks import detection, scenes
     from tosc.zoo import task_path
 
     def data(default_train: int):
-        train = load_dataset(args.dataset, "train", seed=args.seed, limit=args.train_scenes or default_train)
         val = load_dataset(args.dataset, "validation", seed=args.seed, limit=args.validation_scenes)
+        n_train = args.train_scenes or default_train
+        if n_train > SCENE_COUNTS["train"]:
+            # more scenes than the split holds: the same seeded layout drawn further (its first
+            # SCENE_COUNTS["train"] scenes are the split's; the rest are new compositions of the
+            # same training items, never validation or test items)
+            train = make_scenes("train", n=n_train, rgb=val.images.shape[1] == 3, seed=args.seed)
+        else:
+            train = load_dataset(args.dataset, "train", seed=args.seed, limit=n_train)
         return train, val
 
     def opts(**defaults):
