@@ -132,7 +132,7 @@ def test_bad_codes_are_config_errors():
     with pytest.raises(ConfigError):
         LDPC5GCode(100, 101)
     with pytest.raises(ConfigError):
-        LDPC5GCode(100, 600)
+        LDPC5GCode(100, 821)  # rate 1/8.2: past base graph 2's 820-bit circular buffer (no repetition)
     with pytest.raises(ConfigError):
         LDPC5GCode(100, 201, 2)
     with pytest.raises(ConfigError):
@@ -152,3 +152,37 @@ def test_equivalence_at_the_issue_settings():
         fail = (code.decode(llr, early_stop=early).bits != u).any(1)
         assert ref_fail.sum() > 50
         assert (fail != ref_fail).sum() <= 5
+
+
+@pytest.mark.parametrize("k, n, m", [(16, 98, 2), (14, 98, 2), (39, 196, 2), (100, 820, 4)])
+def test_rates_below_one_fifth_send_the_start_of_the_circular_buffer(k, n, m):
+    """Below code rate 1/5 (which Sionna refuses) 38.212 sends more of base graph 2's circular
+    buffer: the codeword is the first n bits of it, so its first 5k bits are Sionna's rate-1/5
+    codeword; decoding a noiseless word returns the bits, and noise at 0 dB is corrected."""
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+    from tosc.channel.ldpc import max_coded_bits, rate_matchable
+
+    assert k / n < 0.2 and n <= max_coded_bits(k) and rate_matchable(k, n) and not rate_matchable(k, max_coded_bits(k) + 1)
+    code = LDPC5GCode(k, n, m)
+    u = torch.randint(0, 2, (64, k), generator=torch.Generator().manual_seed(k), dtype=torch.uint8)
+    c = code.encode(u)
+    plain = c[:, code.encoder.out_int_inv.long()]  # undo the 38.212 output interleaver
+    one_fifth = LDPC5GEncoder(k, 5 * k, device="cpu")(u.float())
+    assert torch.equal(plain[:, :min(n, 5 * k)], one_fifth[:, :min(n, 5 * k)])
+    res = code.decode(20.0 * (2.0 * c - 1.0))
+    assert res.ok.all() and torch.equal(res.bits, u)
+    u, llr = noisy_llrs(code, QamModem(m), 300, 0.0 if m == 2 else 6.0, 40)
+    res = code.decode(llr)
+    assert ((res.bits != u).any(1) | ~res.ok).sum() <= 3
+
+
+def test_max_coded_bits_is_the_buffer_sionna_builds():
+    """40 Z + k, Z from 38.212's lifting sizes: the same number Sionna's rate-1/5 encoder reports."""
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+    from tosc.channel.ldpc import max_coded_bits
+
+    for k in (12, 13, 49, 193, 561, 641, 1000, 3840):
+        assert max_coded_bits(k) == LDPC5GEncoder(k, 5 * k, device="cpu").n_cb_comp, k
+    assert max_coded_bits(3841) == 0

@@ -42,7 +42,7 @@ class FixedSource:
 @pytest.mark.parametrize("link", ["ideal", "ldpc"])
 def test_a_skipped_image_does_not_shift_the_fades_of_the_others(link):
     images = torch.zeros(40, 1, 28, 28)
-    snr_db = 12.0 if link == "ideal" else 4.0  # ldpc: the most robust scheme fails in fades below ~ -2 dB
+    snr_db = 12.0 if link == "ideal" else 2.0  # ldpc: the most robust scheme (rate 0.13) fails in fades below ~ -1.5 dB
     runs = [DigitalSystem("test", lambda skip=skip: FixedSource(skip), link).transmit(
         images, snr_db=snr_db, n_channel_uses=49, channel="rayleigh-block", seed=3) for skip in ((), (0,))]
     all_sent, first_skipped = runs

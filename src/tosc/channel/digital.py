@@ -13,8 +13,10 @@ Per image, with ``k`` complex channel uses:
    code block r is rate-matched to E_r = S_r log2(M) coded bits, S_r symbols, with
    sum S_r = k exactly (the first blocks get floor(k / C) symbols, the rest one more).
 3. Each code block: Sionna's ``LDPC5GEncoder`` (shortening, puncturing, 38.212 output
-   interleaver) -> Gray QAM -> y = h x + w -> zero-forcing with perfect CSI -> exact APP
-   demapper with the per-symbol noise N0/|h|^2 -> BP (:mod:`tosc.channel.ldpc`).
+   interleaver) -> 38.211 scrambling (:func:`scrambling_sequence`, so that the symbols do not
+   depend on the payload) -> Gray QAM -> y = h x + w -> zero-forcing with perfect CSI -> exact
+   APP demapper with the per-symbol noise N0/|h|^2 -> descrambling -> BP
+   (:mod:`tosc.channel.ldpc`, :data:`~tosc.channel.ldpc.NUM_ITER` iterations).
 4. ``ok`` means every CRC passed (the code block CRCs and the transport block CRC). A
    failed image is a failed transmission (the caller shows its fallback).
 
@@ -29,6 +31,7 @@ channel uses. An empty payload sends nothing.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -38,10 +41,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DoesNotFitError
-from .bler import MAX_RATE, MIN_INFO_BITS, MIN_RATE, TARGET_BLER, BlerModel, load_model
+from .bler import MIN_INFO_BITS, TARGET_BLER, BlerModel, load_model
 from .conventions import check_csi, check_snr_db
 from .fading import FadingChannel, base_seed, complex_normal, image_generator
-from .ldpc import DECODERS, get_code
+from .ldpc import DECODERS, MAX_INFO_BITS, MIN_RATE, NUM_ITER, get_code, rate_matchable
 from .modulation import Modulation, get_modem, get_modulation
 from .residual import flip_bits
 from .sionna_adapter import crc
@@ -61,18 +64,46 @@ __all__ = [
     "bytes_from_bits",
     "CODE_BLOCK_CRC",
     "measure_operating_point",
+    "scrambling_sequence",
 ]
 
 CODE_BLOCK_CRC = ("CRC24B", 24)  # 38.212 5.2.2: per code block when a transport block is segmented
 # Transport-block CRC (38.212 5.1 polynomials). The lengths are chosen by measurement: the BLER
 # model counts how often a wrong word passes the LDPC parity checks (BlerModel.undetected_fraction;
-# `scripts/link_table.py` prints it). Below BLER 1e-2 that happened in 8.4% of the failed blocks
-# of 24 channel uses, 2.2% at 49, 1.25% at 98 and 0.26% at 196; the CRC must bring target BLER x
-# that share x 2^-L under 1e-6. CRC-6 leaves about 4e-7 from 98 channel uses on (95% upper bound
-# of the share), so shorter blocks get CRC-11; long transport blocks get 38.212's CRC-24A.
-# See docs/channel.md ("CRC").
-SHORT_BLOCK_USES = 98
+# `scripts/link_table.py` prints it). With 50 BP iterations, at points below BLER 1e-2, that was
+# 14% of the failed blocks of 24 channel uses, 8.4% at 49, 7.0% at 98, 4.9% at 196 and 3.0% at
+# 392 (20 iterations: 2.2% at 49, 1.25% at 98: more iterations also converge to wrong words more
+# often). Refined thresholds pass at half the target BLER, so at an operating point a block fails
+# with probability <= 5e-4 and a CRC of L bits leaves 5e-4 x share x 2^-L undetected errors per
+# block: CRC-6 leaves 6.5e-7 at 49 channel uses, but 1.1e-6 at 24, so blocks over fewer than 49
+# channel uses get CRC-11; long transport blocks get 38.212's CRC-24A. See the README ("CRC").
+SHORT_BLOCK_USES = 49
 LONG_BLOCK_BITS = 3824
+# 38.211 5.2.1 scrambling of the coded bits (c_init = n_RNTI 2^15 + n_ID with n_RNTI = n_ID = 1):
+# without it a zero-padded payload sends all-zero code blocks, i.e. the same QAM point again and
+# again, whose block error rate the BLER model (simulated with random bits) does not describe;
+# a 64x64 scene's mostly padded transport block failed that way at 20 dB
+SCRAMBLING_C_INIT = (1 << 15) + 1
+
+
+@functools.lru_cache(maxsize=8)
+def _gold_sequence(length: int, c_init: int) -> np.ndarray:
+    nc = 1600
+    total = length + nc
+    x1 = np.zeros(total + 31, dtype=np.uint8)
+    x2 = np.zeros(total + 31, dtype=np.uint8)
+    x1[0] = 1
+    x2[:31] = [(c_init >> i) & 1 for i in range(31)]
+    for n in range(0, total, 28):  # x(n+31) depends on x(n..n+3): 28 new values at a time
+        m = min(28, total - n)
+        x1[n + 31:n + 31 + m] = x1[n + 3:n + 3 + m] ^ x1[n:n + m]
+        x2[n + 31:n + 31 + m] = x2[n + 3:n + 3 + m] ^ x2[n + 2:n + 2 + m] ^ x2[n + 1:n + 1 + m] ^ x2[n:n + m]
+    return x1[nc:nc + length] ^ x2[nc:nc + length]
+
+
+def scrambling_sequence(length: int, c_init: int = SCRAMBLING_C_INIT) -> np.ndarray:
+    """The first ``length`` bits of the 38.211 5.2.1 pseudo-random sequence for ``c_init``: [length] uint8."""
+    return _gold_sequence(1 << max(10, int(length - 1).bit_length()), int(c_init))[:length]
 
 
 def transport_crc(payload_bits: int, n_channel_uses: int) -> tuple[str, int]:
@@ -121,9 +152,17 @@ _as_bit_arrays = as_bit_arrays  # older private name
 
 
 def _base_graph_limit(payload_bits: int, rate: float) -> int:
-    """Largest code block (K_cb) of the base graph 38.212 7.2.2 picks for a transport block."""
+    """Largest code block (K_cb) of the base graph 38.212 7.2.2 picks for a transport block.
+
+    One departure: between code rates 1/4 and 1/3 a long block would get base graph 1, whose
+    mother code has rate 1/3, so 38.212 repeats bits; Sionna's encoder refuses that. Such blocks
+    are segmented into base graph 2 blocks of at most 3824 bits instead (the size up to which
+    Sionna also picks base graph 2 at these rates).
+    """
     if payload_bits <= 292 or (payload_bits <= 3824 and rate <= 0.67) or rate <= 0.25:
         return 3840  # base graph 2
+    if rate < 1 / 3:
+        return 3824  # base graph 2 in place of base graph 1 with repetition
     return 8448  # base graph 1
 
 
@@ -187,7 +226,8 @@ def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payl
     """Segment and rate-match a transport block of ``payload_bits`` (A) to exactly ``n_channel_uses``.
 
     Raises :class:`DoesNotFitError` when a code block would fall outside 5G LDPC's range
-    (12..8448 information bits, code rate 1/5 .. 948/1024).
+    (12..8448 information bits, code rate up to 948/1024 and down to 1/5, or below 1/5 within
+    base graph 2's circular buffer: :func:`tosc.channel.ldpc.rate_matchable`).
     """
     k = _check_uses(n_channel_uses)
     mod = get_modulation(modulation)
@@ -210,7 +250,7 @@ def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payl
     # the larger code blocks go with the larger symbol counts
     info.sort()
     for s, kr in zip(symbols, info):
-        if s < 1 or kr < MIN_INFO_BITS or not MIN_RATE <= kr / (s * m) <= MAX_RATE:
+        if s < 1 or not rate_matchable(kr, s * m):
             raise DoesNotFitError(f"{a} payload bits (+{length} CRC) do not fit {k} channel uses of {mod.name}: "
                                   f"a code block of {kr} bits over {s * m} coded bits is outside 5G LDPC's range")
     return TransportPlan(k, mod, a, (poly, length), cb_crc, tuple(symbols), tuple(info))
@@ -260,31 +300,35 @@ def choose_scheme(snr_db: float, n_channel_uses: int, channel: FadingChannel | s
                   target_bler: float = TARGET_BLER, model: BlerModel | None = None) -> Scheme:
     """The scheme with the most payload bits the BLER model passes at ``snr_db``.
 
-    When none does, the most robust shape (QPSK at code rate 1/5) with ``meets_target``
-    False. Raises :class:`DoesNotFitError` when not even that fits (too few channel uses).
-    model: the BLER model (default: the shipped one for the channel's ``model_kind``).
+    When none does, the most robust shape (QPSK at the lowest code rate 5G LDPC reaches without
+    repetition, one payload bit where that is all that fits) with ``meets_target`` False.
+    Raises :class:`DoesNotFitError` when not even that fits (too few channel uses).
+    model: the BLER model (default: the shipped one for the channel's ``model_kind``); it is
+    read ``chan.model_margin_db`` low where the channel sets one, else each row by its own margin.
     """
     snr_db = check_snr_db(snr_db)
     k = _check_uses(n_channel_uses)
     chan = channel if isinstance(channel, FadingChannel) else FadingChannel(channel)
     model_snr = chan.model_snr_db(snr_db, target_bler)
     model = model if model is not None else load_model(chan.model_kind)
+    margin = chan.model_margin_db  # None: each row's own (tosc.channel.bler.BlerModel.row_margin_db)
     best: TransportPlan | None = None
     for m in model.modulation_bits():
-        a = _largest_payload(model, k, m, model_snr, chan.model_margin_db)
+        a = _largest_payload(model, k, m, model_snr, margin)
         if a > 0 and (best is None or a > best.payload_bits):
             best = plan_transport(k, m, a)
     if best is not None:
         return Scheme(best, True, model_snr)
-    robust = int(math.floor(MIN_RATE * 2 * k + 1e-9))
-    a = robust - transport_crc(robust, k)[1]
-    while a >= 1:
+    # the fewest information bits that still fill 2k coded bits without repetition (one code
+    # block), else code rate 1/5 over segmented blocks
+    n = 2 * k
+    total = next((kk for kk in range(MIN_INFO_BITS, min(n, MAX_INFO_BITS + 1)) if rate_matchable(kk, n)),
+                 math.ceil(MIN_RATE * n))
+    for a in range(max(1, total - transport_crc(total, k)[1]), total + 64):
         try:
             return Scheme(plan_transport(k, 2, a), False, model_snr)
         except DoesNotFitError:
-            a += 1  # rounding left the rate just below 1/5: one more bit
-            if a > robust:
-                break
+            continue
     raise DoesNotFitError(f"{k} channel uses are too few for any 5G LDPC codeword with a CRC")
 
 
@@ -443,7 +487,7 @@ class DigitalLink:
         out.images[i].bits, out.images[i].ok, out.images[i].n_failed_codewords
     """
 
-    def __init__(self, scheme: str | None = None, channel: str = "awgn", *, num_iter: int = 20,
+    def __init__(self, scheme: str | None = None, channel: str = "awgn", *, num_iter: int = NUM_ITER,
                  decoder: str = "fast", early_stop: bool = True, residual_ber: float = 0.0,
                  csi: str = "perfect", target_bler: float = TARGET_BLER, mcs: str | None = None,
                  model: BlerModel | None = None) -> None:
@@ -570,17 +614,19 @@ class DigitalLink:
         n0 = 10.0 ** (-snr_db / 10.0)
         modem = get_modem(plan.modulation.name)
         symbol_starts = np.concatenate([[0], np.cumsum(plan.symbols)]).astype(np.int64)
+        scrambling = torch.from_numpy(scrambling_sequence(plan.n_channel_uses * m).astype(np.float32))
         received, cw_ok, iterations = [], [], []
         for r, (kr, s) in enumerate(zip(plan.info_bits, plan.symbols)):
             block = with_crc[:, starts[r]:starts[r + 1]]
             cb_crc = crc(CODE_BLOCK_CRC[0], sizes[r]) if plan.cb_crc_bits else None
             u = cb_crc.attach(block) if cb_crc is not None else block
             code = get_code(kr, s * m, m, self.num_iter)
-            x = modem.map(code.encode(u))
+            seq = scrambling[symbol_starts[r] * m:symbol_starts[r + 1] * m]
+            x = modem.map((code.encode(u) + seq).remainder_(2.0))
             hs, ws = h[:, symbol_starts[r]:symbol_starts[r + 1]], w[:, symbol_starts[r]:symbol_starts[r + 1]]
             y = hs * x + ws * math.sqrt(n0)
-            res = code.decode(modem.demap(y / hs, n0 / hs.abs().square()), decoder=self.decoder,
-                              early_stop=self.early_stop)
+            llr = modem.demap(y / hs, n0 / hs.abs().square()) * (1.0 - 2.0 * seq)  # descramble: flip where s = 1
+            res = code.decode(llr, decoder=self.decoder, early_stop=self.early_stop)
             iterations.append(res.iterations)
             ok = res.ok
             bits = res.bits

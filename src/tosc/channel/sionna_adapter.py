@@ -17,7 +17,7 @@ import torch
 from ..errors import DependencyMissingError
 from ..provenance import require_tested
 
-__all__ = ["TESTED_MAJOR", "check_sionna", "crc", "CrcCodec", "ldpc5g_internals", "Ldpc5gInternals"]
+__all__ = ["TESTED_MAJOR", "check_sionna", "crc", "CrcCodec", "ldpc5g_encoder", "ldpc5g_internals", "Ldpc5gInternals"]
 
 TESTED_MAJOR = (2,)  # Sionna PHY 2.x (the torch port); 2.2.0 at the time of writing
 
@@ -72,6 +72,37 @@ class Ldpc5gInternals:
     z: int
     k_filler: int
     out_int_inv: torch.Tensor | None
+
+
+def ldpc5g_encoder(k: int, n: int, bits_per_symbol: int | None):
+    """Sionna's ``LDPC5GEncoder`` for k information bits rate-matched to n coded bits.
+
+    Sionna refuses code rates below 1/5 ("outer repetition coding not supported"), although
+    38.212 sends more of base graph 2's parity bits there: the first n bits of the circular
+    buffer. Its encoder already computes the whole buffer and slices the first n; only the
+    rate check stands in the way. So a lower rate is built at rate exactly 1/5 (the same base
+    graph 2 and lifting, which depend on k alone at rates <= 1/4) and then given length n and
+    the output interleaver for n. The caller keeps n within the buffer (no repetition).
+    """
+    check_sionna()
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+    if k / n >= 0.2:
+        return LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device="cpu", check_input=False)
+    encoder = LDPC5GEncoder(k, 5 * k, num_bits_per_symbol=None, device="cpu", check_input=False)
+    try:
+        if encoder.n_cb_comp < n or encoder._bg != "bg2":
+            raise ValueError(f"{k}/{n} needs repetition beyond the {encoder.n_cb_comp}-bit circular buffer")
+        encoder._n, encoder._coderate = int(n), k / n
+        if bits_per_symbol is not None:
+            out_int, out_int_inv = encoder.generate_out_int(int(n), int(bits_per_symbol))
+            encoder._num_bits_per_symbol = int(bits_per_symbol)
+            encoder.register_buffer("_out_int", torch.tensor(out_int, dtype=torch.int32))
+            encoder.register_buffer("_out_int_inv", torch.tensor(out_int_inv, dtype=torch.int32))
+    except AttributeError as exc:
+        raise DependencyMissingError(f"this Sionna lacks an LDPC attribute tosc sets for rates below 1/5 ({exc}); "
+                                     "pin the version in requirements.lock") from None
+    return encoder
 
 
 def ldpc5g_internals(encoder, decoder, interleaved: bool) -> Ldpc5gInternals:
