@@ -75,7 +75,7 @@ CODE_BLOCK_CRC = ("CRC24B", 24)  # 38.212 5.2.2: per code block when a transport
 # 392 (20 iterations: 2.2% at 49, 1.25% at 98: more iterations also converge to wrong words more
 # often). Refined thresholds pass at half the target BLER, so at an operating point a block fails
 # with probability <= 5e-4 and a CRC of L bits leaves 5e-4 x share x 2^-L undetected errors per
-# block: CRC-6 leaves 6.5e-7 at 49 channel uses, but 1.1e-6 at 24, so blocks over fewer than 49
+# block: CRC-6 leaves 6.6e-7 at 49 channel uses, but 1.1e-6 at 24, so blocks over fewer than 49
 # channel uses get CRC-11; long transport blocks get 38.212's CRC-24A. See the README ("CRC").
 SHORT_BLOCK_USES = 49
 LONG_BLOCK_BITS = 3824
