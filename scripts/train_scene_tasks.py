@@ -7,7 +7,7 @@
     .venv/bin/python scripts/train_scene_tasks.py cnn                  # scene-classifier-cnn (TOSC-SR loss)
     .venv/bin/python scripts/train_scene_tasks.py hog                  # held-out scene-classifier-hog
     .venv/bin/python scripts/train_scene_tasks.py segmenter            # held-out scene U-Net
-    .venv/bin/python scripts/train_scene_tasks.py score [--test-scenes 4000]  # shipped networks, clean test scenes
+    .venv/bin/python scripts/train_scene_tasks.py score [--test-scenes 4000] [--noise 0 2 4]  # shipped networks, test scenes
 
 The detector run checkpoints its whole state after every epoch and resumes from ``--state``
 when rerun with the same arguments (kill it at any time). Checkpoints go to
@@ -40,6 +40,10 @@ def main() -> int:
     parser.add_argument("--state", default="runs/scenes/detector.state", help="detector: resumable training state")
     parser.add_argument("--init-from", default=None, help="detector: checkpoint to start from (a second schedule)")
     parser.add_argument("--out", default=None, help="checkpoint path (default: the model zoo)")
+    parser.add_argument("--noise", type=float, nargs="+", default=[0.0],
+                        help="score: also with Gaussian noise of these sigmas in grey levels (of 255; seeded, "
+                             "rounded to 8 bits): how fragile each network is to small pixel errors")
+    parser.add_argument("--detector", default=None, help="score: this detector checkpoint instead of the shipped one")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
 
@@ -79,7 +83,16 @@ def main() -> int:
         from tosc.tasks.scene_scores import load_scene_tasks, score_scenes
 
         test = load_dataset(args.dataset, "test", limit=args.test_scenes)
-        metrics = {"test_scenes": len(test), **score_scenes(test.images, test, load_scene_tasks())}
+        tasks = load_scene_tasks()
+        if args.detector is not None:
+            tasks.detector = detection.load_detector(path=args.detector)
+        noise = torch.randn(test.images.shape, generator=torch.Generator().manual_seed(args.seed))
+        for sigma in args.noise:
+            received = ((test.images + sigma / 255 * noise).clamp(0, 1) * 255).round() / 255
+            metrics = {"test_scenes": len(test), "noise_sigma_grey_levels": sigma,
+                       **score_scenes(received, test, tasks)}
+            if sigma != args.noise[-1]:
+                print(json.dumps(metrics), flush=True)
     elif args.task == "export-detector":
         _, val = data(1)
         metrics = detection.export_detector(args.state, val, out=args.out)

@@ -124,8 +124,9 @@ def test_shipped_scene_networks_score_clean_scenes_well_and_noisy_ones_worse():
     data = make_scenes("test", n=200)
     tasks = load_scene_tasks()
     clean = score_scenes(data.images, data, tasks)
-    # floors well below the measured clean scores on these scenes (README, scenes section)
-    floors = {"det_map_50": 0.6, "det_map": 0.4, "scene_f1_scene-classifier-cnn": 0.5,
+    # floors well below the measured clean scores on these scenes (README, scenes section); the
+    # detector's sit just above its stage-5 weights' (0.779 / 0.644 on 2,000 test scenes)
+    floors = {"det_map_50": 0.8, "det_map": 0.68, "scene_f1_scene-classifier-cnn": 0.5,
               "scene_f1_scene-classifier-hog": 0.45, "scene_seg_iou": 0.9}
     for key, floor in floors.items():
         assert clean[key] > floor, (key, clean[key])
