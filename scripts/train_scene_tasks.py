@@ -43,6 +43,8 @@ def main() -> int:
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0],
                         help="score: also with Gaussian noise of these sigmas in grey levels (of 255; seeded, "
                              "rounded to 8 bits): how fragile each network is to small pixel errors")
+    parser.add_argument("--noise-augment", type=float, default=0.0,
+                        help="detector: Gaussian noise of sigma up to this many grey levels on half the training scenes")
     parser.add_argument("--detector", default=None, help="score: this detector checkpoint instead of the shipped one")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
@@ -77,7 +79,7 @@ def main() -> int:
         metrics = detection.train_detector(
             train, val, **opts(epochs=5, batch_size=32, lr=2e-3), input_size=args.input_size,
             fpn_channels=args.fpn_channels, seed=args.seed, init_from=args.init_from,
-            state=args.state, out=args.out, progress=progress,
+            state=args.state, out=args.out, progress=progress, noise_max=args.noise_augment,
             on_epoch=lambda epoch, h: print(json.dumps(h), flush=True))
     elif args.task == "score":
         from tosc.tasks.scene_scores import load_scene_tasks, score_scenes

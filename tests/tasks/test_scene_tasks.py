@@ -84,6 +84,21 @@ def test_detector_training_resumes_to_the_same_weights(tmp_path):
                        **{**kw, "fpn_channels": 64})
 
 
+def test_detector_noise_augmentation_is_8_bit_seeded_and_on_about_half_the_scenes(scenes):
+    from tosc.tasks.detection import _noisy
+
+    images = scenes.images[:24]
+    a = _noisy(images, 6.0, torch.Generator().manual_seed(3))
+    b = _noisy(images, 6.0, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == images.shape
+    assert torch.equal((a * 255).round() / 255, a) and a.min() >= 0 and a.max() <= 1
+    changed = (a != images).flatten(1).any(1)
+    assert 4 <= int(changed.sum()) <= 20  # a random half of 24
+    assert (a - images).abs().max() > 1 / 255  # noise of several grey levels, not a rounding
+    with pytest.raises(ConfigError):
+        train_detector(scenes, scenes, state="unused.state", noise_max=-1.0)
+
+
 def test_hog_classifier_is_not_a_cnn_and_takes_images(scenes):
     feats = hog_features(scenes.images[:2])
     assert feats.shape == (2, 7 * 7 * 2 * 2 * 9)

@@ -149,13 +149,25 @@ def _flip(images: torch.Tensor, targets: list[dict], flips: torch.Tensor) -> tup
     return images, out
 
 
+def _noisy(images: torch.Tensor, noise_max: float, gen: torch.Generator) -> torch.Tensor:
+    """Half the images (at random) with Gaussian noise of sigma uniform in [0, noise_max] / 255,
+    clipped to [0, 1] and rounded to 8 bits like a decoded image."""
+    n = len(images)
+    sigma = torch.rand(n, generator=gen) * (torch.rand(n, generator=gen) < 0.5) * noise_max / 255
+    noise = torch.randn(images.shape, generator=gen)
+    return ((images + sigma[:, None, None, None] * noise).clamp(0, 1) * 255).round() / 255
+
+
 def train_detector(train, validation, *, epochs: int = 8, batch_size: int = 32, lr: float = 2e-3,
                    input_size: int = 128, fpn_channels: int = 64, seed: int = 0, state: str | Path,
                    out: str | Path | None = None, init_from: str | Path | None = None, progress: bool = True,
-                   on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+                   noise_max: float = 0.0, on_epoch: Callable[[int, dict], None] | None = None) -> dict:
     """Train the detector on clean scenes (``SceneSet`` train / validation), resumable.
 
-    AdamW with a linear warm-up over the first 300 steps and cosine decay; horizontal flips.
+    AdamW with a linear warm-up over the first 300 steps and cosine decay; horizontal flips;
+    with ``noise_max`` > 0 (grey levels of 255), half the training scenes get Gaussian noise of a
+    sigma uniform in [0, noise_max], rounded to 8 bits (a detector that saw only clean scenes lost
+    19 points of mAP@0.5 to noise of sigma 2, so it judged decoded scenes by their tiny errors).
     After every epoch the whole training state goes atomically to ``state`` (so a killed run
     resumes from its last finished epoch with the same result) and validation mAP is measured;
     at the end the best epoch's weights are written to ``out`` (the zoo by default) in float16,
@@ -164,6 +176,8 @@ def train_detector(train, validation, *, epochs: int = 8, batch_size: int = 32, 
     """
     if epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise ConfigError("epochs, batch_size and lr must be positive")
+    if noise_max < 0:
+        raise ConfigError(f"noise_max must be >= 0 grey levels, got {noise_max}")
     torch.manual_seed(seed)
     c, h, w = train.shape
     if h != w:
@@ -186,7 +200,8 @@ def train_detector(train, validation, *, epochs: int = 8, batch_size: int = 32, 
     val_targets = validation.detection_targets()
     config = {**_config(model), "dataset": train.name, "n_train": len(train),
               "n_validation": len(validation), "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-              **({} if init_from is None else {"init_from": str(init_from)})}
+              **({} if init_from is None else {"init_from": str(init_from)}),
+              **({} if noise_max == 0 else {"noise_max": noise_max})}
     history: list[dict] = []
     best: tuple[float, dict | None] = (-1.0, None)
     start_epoch, elapsed = 0, 0.0
@@ -212,6 +227,8 @@ def train_detector(train, validation, *, epochs: int = 8, batch_size: int = 32, 
             idx = order[i:i + batch_size]
             flips = torch.rand(len(idx), generator=gen) < 0.5
             images, batch_targets = _flip(train.images[idx], [targets[j] for j in idx.tolist()], flips)
+            if noise_max > 0:
+                images = _noisy(images, noise_max, gen)
             losses = model(images, batch_targets)
             loss = sum(losses.values())
             opt.zero_grad(set_to_none=True)
