@@ -72,12 +72,11 @@ def fold_scores(decoded: torch.Tensor, scenes, tasks, folds: int) -> list[dict[s
 
 
 def interpolate(bpp_curve: np.ndarray, values: np.ndarray, at: float) -> float:
-    """values (over increasing rates bpp_curve) at rate ``at``, linear in log-rate; NaN outside."""
-    order = np.argsort(bpp_curve)
-    x, y = np.log(bpp_curve[order]), values[order]
-    if not x[0] <= np.log(at) <= x[-1]:
-        return float("nan")
-    return float(np.interp(np.log(at), x, y))
+    """values at rate ``at``, linear in log-rate (tosc.evaluation.bd.value_at_rate); NaN outside."""
+    from tosc.evaluation.bd import value_at_rate
+
+    value = value_at_rate(bpp_curve, values, at)
+    return float("nan") if value is None else value
 
 
 def main() -> int:
