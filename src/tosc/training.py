@@ -149,9 +149,9 @@ class TrainingRun:
                 return None
             ckpt = load_checkpoint(self.out, kind=self.kind, arch=self.arch)
             saved = {**type(self.config).defaults(), **ckpt.get("config", {}).get("train", {})}
-            if saved != self.config.to_dict():
-                changed = sorted(k for k in saved.keys() | self.config.to_dict().keys()
-                                 if saved.get(k) != self.config.to_dict().get(k))
+            current = self.config.to_dict()
+            if saved != current:
+                changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
                 raise ConfigError(f"{self.out} was trained with other settings ({', '.join(changed)}); "
                                   "resume needs the same config")
             return ckpt
