@@ -74,3 +74,19 @@ def test_summary_says_who_wins_where(tmp_path):
     assert html.index("At a glance") < html.index("<h2>Results</h2>")  # the summary comes first
     plots = {p.name for p in (tmp_path / "plots").glob("panel_*.png")}
     assert {"panel_psnr_db_vs_snr.png", "panel_psnr_db_vs_cbr.png", "panel_seg_iou_vs_snr.png"} <= plots
+
+
+def test_every_system_of_the_full_grid_gets_its_own_line_style():
+    # the full grid draws 20 systems in one panel: the old 10-colour cycle gave two systems the same
+    # colour and marker (tosc-sr-v3+ldpc and mse-only+ldpc looked alike)
+    from tosc.demo import full_systems
+    from tosc.evaluation.report import system_styles
+
+    systems = full_systems()
+    modes = {s: ("ideal" if s.endswith(("+ideal", "+fbl")) else "analog" if "ldpc" not in s else "digital")
+             for s in systems}
+    styles = system_styles(modes)
+    looks = {(st["color"], st["marker"], st["linestyle"]) for st in styles.values()}
+    assert len(looks) == len(systems) >= 10
+    assert styles["tosc-sr+ldpc"]["linewidth"] > styles["mse-only+ldpc"]["linewidth"]
+    assert styles["tosc-sr+ideal"]["linestyle"] == "--" and styles["deep-jscc"]["marker"] != styles["mse-only+ldpc"]["marker"]

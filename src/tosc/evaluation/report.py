@@ -24,7 +24,7 @@ from ..results import ResultRecord
 from .bd import bd_table, rate_curve, record_mode
 from .targets import GENERALISATION_METRICS, check_targets
 
-__all__ = ["write_report", "summary_maps", "panel_plots", "METRICS", "SCENE_METRICS"]
+__all__ = ["write_report", "summary_maps", "panel_plots", "system_styles", "METRICS", "SCENE_METRICS"]
 
 
 
@@ -70,9 +70,36 @@ def _modes(records: list[ResultRecord]) -> dict[str, str]:
     return {r.system: record_mode(r) for r in records}
 
 
-def _style(mode: str) -> dict:
-    return {"linestyle": "--" if mode == "ideal" else "-", "marker": "s" if mode == "analog" else "o",
-            "markersize": 3}
+_MARKERS = "os^vD<>pP*hX"
+
+
+def system_styles(modes: dict[str, str]) -> dict[str, dict]:
+    """Matplotlib line keywords per system, the same in every plot of a report: a colour of its
+    own from the 20 of ``tab20``, dark shades first to the proposed systems, then the learned
+    baselines, the classic codecs and the bounds (a second marker past 20 systems),
+    squares for analog systems, dashed for the ideal and finite-blocklength bound links, thick
+    for the proposed systems.
+
+    modes: system name -> record mode (``digital``, ``analog`` or ``ideal``), as :func:`_modes`."""
+    def rank(system: str) -> tuple[int, str]:  # the dark shades go to the systems one compares most
+        meta = registry.meta_of("system", system)
+        group = (3 if modes[system] == "ideal" else 0 if meta.get("proposed") else
+                 2 if meta.get("family") == "classic" else 1)
+        return group, system
+
+    out = {}
+    for i, system in enumerate(sorted(modes, key=rank)):
+        proposed = bool(registry.meta_of("system", system).get("proposed")) and modes[system] != "ideal"
+        out[system] = {"color": _TAB20[i % 20], "marker": _MARKERS[(i // 20 + (modes[system] == "analog")) % len(_MARKERS)],
+                       "markersize": 3, "linewidth": 2.0 if proposed else 1.0,
+                       "linestyle": "--" if modes[system] == "ideal" else "-"}
+    return out
+
+
+# tab20: its ten dark shades, then its ten light ones
+_TAB20 = tuple(f"#{c}" for c in ("1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd", "8c564b", "e377c2", "7f7f7f",
+                                 "bcbd22", "17becf", "aec7e8", "ffbb78", "98df8a", "ff9896", "c5b0d5", "c49c94",
+                                 "f7b6d2", "c7c7c7", "dbdb8d", "9edae5"))
 
 
 def _pyplot():
@@ -96,8 +123,9 @@ def _line_plot(group: list[ResultRecord], modes: dict[str, str], x_of, key: str,
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
+    styles = system_styles(modes)
     for system, pts in series.items():
-        ax.plot(*zip(*pts), label=system, **_style(modes[system]))
+        ax.plot(*zip(*pts), label=system, **styles[system])
     if log2_x:
         ax.set_xscale("log", base=2)
     ax.set_xlabel(xlabel)
@@ -146,8 +174,7 @@ def panel_plots(records: list[ResultRecord]) -> dict[str, bytes]:
     plt = _pyplot()
     modes = _modes(records)
     systems = sorted(modes)
-    colours = {s: f"C{i % 10}" for i, s in enumerate(systems)}
-    markers = {s: "os^vD<>p*hX"[(i // 10) % 11] for i, s in enumerate(systems)}
+    styles = system_styles(modes)
     channels = sorted({r.channel.kind for r in records})
     out: dict[str, bytes] = {}
     for key in ("psnr_db", "accuracy", *GENERALISATION_METRICS, *_SCENE_KEYS):
@@ -168,8 +195,7 @@ def panel_plots(records: list[ResultRecord]) -> dict[str, bytes]:
                                      and r.channel.kind == channel and other_of(r) == column
                                      and r.metrics.get(key) is not None)
                         if pts:
-                            ax.plot(*zip(*pts), label=system, color=colours[system], marker=markers[system],
-                                    markersize=3, linewidth=1, linestyle="--" if modes[system] == "ideal" else "-")
+                            ax.plot(*zip(*pts), label=system, **styles[system])
                     if axis == "cbr":
                         ax.set_xscale("log", base=2)
                     title = f"CBR {Fraction(column).limit_denominator(4096)}" if axis == "snr" else f"{column:g} dB"
@@ -192,15 +218,16 @@ def _rate_plot(records: list[ResultRecord], modes: dict[str, str], channel: str,
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     drawn = False
-    for i, system in enumerate(sorted(s for s, m in modes.items() if m != "analog")):
+    styles = system_styles(modes)
+    for system in sorted(s for s, m in modes.items() if m != "analog"):
         curve = rate_curve(records, system, channel, key)
         if not len(curve):
             continue
-        color = f"C{i % 10}"
+        color = styles[system]["color"]
         pts = [(r.rate.bpp, r.metrics[key]) for r in records if r.system == system and r.channel.kind == channel
                and r.rate.bpp > 0 and r.metrics.get(key) is not None]
         ax.scatter(*zip(*pts), s=6, color=color, alpha=0.4)
-        ax.plot(curve.bpp, curve.quality, label=system, color=color, **_style(modes[system]))
+        ax.plot(curve.bpp, curve.quality, label=system, **styles[system])
         drawn = True
     if not drawn:
         plt.close(fig)
