@@ -40,25 +40,32 @@ def test_shards_merged_equal_one_run_and_reruns_skip_done_points(tmp_path):
 
 def test_cli_evaluate_writes_report(tmp_path, capsys):
     out = tmp_path / "ev"
-    assert main(["evaluate", "--systems", "mse-only+ideal", "tosc-sr+ideal", "--snr-db", "0", "10", "--cbr", "1/16",
+    assert main(["evaluate", "--systems", "mse-only+ideal", "tosc-sr+ideal", "deep-jscc", "tosc-sr-analog",
+                 "--snr-db", "0", "10", "--cbr", "1/16",
                  "--limit", "8", "--jobs", "1", "--out", str(out)]) == 0
     html = (out / "report.html").read_text()
     assert "mse-only+ideal" in html and "tosc-sr+ideal" in html and "data:image/png;base64" in html
     assert (out / "plots" / "psnr_db_vs_snr_awgn_cbr0.0625.png").stat().st_size > 1000
-    assert len(read_results(out / "results.jsonl")) == 4
+    assert len(read_results(out / "results.jsonl")) == 8
 
     # the README block from that folder: --print only prints (it used to overwrite the committed
     # figures too); a rewrite replaces the block and copies the figures it links to
     script = Path(__file__).resolve().parents[2] / "scripts" / "readme_eval.py"
     img, readme = tmp_path / "img", tmp_path / "README.md"
     readme.write_text("head\n<!-- readme_eval:begin -->\nOLD-BLOCK-TEXT\n<!-- readme_eval:end -->\ntail\n")
-    common = [sys.executable, str(script), str(out), "--img", str(img), "--readme", str(readme)]
+    detail = tmp_path / "eval_results.md"
+    common = [sys.executable, str(script), str(out), "--img", str(img), "--readme", str(readme), "--detail", str(detail)]
     printed = subprocess.run(common + ["--print"], capture_output=True, text=True, check=True).stdout
     assert "tosc-sr+ideal" in printed and not img.exists() and "OLD-BLOCK-TEXT" in readme.read_text()
+    assert not detail.exists()
     subprocess.run(common, capture_output=True, text=True, check=True)
     text = readme.read_text()
     assert text.startswith("head\n") and text.endswith("tail\n") and "OLD-BLOCK-TEXT" not in text and "tosc-sr+ideal" in text
     assert any(img.glob("eval_panel_psnr_db_vs_*.png"))
+    # the who-wins map has a row per channel and SNR; the detail page has every metric, bpp included
+    assert "| awgn | 0 |" in text and "| awgn | 10 |" in text and str(detail) in text
+    page = detail.read_text()
+    assert "**bpp (actual payload), awgn**" in page and "**MS-SSIM, awgn**" in page and "mse-only+ideal" in page
 
 
 @pytest.mark.parametrize("text", ["2/2", "x", "1/0", "-1/3"])
