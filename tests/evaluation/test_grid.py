@@ -77,3 +77,11 @@ def test_bad_shards(text):
 def test_evaluate_needs_a_grid(capsys, tmp_path):
     assert main(["evaluate", "--out", str(tmp_path)]) == 2
     assert "required" in capsys.readouterr().err
+
+
+def test_report_screenshot_names_what_is_missing(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "scripts" / "report_screenshot.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "nope.html"), "--out", str(tmp_path / "s.png")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s.png").exists()
