@@ -35,7 +35,11 @@ DETAIL_METRICS = (("bpp", "bpp (actual payload)", ".3f"), ("failure_rate", "fail
                   ("accuracy_classifier-mlp", "held-out MLP accuracy", ".3f"),
                   ("accuracy_classifier-hog-linear", "held-out HOG + linear accuracy", ".3f"),
                   ("accuracy_classifier-pixel-linear", "held-out pixel linear accuracy", ".3f"),
-                  ("seg_iou", "segmentation IoU (held out)", ".3f"))
+                  ("seg_iou", "segmentation IoU (held out)", ".3f"),
+                  ("det_map_50", "detection mAP@0.5 (held out)", ".3f"), ("det_map", "detection mAP@[.5:.95] (held out)", ".3f"),
+                  ("scene_exact_scene-classifier-cnn", "exact-set accuracy, scene-classifier-cnn (in the loss)", ".3f"),
+                  ("scene_exact_scene-classifier-hog", "exact-set accuracy, scene-classifier-hog (held out)", ".3f"),
+                  ("scene_seg_iou", "scene segmentation IoU (held out)", ".3f"))
 PANEL_METRICS = (("psnr_db", "PSNR"), ("accuracy", "accuracy (training-time classifier)"),
                  ("accuracy_classifier-mlp", "held-out MLP accuracy"),
                  ("accuracy_classifier-resnet", "held-out ResNet accuracy"), ("seg_iou", "segmentation IoU"))
@@ -148,12 +152,13 @@ def _run_line(folder: Path, records) -> str:
             f"images per point, seed {first.seed}, git commit {first.git_commit[:12]}.")
 
 
-def detail_page(folder: Path, records) -> str:
+def detail_page(folder: Path, records, command: str | None = None) -> str:
     """The Markdown of the page with every number of the run: per metric and channel a row per
-    system and a column per (SNR, CBR) point."""
-    lines = [f"# Every result of `{folder}`", "", _run_line(folder, records) + " Regenerated with "
-             f"`.venv/bin/python scripts/readme_eval.py {folder}` (which also rewrites the README's evaluation "
-             "block). bpp is actual payload bits per pixel (NA for analog systems, which send no bits); fail is the "
+    system and a column per (SNR, CBR) point. ``command``: how to regenerate it (default: the
+    README rewrite, which writes this page too)."""
+    command = command or (f"`.venv/bin/python scripts/readme_eval.py {folder}` (which also rewrites the README's "
+                          "evaluation block)")
+    lines = [f"# Every result of `{folder}`", "", _run_line(folder, records) + f" Regenerated with {command}. bpp is actual payload bits per pixel (NA for analog systems, which send no bits); fail is the "
              "share of images that did not arrive intact; the ideal and finite-blocklength (`+fbl`) links are "
              "bounds, not systems.", ""]
     for metric, label, spec in DETAIL_METRICS:
@@ -201,6 +206,8 @@ def main() -> int:
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     parser.add_argument("--detail", type=Path, default=Path("docs/eval_results.md"),
                         help="the page with every number of the run (default docs/eval_results.md)")
+    parser.add_argument("--detail-only", action="store_true",
+                        help="write only the detail page (e.g. a scenes grid: --detail docs/scenes/grid.md)")
     parser.add_argument("--print", action="store_true",
                         help="print the README block instead of rewriting the README and the detail page")
     args = parser.parse_args()
@@ -212,6 +219,12 @@ def main() -> int:
     if not records:
         print(f"error: no results in {args.folder}", file=sys.stderr)
         return 2
+    if args.detail_only:
+        args.detail.parent.mkdir(parents=True, exist_ok=True)
+        command = f"`.venv/bin/python scripts/readme_eval.py {args.folder} --detail-only --detail {args.detail}`"
+        atomic_write_text(args.detail, detail_page(args.folder, records, command) + "\n")
+        print(f"wrote {args.detail} from {args.folder}")
+        return 0
     if not args.print:
         args.img.mkdir(parents=True, exist_ok=True)
     text = section(args.folder, records, args.img, copy_plots=not args.print, detail=args.detail)
