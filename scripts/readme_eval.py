@@ -35,11 +35,7 @@ DETAIL_METRICS = (("bpp", "bpp (actual payload)", ".3f"), ("failure_rate", "fail
                   ("accuracy_classifier-mlp", "held-out MLP accuracy", ".3f"),
                   ("accuracy_classifier-hog-linear", "held-out HOG + linear accuracy", ".3f"),
                   ("accuracy_classifier-pixel-linear", "held-out pixel linear accuracy", ".3f"),
-                  ("seg_iou", "segmentation IoU (held out)", ".3f"),
-                  ("det_map_50", "detection mAP@0.5 (held out)", ".3f"), ("det_map", "detection mAP@[.5:.95] (held out)", ".3f"),
-                  ("scene_exact_scene-classifier-cnn", "exact-set accuracy, scene-classifier-cnn (in the loss)", ".3f"),
-                  ("scene_exact_scene-classifier-hog", "exact-set accuracy, scene-classifier-hog (held out)", ".3f"),
-                  ("scene_seg_iou", "scene segmentation IoU (held out)", ".3f"))
+                  ("seg_iou", "segmentation IoU (held out)", ".3f"))  # + every scene task's metrics (registry)
 PANEL_METRICS = (("psnr_db", "PSNR"), ("accuracy", "accuracy (training-time classifier)"),
                  ("accuracy_classifier-mlp", "held-out MLP accuracy"),
                  ("accuracy_classifier-resnet", "held-out ResNet accuracy"), ("seg_iou", "segmentation IoU"))
@@ -161,7 +157,9 @@ def detail_page(folder: Path, records, command: str | None = None) -> str:
     lines = [f"# Every result of `{folder}`", "", _run_line(folder, records) + f" Regenerated with {command}. bpp is actual payload bits per pixel (NA for analog systems, which send no bits); fail is the "
              "share of images that did not arrive intact; the ideal and finite-blocklength (`+fbl`) links are "
              "bounds, not systems.", ""]
-    for metric, label, spec in DETAIL_METRICS:
+    from tosc.evaluation.report import SCENE_METRICS
+
+    for metric, label, spec in (*DETAIL_METRICS, *((k, name, ".3f") for k, name in SCENE_METRICS)):
         lines += pivot_tables(records, metric, label, spec)
     return "\n".join(lines)
 
