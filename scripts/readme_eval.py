@@ -154,7 +154,8 @@ def detail_page(folder: Path, records, command: str | None = None) -> str:
     README rewrite, which writes this page too)."""
     command = command or (f"`.venv/bin/python scripts/readme_eval.py {folder}` (which also rewrites the README's "
                           "evaluation block)")
-    lines = [f"# Every result of `{folder}`", "", _run_line(folder, records) + f" Regenerated with {command}. bpp is actual payload bits per pixel (NA for analog systems, which send no bits); fail is the "
+    lines = [f"# Every result of `{folder}`", "", _run_line(folder, records) + f" Regenerated with {command}. "
+             "bpp is actual payload bits per pixel (NA for analog systems, which send no bits); fail is the "
              "share of images that did not arrive intact; the ideal and finite-blocklength (`+fbl`) links are "
              "bounds, not systems.", ""]
     from tosc.evaluation.report import SCENE_METRICS
@@ -217,10 +218,12 @@ def main() -> int:
     if not records:
         print(f"error: no results in {args.folder}", file=sys.stderr)
         return 2
-    if args.detail_only:
+    def write_detail(command: str | None = None) -> None:
         args.detail.parent.mkdir(parents=True, exist_ok=True)
-        command = f"`.venv/bin/python scripts/readme_eval.py {args.folder} --detail-only --detail {args.detail}`"
         atomic_write_text(args.detail, detail_page(args.folder, records, command) + "\n")
+
+    if args.detail_only:
+        write_detail(f"`.venv/bin/python scripts/readme_eval.py {args.folder} --detail-only --detail {args.detail}`")
         print(f"wrote {args.detail} from {args.folder}")
         return 0
     if not args.print:
@@ -235,8 +238,7 @@ def main() -> int:
         return 2
     head, rest = readme.split(BEGIN, 1)
     atomic_write_text(args.readme, head + BEGIN + "\n" + text + "\n" + END + rest.split(END, 1)[1])
-    args.detail.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.detail, detail_page(args.folder, records) + "\n")
+    write_detail()
     print(f"rewrote the evaluation block of {args.readme} and {args.detail} from {args.folder}")
     return 0
 

@@ -81,15 +81,16 @@ def system_styles(modes: dict[str, str]) -> dict[str, dict]:
     for the proposed systems.
 
     modes: system name -> record mode (``digital``, ``analog`` or ``ideal``), as :func:`_modes`."""
+    from .summary import is_proposed
+
     def rank(system: str) -> tuple[int, str]:  # the dark shades go to the systems one compares most
-        meta = registry.meta_of("system", system)
-        group = (3 if modes[system] == "ideal" else 0 if meta.get("proposed") else
-                 2 if meta.get("family") == "classic" else 1)
+        group = (3 if modes[system] == "ideal" else 0 if is_proposed(system) else
+                 2 if registry.meta_of("system", system).get("family") == "classic" else 1)
         return group, system
 
     out = {}
     for i, system in enumerate(sorted(modes, key=rank)):
-        proposed = bool(registry.meta_of("system", system).get("proposed")) and modes[system] != "ideal"
+        proposed = rank(system)[0] == 0  # a proposed system on a real link: the bounds are group 3
         out[system] = {"color": _TAB20[i % 20], "marker": _MARKERS[(i // 20 + (modes[system] == "analog")) % len(_MARKERS)],
                        "markersize": 3, "linewidth": 2.0 if proposed else 1.0,
                        "linestyle": "--" if modes[system] == "ideal" else "-"}
