@@ -8,9 +8,12 @@ the same noise, and a grid split over processes gives the same numbers as one pr
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,6 +67,73 @@ def _segmenter(name: str, shape: tuple[int, int, int]) -> torch.nn.Module | None
 
 _SCORES: dict[tuple, tuple] = {}  # per process: (task set, image key) -> that image's scores
 
+#: bump when the meaning of a stored score row changes in a way the code digest does not catch
+SCORE_FORMAT = 1
+_SCORE_KINDS: dict[tuple, str | None] = {}
+
+
+def _score_store():
+    from ..diskcache import shared_cache
+
+    return shared_cache(f"scores-v{SCORE_FORMAT}")
+
+
+def _score_kind(tasks: tuple[str, ...], segmenter: str | None) -> str | None:
+    """What an image's stored scores depend on besides the image: the task and segmenter
+    files' contents, the source of the scoring code (this module, tosc.metrics, tosc.tasks)
+    and the torch / torchmetrics versions. None (no disk cache) when a network's file cannot
+    be read: loading it then raises the error that names it."""
+    from .. import metrics as metrics_module
+    from .. import tasks as tasks_package
+    from ..diskcache import file_digest, source_digest
+    from ..zoo import task_path
+
+    key = (tasks, segmenter, str(task_path("x").parent))
+    if key not in _SCORE_KINDS:
+        import torchmetrics
+
+        try:
+            networks = [f"{name}={file_digest(task_path(name))}" for name in (*tasks, *([segmenter] if segmenter else []))]
+        except OSError:
+            _SCORE_KINDS[key] = None
+            return None
+        task_sources = sorted(Path(tasks_package.__file__).parent.glob("*.py"))
+        code = source_digest(__file__, metrics_module, *task_sources)
+        _SCORE_KINDS[key] = (f"scores{SCORE_FORMAT}|{','.join(networks)}|seg={segmenter}|code={code}"
+                             f"|torch={torch.__version__}|torchmetrics={torchmetrics.__version__}")
+    return _SCORE_KINDS[key]
+
+
+def _disk_scores(kind: str | None, keys: list[bytes], width: int) -> dict[bytes, tuple]:
+    """Scores stored on disk for ``keys`` (rows of ``width`` float64 values); {} when the
+    disk cache is off, absent or unusable (a cache must never stop an evaluation)."""
+    from ..systems.memo import caching_enabled
+
+    if kind is None or not keys or not caching_enabled():
+        return {}
+    try:
+        found = _score_store().get_many(kind, keys)
+    except sqlite3.Error as exc:
+        warnings.warn(f"score cache unusable ({exc}); scoring without it", stacklevel=3)
+        return {}
+    out = {}
+    for key, value in found.items():
+        row = np.frombuffer(value, dtype="<f8")
+        if len(row) == width:
+            out[key] = tuple(float(v) for v in row)
+    return out
+
+
+def _store_scores(kind: str | None, rows: dict[bytes, tuple]) -> None:
+    from ..systems.memo import caching_enabled
+
+    if kind is None or not rows or not caching_enabled():
+        return
+    try:
+        _score_store().put_many(kind, {k: np.asarray(v, dtype="<f8").tobytes() for k, v in rows.items()})
+    except sqlite3.Error as exc:
+        warnings.warn(f"score cache unusable ({exc}); scores not stored", stacklevel=3)
+
 
 def _image_keys(received: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor) -> list[bytes]:
     rec = np.ascontiguousarray(received.detach().cpu().float().numpy())
@@ -107,7 +177,10 @@ def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.
 
     Scores are per image and depend on nothing else, so each distinct (received, reference,
     label) is scored once per process: the fallback image, or a classic decode that many
-    operating points share, costs one evaluation.
+    operating points share, costs one evaluation. Scores also go to an on-disk cache
+    (``scores-v1.sqlite3`` in the cache folder, :mod:`tosc.diskcache`) keyed by the image
+    and by the task files' and scoring code's digests, so a second run of the same grid
+    looks them up (the values are the same bit for bit: stored as float64).
     """
     seg = _segmenter(segmenter, tuple(reference.shape[1:])) if segmenter else None
     task_key = (tuple(tasks), segmenter if seg is not None else None)
@@ -117,11 +190,19 @@ def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.
         if (task_key, key) not in _SCORES and key not in missing:
             missing[key] = i
     if missing:
-        rows = list(missing.values())
         if len(_SCORES) > 1_000_000:
             _SCORES.clear()
-        for key, score in zip(missing, _score_each(received[rows], reference[rows], labels[rows], tasks, seg)):
+        # then the disk (scores of an earlier run), and only what is in neither is computed
+        kind = _score_kind(tuple(tasks), task_key[1])
+        for key, score in _disk_scores(kind, list(missing), 3 + len(tasks)).items():
             _SCORES[(task_key, key)] = score
+            del missing[key]
+    if missing:
+        rows = list(missing.values())
+        computed = dict(zip(missing, _score_each(received[rows], reference[rows], labels[rows], tasks, seg)))
+        for key, score in computed.items():
+            _SCORES[(task_key, key)] = score
+        _store_scores(kind, computed)
     table = np.array([_SCORES[(task_key, key)] for key in keys], dtype=np.float64).reshape(len(keys), -1)
     with np.errstate(invalid="ignore"):
         means = [float(np.nanmean(col)) if len(col) and not np.isnan(col).all() else float("nan")

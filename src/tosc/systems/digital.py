@@ -21,7 +21,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sqlite3
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -295,17 +298,17 @@ class ConvCodecSource:
         if not codec_path(name).exists():
             raise UnknownNameError(f"no trained codec {name} in the model zoo (run scripts/train_codec_v3.py)")
         self.memo_key = ("learned-v3", name, str(device), _file_version(codec_path(name)))  # before loading
+        self.name = name
+        self._kind: str | None = None
         self.codec = ConvLearnedCodec.load(name, device)
 
     def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
         from ..source_coding.learned.conv_codec import stream_bits
 
-        # once per image batch and budget, not once per operating point
+        # once per image batch and budget, not once per operating point (nor once per run)
         key = batch_key(images)
-        streams, quality = _ENCODED.get(
-            (self.memo_key, key, int(budget_bits)),
-            lambda: self.codec.encode_to_budget(images, budget_bits, ladder=_LADDERS.get(
-                (self.memo_key, key), lambda: self.codec.ladder(images))))
+        streams, quality = _ENCODED.get((self.memo_key, key, int(budget_bits)),
+                                        lambda: self._encode_to_budget(images, key, int(budget_bits)))
         out: list[np.ndarray | None] = []
         for s in streams:
             out.append(None if s is None else bits_from_bytes(s)[: stream_bits(s)])
@@ -316,11 +319,99 @@ class ConvCodecSource:
             facts["budget_filled_min"] = float(sizes.min() / budget_bits)
         return SourceEncoding(out, facts)
 
+    def _disk_kind(self) -> str:
+        """What a stored encode depends on besides the images and the budget: the checkpoint's
+        bytes, the codec's source, torch's version and the device of the float transforms."""
+        from ..diskcache import file_digest, source_digest
+        from ..source_coding import learned
+        from ..zoo import codec_path
+
+        if self._kind is None:
+            code = source_digest(*sorted(Path(learned.__file__).parent.glob("*.py")))
+            self._kind = (f"v3-encode{_ENCODE_FORMAT}|{file_digest(codec_path(self.name))}|code={code}"
+                          f"|torch={torch.__version__}|device={self.memo_key[2]}")
+        return self._kind
+
+    def _encode_to_budget(self, images: torch.Tensor, key: bytes, budget_bits: int):
+        """encode_to_budget through the on-disk cache ``v3-encodes`` (:mod:`tosc.diskcache`):
+        a second run of a grid looks the streams up instead of searching the quality again."""
+        from ..diskcache import shared_cache
+        from .memo import caching_enabled
+
+        row = hashlib.sha256(key + budget_bits.to_bytes(8, "little", signed=True)).digest()
+        store = shared_cache(f"v3-encodes-v{_ENCODE_FORMAT}") if caching_enabled() else None
+        if store is not None:
+            try:
+                found = store.get(self._disk_kind(), row)
+            except sqlite3.Error as exc:
+                warnings.warn(f"codec v3 encode cache unusable ({exc}); encoding without it", stacklevel=2)
+                found, store = None, None
+            unpacked = _unpack_streams(found, len(images)) if found is not None else None
+            if unpacked is not None:
+                return unpacked
+        streams, quality = self.codec.encode_to_budget(images, budget_bits, ladder=_LADDERS.get(
+            (self.memo_key, key), lambda: self.codec.ladder(images)))
+        if store is not None:
+            try:
+                store.put(self._disk_kind(), row, _pack_streams(streams, quality))
+            except sqlite3.Error as exc:
+                warnings.warn(f"codec v3 encode cache unusable ({exc}); encodes not stored", stacklevel=2)
+        return streams, quality
+
     def decode(self, bits: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
         if shape[0] != self.codec.in_channels:
             raise DataError(f"this codec decodes {self.codec.in_channels}-channel images, not {shape[0]}")
-        bits = np.concatenate([np.asarray(bits, np.uint8), np.zeros((-len(bits)) % 8, np.uint8)])
-        return self.codec.decode([bytes_from_bits(bits)], tuple(shape[1:]))[0]
+        return self.codec.decode([_stream_of(bits)], tuple(shape[1:]))[0]
+
+    def decode_many(self, bit_strings: list[np.ndarray], shape: tuple[int, int, int]) -> list:
+        """:meth:`decode` of each bit string (an image, or the error it raised), in one batch:
+        each image equals its own decode bit for bit (``per_image`` synthesis). A batch that
+        raises is decoded one string at a time to find which."""
+        if shape[0] == self.codec.in_channels and bit_strings:
+            try:
+                return list(self.codec.decode([_stream_of(b) for b in bit_strings], tuple(shape[1:]), per_image=True))
+            except (CorruptFileError, DataError):
+                pass
+        out: list = []
+        for bits in bit_strings:
+            try:
+                out.append(self.decode(bits, shape))
+            except (CorruptFileError, DataError) as exc:
+                out.append(exc)
+        return out
+
+
+def _stream_of(bits: np.ndarray) -> bytes:
+    """A received bit string as the stream's bytes (missing trailing bits read as zeros)."""
+    bits = np.asarray(bits, np.uint8)
+    return bytes_from_bits(np.concatenate([bits, np.zeros((-len(bits)) % 8, np.uint8)]))
+
+
+_ENCODE_FORMAT = 1  # bump when the packed layout below changes
+
+
+def _pack_streams(streams: list[bytes | None], quality: np.ndarray) -> bytes:
+    """N streams (None: nothing fits) and quality indices as bytes: N int64 qualities, N int64
+    lengths (-1 for None), then the streams back to back."""
+    lengths = np.array([-1 if s is None else len(s) for s in streams], dtype="<i8")
+    return (len(streams).to_bytes(8, "little") + np.asarray(quality, dtype="<i8").tobytes() + lengths.tobytes()
+            + b"".join(s for s in streams if s is not None))
+
+
+def _unpack_streams(blob: bytes, n: int) -> tuple[list[bytes | None], np.ndarray] | None:
+    """The inverse of :func:`_pack_streams`; None unless it holds exactly ``n`` images."""
+    if len(blob) < 8 or int.from_bytes(blob[:8], "little") != n or len(blob) < 8 + 16 * n:
+        return None
+    quality = np.frombuffer(blob, dtype="<i8", count=n, offset=8).astype(np.int64)
+    lengths = np.frombuffer(blob, dtype="<i8", count=n, offset=8 + 8 * n)
+    if int(lengths[lengths > 0].sum()) != len(blob) - 8 - 16 * n:
+        return None
+    streams: list[bytes | None] = []
+    at = 8 + 16 * n
+    for length in lengths.tolist():
+        streams.append(None if length < 0 else blob[at:at + length])
+        at += max(length, 0)
+    return streams, quality
 
 
 class DigitalSystem(System):
@@ -352,13 +443,31 @@ class DigitalSystem(System):
         if prepare is not None:
             prepare(images, sorted({self.budget_bits(snr, k, channel) for channel, snr, k in points}), jobs)
 
-    def _decode(self, bits: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
-        """The source's decode, once per distinct bit string (a source without a ``memo_key``
-        decodes every time); errors are raised, never cached."""
+    def _decode_all(self, bit_strings: list[np.ndarray], shape: tuple[int, int, int]) -> list:
+        """The source's decode of each bit string: an image, or the CorruptFileError / DataError
+        it raised. Each distinct bit string is decoded once per process (a source without a
+        ``memo_key`` decodes every time; errors are never cached), and the rest in one call to
+        the source's ``decode_many`` where it has one (same images, less overhead)."""
         key = getattr(self.source, "memo_key", None)
-        if key is None:
-            return self.source.decode(bits, shape)
-        return _DECODED.get((key, bits_key(bits), tuple(shape)), lambda: self.source.decode(bits, shape))
+        keys = [None if key is None else (key, bits_key(b), tuple(shape)) for b in bit_strings]
+        out: list = [None if k is None else _DECODED.peek(k) for k in keys]
+        first: dict = {}  # a bit string that arrives twice is decoded once
+        todo = [j for j, image in enumerate(out) if image is None and (keys[j] is None or first.setdefault(keys[j], j) == j)]
+        many = getattr(self.source, "decode_many", None)
+        if many is not None and len(todo) > 1:
+            results = many([bit_strings[j] for j in todo], shape)
+        else:
+            results = []
+            for j in todo:
+                try:
+                    results.append(self.source.decode(bit_strings[j], shape))
+                except (CorruptFileError, DataError) as exc:
+                    results.append(exc)
+        for j, result in zip(todo, results):
+            out[j] = result
+            if keys[j] is not None and not isinstance(result, Exception):
+                _DECODED.put(keys[j], result)
+        return [out[first[k]] if out[j] is None else out[j] for j, k in enumerate(keys)]
 
     def transmit(self, images: torch.Tensor, *, snr_db: float, n_channel_uses: int, channel: str = "awgn",
                  seed: int = 0) -> Transmission:
@@ -394,16 +503,15 @@ class DigitalSystem(System):
             if self.residual_ber > 0:  # what the residual-error mode did, so a study can count it
                 info["residual_bit_flips"] = int(sum(flipped))
                 info["images_with_residual_flips"] = int(sum(f > 0 for f in flipped))
+            arrived, bit_strings = [], []
             for i, r in zip(sent, out.images):
                 payload_bits[i], uses[i], failed[i] = r.payload_bits, r.n_channel_uses, r.n_failed_codewords
-                if not r.ok:
-                    continue
-                try:
-                    image = self._decode(r.bits, (c, h, w))
-                except (CorruptFileError, DataError):
-                    decode_errors[i] = True
-                    continue
-                if image.shape != (c, h, w):
+                if r.ok:
+                    arrived.append(i)
+                    bit_strings.append(r.bits)
+            decoded = self._decode_all(bit_strings, (c, h, w))
+            for i, image in zip(arrived, decoded):
+                if isinstance(image, Exception) or image.shape != (c, h, w):
                     decode_errors[i] = True
                     continue
                 received[i] = image

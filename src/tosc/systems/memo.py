@@ -96,5 +96,17 @@ class Memo:
             self._bytes -= self._weigh(old) if self._weigh else 0
         return value
 
+    def peek(self, key: Hashable):
+        """The value cached for ``key``, or None (also while caching is off)."""
+        if not _ENABLED or key not in self._entries:
+            return None
+        self._entries.move_to_end(key)
+        return self._entries[key]
+
+    def put(self, key: Hashable, value) -> None:
+        """Cache ``value`` for ``key`` (nothing while caching is off)."""
+        if _ENABLED:
+            self.get(key, lambda: value)
+
     def __len__(self) -> int:
         return len(self._entries)

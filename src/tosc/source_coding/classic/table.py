@@ -30,15 +30,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import sqlite3
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ...diskcache import SqliteStore, cache_root
 from .base import ClassicCodec
 from .image import to_uint8
 
@@ -46,14 +44,6 @@ __all__ = ["CACHE_FORMAT", "cache_root", "image_key", "codec_key", "Encoded", "R
 
 #: bump when the meaning of a row changes (e.g. a codec's payload definition)
 CACHE_FORMAT = 2
-
-
-def cache_root() -> Path:
-    """tosc's cache folder: ``$TOSC_CACHE_DIR``, else ``$XDG_CACHE_HOME/tosc``, else ``~/.cache/tosc``."""
-    override = os.environ.get("TOSC_CACHE_DIR")
-    if override:
-        return Path(override)
-    return Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "tosc"
 
 
 def image_key(pixels: np.ndarray) -> str:
@@ -108,52 +98,15 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS encodes (
     checksum BLOB NOT NULL, PRIMARY KEY (codec, image, quality))"""
 
 
-class RateCache:
+class RateCache(SqliteStore):
     """The on-disk table of encodes (see the module docstring). ``folder``: None for the
     default cache folder. Safe to share between processes; reconnects after a fork."""
 
+    schema = _SCHEMA + ";"
+    label = "rate cache"
+
     def __init__(self, folder: str | os.PathLike | None = None) -> None:
-        self.path = Path(folder if folder is not None else cache_root()) / f"rate-table-v{CACHE_FORMAT}.sqlite3"
-        self._db: sqlite3.Connection | None = None
-        self._pid = -1
-        self.corrupt_rows = 0  # rows found damaged (and replaced) by this object
-
-    def __getstate__(self) -> dict:  # a connection does not cross processes
-        return {"path": self.path, "corrupt_rows": 0}
-
-    def __setstate__(self, state: dict) -> None:
-        self.path, self.corrupt_rows = state["path"], state["corrupt_rows"]
-        self._db, self._pid = None, -1
-
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=300, isolation_level=None)
-        db.execute("PRAGMA busy_timeout = 300000")
-        db.execute("PRAGMA journal_mode = WAL")
-        # no fsync per row: a crash may lose the last rows (they are encoded again), never corrupt the file
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute(_SCHEMA)
-        return db
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None or self._pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._db = self._open()
-            except sqlite3.DatabaseError as exc:
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise
-                # not a database any more: keep it for inspection, start a new one
-                aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}-{os.getpid()}")
-                warnings.warn(f"rate cache {self.path} is unreadable ({exc}); moved to {aside.name}, rebuilding",
-                              stacklevel=3)
-                for suffix in ("", "-wal", "-shm"):
-                    try:
-                        os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
-                    except FileNotFoundError:
-                        pass
-                self._db = self._open()
-            self._pid = os.getpid()
-        return self._db
+        super().__init__(Path(folder if folder is not None else cache_root()) / f"rate-table-v{CACHE_FORMAT}.sqlite3")
 
     def get(self, codec: str, image: str, quality: int) -> Encoded | None:
         """The stored encode, or None if absent or damaged (a damaged row is deleted)."""

@@ -307,8 +307,13 @@ class ConvLearnedCodec:
         return pad, (yh, yw), (zh, zw)
 
     @torch.no_grad()
-    def decode(self, streams: list[bytes], image_hw: tuple[int, int]) -> torch.Tensor:
-        """Streams -> images N x C x H x W in [0, 1]."""
+    def decode(self, streams: list[bytes], image_hw: tuple[int, int], *, per_image: bool = False) -> torch.Tensor:
+        """Streams -> images N x C x H x W in [0, 1].
+
+        The entropy decoding and the integer hyper-decoder give the same latents for a stream
+        whatever else is in the batch (integer arithmetic); the float synthesis may not, in the
+        last bits. ``per_image``: run the synthesis one image at a time, so each image equals
+        ``decode([stream])`` bit for bit while the rest still runs as one batch."""
         cfg = self.model.config
         pad, (yh, yw), (zh, zw) = self._geometry(image_hw)
         n = len(streams)
@@ -326,7 +331,11 @@ class ConvLearnedCodec:
         y_sym = dec.decode((index + self._y_base).reshape(n, -1).numpy()).reshape(n, cfg.latent_channels, yh, yw)
         y_hat = (torch.from_numpy(y_sym).double() + mean_num.double() / MEAN_FRACTION).float()
         t = torch.from_numpy(quality).float() / (QUALITY_LEVELS - 1)
-        images = self.model.synthesis(y_hat.to(self.device), t.to(self.device), pad).clamp_(0, 1).cpu()
+        if per_image:
+            images = torch.cat([self.model.synthesis(y_hat[i:i + 1].to(self.device), t[i:i + 1].to(self.device), pad)
+                                for i in range(n)]).clamp_(0, 1).cpu()
+        else:
+            images = self.model.synthesis(y_hat.to(self.device), t.to(self.device), pad).clamp_(0, 1).cpu()
         if not torch.isfinite(images).all():
             raise CorruptFileError("stream decodes to latent values far outside the model's range (damaged data)")
         return images
