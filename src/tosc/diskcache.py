@@ -120,11 +120,17 @@ def _blob_checksum(kind: str, key: bytes, value: bytes) -> bytes:
     return digest.digest()
 
 
+def _kind_id(kind: str) -> str:
+    """The stored form of a kind: its SHA-256, 32 hex digits (the texts run to hundreds of
+    characters and would otherwise be repeated in every row)."""
+    return hashlib.sha256(kind.encode()).hexdigest()[:32]
+
+
 class BlobCache(SqliteStore):
     """Bytes by (kind, key) in ``<folder>/<name>.sqlite3`` (folder None: :func:`cache_root`).
 
     ``kind``: a text that names what is stored and everything it depends on besides the key
-    (network and code digests); ``key``: bytes, usually a content digest."""
+    (network and code digests), stored as its digest; ``key``: bytes, usually a content digest."""
 
     schema = """CREATE TABLE IF NOT EXISTS blobs (
         kind TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, checksum BLOB NOT NULL,
@@ -145,7 +151,7 @@ class BlobCache(SqliteStore):
         for start in range(0, len(keys), self._CHUNK):
             chunk = keys[start:start + self._CHUNK]
             rows = db.execute(f"SELECT key, value, checksum FROM blobs WHERE kind = ? AND key IN "
-                              f"({','.join('?' * len(chunk))})", (kind, *chunk)).fetchall()
+                              f"({','.join('?' * len(chunk))})", (_kind_id(kind), *chunk)).fetchall()
             for key, value, checksum in rows:
                 key, value = bytes(key), bytes(value)
                 if bytes(checksum) == _blob_checksum(kind, key, value):
@@ -154,7 +160,7 @@ class BlobCache(SqliteStore):
                     damaged.append(key)
         if damaged:
             self.corrupt_rows += len(damaged)
-            db.executemany("DELETE FROM blobs WHERE kind = ? AND key = ?", [(kind, k) for k in damaged])
+            db.executemany("DELETE FROM blobs WHERE kind = ? AND key = ?", [(_kind_id(kind), k) for k in damaged])
         return found
 
     def get(self, kind: str, key: bytes) -> bytes | None:
@@ -162,7 +168,8 @@ class BlobCache(SqliteStore):
 
     def put_many(self, kind: str, items: Mapping[bytes, bytes]) -> None:
         """Store every (key, value) of ``items`` in one transaction."""
-        rows = [(kind, bytes(k), bytes(v), _blob_checksum(kind, bytes(k), bytes(v))) for k, v in items.items()]
+        stored = _kind_id(kind)
+        rows = [(stored, bytes(k), bytes(v), _blob_checksum(kind, bytes(k), bytes(v))) for k, v in items.items()]
         if not rows:
             return
         db = self._conn()
@@ -180,7 +187,7 @@ class BlobCache(SqliteStore):
     def count(self, kind: str | None = None) -> int:
         if kind is None:
             return self._conn().execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
-        return self._conn().execute("SELECT COUNT(*) FROM blobs WHERE kind = ?", (kind,)).fetchone()[0]
+        return self._conn().execute("SELECT COUNT(*) FROM blobs WHERE kind = ?", (_kind_id(kind),)).fetchone()[0]
 
 
 _SHARED: dict[tuple[str, str], BlobCache] = {}

@@ -93,7 +93,8 @@ def _score_kind(tasks: tuple[str, ...], segmenter: str | None) -> str | None:
         import torchmetrics
 
         try:
-            networks = [f"{name}={file_digest(task_path(name))}" for name in (*tasks, *([segmenter] if segmenter else []))]
+            names = (*tasks, *([segmenter] if segmenter else []))
+            networks = [f"{name}={file_digest(task_path(name))}" for name in names]
         except OSError:
             _SCORE_KINDS[key] = None
             return None

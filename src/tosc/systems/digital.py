@@ -452,7 +452,8 @@ class DigitalSystem(System):
         keys = [None if key is None else (key, bits_key(b), tuple(shape)) for b in bit_strings]
         out: list = [None if k is None else _DECODED.peek(k) for k in keys]
         first: dict = {}  # a bit string that arrives twice is decoded once
-        todo = [j for j, image in enumerate(out) if image is None and (keys[j] is None or first.setdefault(keys[j], j) == j)]
+        todo = [j for j, image in enumerate(out)
+                if image is None and (keys[j] is None or first.setdefault(keys[j], j) == j)]
         many = getattr(self.source, "decode_many", None)
         if many is not None and len(todo) > 1:
             results = many([bit_strings[j] for j in todo], shape)
