@@ -429,3 +429,21 @@ def test_warm_start_into_wider_transforms_keeps_the_function():
         assert wide.g_a[0](x)[:, 8:].abs().sum() > 0
     with pytest.raises(Exception):
         _widen_transforms(wide.state_dict(), narrow)
+
+
+def test_warm_start_of_an_rgb_model_from_a_grey_one_codes_grey_images_alike():
+    from tosc.source_coding.learned.train_conv import _colour_from_grey, _widen_transforms
+
+    torch.manual_seed(0)
+    grey = ConvCodec(ConvCodecConfig(**TINY)).eval()
+    rgb = ConvCodec(ConvCodecConfig(**{**TINY, "in_channels": 3})).eval()
+    state = _widen_transforms(_colour_from_grey(grey.state_dict(), rgb), rgb)
+    tables = [k for k in state if k.startswith("entropy_bottleneck._") and state[k].numel() == 0]
+    rgb.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
+    x, t = torch.rand(3, 1, 28, 28), torch.tensor([0.0, 0.5, 1.0])
+    with torch.no_grad():
+        a, b = grey(x, t), rgb(x.repeat(1, 3, 1, 1), t)
+        assert torch.allclose(a["x_hat"].repeat(1, 3, 1, 1), b["x_hat"], atol=1e-5)
+        assert torch.allclose(a["bits_y"], b["bits_y"], rtol=1e-4)
+    own = rgb.state_dict()
+    assert _colour_from_grey(own, rgb) is own  # an RGB state passes through untouched

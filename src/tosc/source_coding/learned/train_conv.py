@@ -118,6 +118,20 @@ def _widen_z_prior(state: dict, model: ConvCodec) -> dict:
     return out
 
 
+def _colour_from_grey(state: dict, model: ConvCodec) -> dict:
+    """A warm start of an RGB model from a grey one that computes the grey model's function on
+    the mean of the three channels and writes its output to all three: the analysis's first
+    weights split in three, the synthesis's last weights and bias copied per channel."""
+    first, last = "g_a.0", f"g_s.{len(model.g_s) - 1}"
+    if model.config.in_channels != 3 or state.get(f"{first}.weight", torch.empty(0, 3)).shape[1] != 1:
+        return state
+    out = dict(state)
+    out[f"{first}.weight"] = state[f"{first}.weight"].repeat(1, 3, 1, 1) / 3
+    out[f"{last}.weight"] = state[f"{last}.weight"].repeat(1, 3, 1, 1)  # ConvTranspose: (in, out, k, k)
+    out[f"{last}.bias"] = state[f"{last}.bias"].repeat(3)
+    return out
+
+
 def _widen_transforms(state: dict, model: ConvCodec) -> dict:
     """A warm start of wider transforms (``width`` larger than the saved one) that computes the
     same function: the new channels' incoming weights keep their fresh random values, their
@@ -185,7 +199,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     model = ConvCodec(cfg.codec_config(c))
     if cfg.init_from:
         state = _widen_z_prior(load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"], model)
-        state = _widen_transforms(state, model)
+        state = _widen_transforms(_colour_from_grey(state, model), model)
         tables = table_keys("entropy_bottleneck")
         # a shipped (frozen) checkpoint also holds what freezing derives: the integer network's
         # int8 weights and multipliers and the Gaussian tables, empty in a model being trained
