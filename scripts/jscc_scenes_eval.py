@@ -33,7 +33,7 @@ def columns() -> list[tuple[str, str]]:
     accuracy and F1, each held-out scene classifier's F1, segmentation IoU (names from the registry)."""
     from tosc import registry
 
-    (trained,) = registry.select("task", role="scene-training")
+    (trained,) = registry.select("task", role="scene-training", channels=1)
     held_out = registry.select("task", images="scenes", output="present", role="held-out")
     return ([("det_map_50", "mAP@.5"), (f"scene_exact_{trained}", f"exact {trained}"),
              (f"scene_f1_{trained}", f"F1 {trained}")]
@@ -100,7 +100,7 @@ def main() -> int:
                                if registry.get("system", n).meta["trained_on"] == "scenes"]
     scenes = load_dataset("fashion-scenes", args.split, limit=args.limit)
     tasks = None if args.paired_only else load_scene_tasks()
-    (trained,) = registry.select("task", role="scene-training")
+    (trained,) = registry.select("task", role="scene-training", channels=1)
     classifier = registry.get("task", trained).factory()
 
     def scores(images):

@@ -29,7 +29,7 @@ def main() -> int:
     from tosc import registry
     from tosc.jscc.train import JSCCTrainConfig, train_jscc
 
-    (task,) = registry.select("task", role="scene-training")
+    (task,) = registry.select("task", role="scene-training", channels=1)
     for lam in LAMBDAS:
         started = time.time()
         cfg = JSCCTrainConfig(dataset="fashion-scenes", task=task, eval_images=500, train_images=5000, epochs=1,

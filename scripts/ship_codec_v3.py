@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 import tosc  # noqa: F401
-from tosc import registry
 from tosc.errors import ToscError
 
 SHIP_QUALITIES = (0, 16, 32, 64, 96, 127)
@@ -62,7 +61,9 @@ def main() -> int:
     if scenes:  # "accuracy" of a scene codec: exact-set accuracy of the multi-label training network
         from tosc.tasks.scenes import multilabel_scores, predict_present
 
-        (name,) = registry.select("task", role="scene-training")
+        from tosc.tasks.scenes import scene_training_task
+
+        name = scene_training_task(val.images.shape[1])
         task = load_training_task(name)
 
         def score(decoded: torch.Tensor) -> float:

@@ -68,7 +68,7 @@ def main() -> int:
     from tosc.jscc.train import JSCCTrainConfig, train_jscc
     from tosc.jscc.zoo import ship_jscc
 
-    (task,) = registry.select("task", role="scene-training")
+    (task,) = registry.select("task", role="scene-training", channels=1)
     for name, settings, base in plan(args.epochs, args.finetune_epochs, args.lambda_s, task):
         if args.only and name not in args.only:
             continue

@@ -54,6 +54,7 @@ def main() -> int:
     torch.set_num_threads(1)
     from tosc.data import load_dataset
     from tosc.data.scenes import SCENE_COUNTS, make_scenes
+    from tosc import registry
     from tosc.tasks import detection, scenes
     from tosc.zoo import task_path
 
@@ -100,8 +101,9 @@ def main() -> int:
         metrics = detection.export_detector(args.state, val, out=args.out)
     elif args.task in ("cnn", "hog"):
         train, val = data(6000 if args.task == "cnn" else 20000)
-        arch, name = (("scene-cnn", scenes.SCENE_TRAINING_TASK) if args.task == "cnn"
-                      else ("hog-mlp", scenes.SCENE_HELD_OUT_CLASSIFIER))
+        # the network of this role for the data set's scenes (grey or colour), by registry metadata
+        arch, role = ("scene-cnn", "scene-training") if args.task == "cnn" else ("hog-mlp", "held-out")
+        (name,) = registry.select("task", role=role, output="present", channels=train.images.shape[1])
         defaults = dict(epochs=4, batch_size=64, lr=2e-3) if arch == "scene-cnn" else dict(epochs=30, batch_size=128,
                                                                                          lr=2e-3)
         metrics = scenes.train_scene_classifier(arch, train, val, **opts(**defaults), seed=args.seed,

@@ -19,7 +19,7 @@ from tosc.evaluation.point import scene_task_networks
 from tosc.results import read_results
 from tosc.zoo import zoo_dir
 
-SCENE_TASKS = registry.select("task", images="scenes")
+SCENE_TASKS = registry.select("task", images="scenes", channels=1)  # the networks of grey scenes
 
 
 def _scene_zoo(tmp_path, monkeypatch, codec_links: dict[str, str] | None = None, leave_out: tuple[str, ...] = ()):
@@ -55,9 +55,9 @@ def test_eight_scenes_through_learned_classic_and_analog_systems(tmp_path, monke
                     snrs_db=(20.0,), cbrs=(Fraction(1, 2),), dataset="fashion-scenes", limit=8, seed=1)
     records = run_grid(spec, tmp_path / "ev", jobs=1, progress=False)
     assert sorted(r.system for r in records) == sorted(spec.systems)
+    grey_classifiers = registry.select("task", images="scenes", output="present", channels=1)
     scored_by = {"det_map_50", "det_map", "scene_seg_iou",
-                 *(f"scene_{kind}_{name}" for name in registry.select("task", images="scenes", output="present")
-                   for kind in ("exact", "f1"))}
+                 *(f"scene_{kind}_{name}" for name in grey_classifiers for kind in ("exact", "f1"))}
     for r in records:
         assert r.dataset == "fashion-scenes" and r.n_images == 8
         assert set(r.config["task_networks"]) == scored_by
@@ -98,9 +98,11 @@ def test_report_shows_scene_metrics(tmp_path):
     assert (tmp_path / "plots" / "det_map_50_vs_snr_awgn_cbr0.125.png").exists()
 
 
-def test_colour_scenes_are_not_judged_by_grey_networks():
+def test_scenes_are_judged_only_by_networks_of_their_channels():
     assert scene_task_networks((1, 64, 64)) == tuple(SCENE_TASKS)
-    assert scene_task_networks((3, 64, 64)) == ()  # the shipped scene networks are grey
+    colour = scene_task_networks((3, 64, 64))  # the shipped colour-scene classifiers, nothing grey
+    assert colour == tuple(registry.select("task", images="scenes", channels=3))
+    assert set(colour).isdisjoint(SCENE_TASKS) and len(colour) == 2
 
 
 def test_the_old_learned_family_is_refused_on_scenes_before_any_work(tmp_path):

@@ -16,7 +16,7 @@ from tosc.jscc.zoo import ARCH, CHECKPOINT_KIND, jscc_path
 from tosc.tasks import TRAINING_TASK
 from tosc.tasks.semantic import load_training_task
 
-(SCENE_TASK,) = registry.select("task", role="scene-training")
+(SCENE_TASK,) = registry.select("task", role="scene-training", channels=1)
 TINY = dict(dataset="fashion-scenes", task=SCENE_TASK, train_images=32, eval_images=8, epochs=2, batch_size=16,
             width=8, lambda_s=0.01)
 SCENE_SYSTEMS = tuple(n for n in registry.select("system", family="jscc")

@@ -561,19 +561,21 @@ _register_learned("task-only", proposed=False)
 
 def _register_conv(variant: str, proposed: bool, images: str) -> None:
     """Codec v3 systems: one variable-rate checkpoint per variant, over every link. ``images``:
-    what the checkpoint was trained on, "items" (Fashion-MNIST, zoo name ``<variant>-v3``) or
-    "scenes" (fashion-scenes, ``<variant>-v3-scenes``); both code images of any size."""
+    what the checkpoint was trained on, "items" (Fashion-MNIST, zoo name ``<variant>-v3``),
+    "scenes" (fashion-scenes, ``<variant>-v3-scenes``) or "scenes-rgb" (fashion-scenes-rgb,
+    ``<variant>-v3-scenes-rgb``); all code images of any size with their checkpoint's channels."""
     source = f"{variant}-v3" if images == "items" else f"{variant}-v3-{images}"
+    trained_on = "items" if images == "items" else "scenes"  # the kind; the channel count is the checkpoint's
     for link, (mode, link_desc) in _LINKS.items():
         name = f"{source}+{link}"
         registry.register("system", name, f"learned {variant} codec v3 (variable rate, trained on {images}) over the "
                           f"{link_desc}", mode=mode, link=link, family="learned-v3", source=source, proposed=proposed,
-                          trained_on=images, devices=("cpu", "cuda"))(
+                          trained_on=trained_on, devices=("cpu", "cuda"))(
             lambda source=source, link=link, name=name, device="cpu", **kw: DigitalSystem(
                 name, lambda: ConvCodecSource(source, device), link, device=device, **kw))
 
 
-for _images in ("items", "scenes"):
+for _images in ("items", "scenes", "scenes-rgb"):
     _register_conv("mse-only", proposed=False, images=_images)
     _register_conv("tosc-sr", proposed=True, images=_images)
     _register_conv("task-only", proposed=False, images=_images)

@@ -106,7 +106,7 @@ def load_detector(name: str = DETECTION_TASK, path: str | Path | None = None) ->
 
 registry.register("task", DETECTION_TASK,
                   "FCOS + MobileNetV3-small object detector on scenes (held-out task, scored by mAP)",
-                  role="held-out", output="boxes", images="scenes")(
+                  role="held-out", output="boxes", images="scenes", channels=1)(
     lambda **kw: load_detector(DETECTION_TASK, **kw))
 
 

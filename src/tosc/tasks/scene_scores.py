@@ -36,15 +36,20 @@ class SceneTasks:
     segmenter: nn.Module | None = None
 
 
-def load_scene_tasks() -> SceneTasks:
-    """Every registered scene task network (registry metadata ``images="scenes"``), from the zoo."""
+def load_scene_tasks(channels: int = 1) -> SceneTasks:
+    """Every registered scene task network for scenes of ``channels`` (registry metadata
+    ``images="scenes"``, ``channels``), from the zoo; no detector or segmenter where none is
+    registered for those scenes (colour scenes have classifiers only)."""
     def load(name: str) -> nn.Module:
         return registry.get("task", name).factory()
 
-    (detector,) = registry.select("task", images="scenes", output="boxes")
-    (segmenter,) = registry.select("task", images="scenes", output="scene-mask")
-    return SceneTasks(classifiers={n: load(n) for n in registry.select("task", images="scenes", output="present")},
-                      detector=load(detector), segmenter=load(segmenter))
+    def one(output: str) -> nn.Module | None:
+        names = registry.select("task", images="scenes", output=output, channels=channels)
+        return load(names[0]) if names else None
+
+    return SceneTasks(classifiers={n: load(n) for n in registry.select("task", images="scenes", output="present",
+                                                                        channels=channels)},
+                      detector=one("boxes"), segmenter=one("scene-mask"))
 
 
 def score_scenes(received: torch.Tensor, scenes, tasks: SceneTasks) -> dict[str, float]:

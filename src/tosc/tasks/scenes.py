@@ -32,13 +32,17 @@ from ..zoo import task_path
 from ..training import fit_best_epoch, fit_state_path
 from .segmentation import build_segmenter, load_segmenter, mean_iou, predict_masks
 
-__all__ = ["frozen", "SCENE_TRAINING_TASK", "SCENE_HELD_OUT_CLASSIFIER", "SCENE_SEGMENTATION_TASK", "SceneCNN", "HogMLP",
+__all__ = ["frozen", "SCENE_TRAINING_TASK", "SCENE_HELD_OUT_CLASSIFIER", "SCENE_SEGMENTATION_TASK",
+           "SCENE_TRAINING_TASK_RGB", "SCENE_HELD_OUT_CLASSIFIER_RGB", "scene_training_task", "SceneCNN", "HogMLP",
            "hog_features", "build_scene_classifier", "load_scene_classifier", "predict_present",
            "multilabel_scores", "train_scene_classifier", "train_scene_segmenter", "scene_segmentation_iou"]
 
 SCENE_TRAINING_TASK = "scene-classifier-cnn"
 SCENE_HELD_OUT_CLASSIFIER = "scene-classifier-hog"
 SCENE_SEGMENTATION_TASK = "scene-segmenter-unet"
+# the same two classifiers for fashion-scenes-rgb (registry metadata channels=3)
+SCENE_TRAINING_TASK_RGB = "scene-classifier-cnn-rgb"
+SCENE_HELD_OUT_CLASSIFIER_RGB = "scene-classifier-hog-rgb"
 
 
 def _conv(c_in: int, c_out: int) -> nn.Sequential:
@@ -133,17 +137,29 @@ def frozen(model: nn.Module) -> nn.Module:
 # Registry metadata: images="scenes" keeps these apart from the Fashion-MNIST networks. The
 # scene CNN's role is "scene-training" (the network a codec trained on scenes goes through),
 # since "training" names the single Fashion-MNIST training network (tosc.tasks.training_task).
-registry.register("task", SCENE_TRAINING_TASK,
-                  "multi-label scene CNN: which classes are present (the task in the TOSC-SR loss on scenes)",
-                  role="scene-training", output="present", images="scenes")(
-    lambda **kw: load_scene_classifier(SCENE_TRAINING_TASK, **kw))
-registry.register("task", SCENE_HELD_OUT_CLASSIFIER,
-                  "held-out multi-label scene classifier, not a CNN: HOG features + MLP",
-                  role="held-out", output="present", images="scenes")(
-    lambda **kw: load_scene_classifier(SCENE_HELD_OUT_CLASSIFIER, **kw))
+# ``channels``: the scenes a network judges, grey (fashion-scenes) or colour (fashion-scenes-rgb).
+for _channels, _cnn, _hog in ((1, SCENE_TRAINING_TASK, SCENE_HELD_OUT_CLASSIFIER),
+                              (3, SCENE_TRAINING_TASK_RGB, SCENE_HELD_OUT_CLASSIFIER_RGB)):
+    _colour = "" if _channels == 1 else " of colour scenes"
+    registry.register("task", _cnn,
+                      f"multi-label scene CNN{_colour}: which classes are present (the task in the TOSC-SR loss on "
+                      "scenes)", role="scene-training", output="present", images="scenes", channels=_channels)(
+        lambda _name=_cnn, **kw: load_scene_classifier(_name, **kw))
+    registry.register("task", _hog,
+                      f"held-out multi-label scene classifier{_colour}, not a CNN: HOG features + MLP",
+                      role="held-out", output="present", images="scenes", channels=_channels)(
+        lambda _name=_hog, **kw: load_scene_classifier(_name, **kw))
+
+
+def scene_training_task(channels: int = 1) -> str:
+    """The registered scene-training network (the TOSC-SR loss's task) for scenes of ``channels``."""
+    (name,) = registry.select("task", role="scene-training", channels=channels)
+    return name
+
+
 registry.register("task", SCENE_SEGMENTATION_TASK,
                   "tiny U-Net item segmenter trained on scenes (held-out task, IoU against the scenes' item masks)",
-                  role="held-out", output="scene-mask", images="scenes")(
+                  role="held-out", output="scene-mask", images="scenes", channels=1)(
     lambda **kw: load_segmenter(SCENE_SEGMENTATION_TASK, **kw))
 
 
