@@ -154,3 +154,17 @@ def test_fashion_mnist_records_keep_their_keys(tmp_path):
     assert {"psnr_db", "ms_ssim", "accuracy", "seg_iou"} <= set(record.metrics)
     assert json.loads((tmp_path / "results.jsonl").read_text())["system"] == "jpeg2000-payload+ldpc"
     assert len(read_results(tmp_path / "results.jsonl")) == 1
+
+
+def test_colour_scenes_through_the_colour_codec_and_a_classic_one(tmp_path):
+    spec = GridSpec(systems=("mse-only-v3-scenes-rgb+ldpc", "webp-payload+ldpc"), channels=("awgn",),
+                    snrs_db=(20.0,), cbrs=(Fraction(1, 2),), dataset="fashion-scenes-rgb", limit=8, seed=1)
+    records = run_grid(spec, tmp_path / "ev", jobs=1, progress=False)
+    colour = registry.select("task", images="scenes", output="present", channels=3)
+    for r in records:
+        assert r.dataset == "fashion-scenes-rgb" and r.metrics["failure_rate"] < 1.0, r.system
+        assert set(r.config["task_networks"].values()) == set(colour)  # no grey network judges colour
+        assert "det_map_50" not in r.metrics and r.metrics["psnr_db"] > 20.0
+    # the grey scene codec refuses colour scenes before any work
+    with pytest.raises(IncompatibleSystemError, match=r"mse-only-v3-scenes\+ldpc .*3x64x64"):
+        check_codes("mse-only-v3-scenes+ldpc", (3, 64, 64), "fashion-scenes-rgb")
