@@ -67,7 +67,7 @@ def _writer(folder, worker: int, rounds: int) -> None:
 
 
 def test_concurrent_writers_do_not_corrupt_the_cache(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")  # the test module need not be importable by a child
     workers = [ctx.Process(target=_writer, args=(tmp_path, w, 60)) for w in range(3)]
     for p in workers:
         p.start()

@@ -47,10 +47,17 @@ def _check(tx, images: torch.Tensor) -> None:
         assert torch.equal(tx.received[i], fallback), "a failed image must show the documented fallback"
 
 
+def _for(name: str, images: torch.Tensor) -> torch.Tensor:
+    """The grey test images, or the same in three equal channels for a system that codes colour."""
+    from tosc.evaluation.compat import image_support
+
+    return images.repeat(1, 3, 1, 1) if image_support(name).channels == 3 else images
+
+
 @pytest.mark.parametrize("name", system_names())
 def test_every_digital_system_survives_residual_bit_errors(name, fashion_test_slice):
     _buildable(name)
-    images = fashion_test_slice.images[:N_IMAGES]
+    images = _for(name, fashion_test_slice.images[:N_IMAGES])
     clean = build_system(name).transmit(images, snr_db=20.0, n_channel_uses=N_USES, seed=2)
     assert clean.ok.all() and "residual_bit_flips" not in clean.info
     # 2% flips, or more for short payloads (task-only streams are tens of bits), so that every
@@ -96,8 +103,9 @@ def test_every_digital_system_survives_residual_bit_errors_long(ber, fashion_tes
         if registry.get("system", name).meta["source"] == "vvc" and "vvc" not in available_codecs():
             continue
         for snr_db, uses in ((20.0, N_USES), (8.0, 98)):
-            tx = build_system(name, residual_ber=ber).transmit(images, snr_db=snr_db, n_channel_uses=uses, seed=5)
-            _check(tx, images)
+            tx = build_system(name, residual_ber=ber).transmit(_for(name, images), snr_db=snr_db,
+                                                               n_channel_uses=uses, seed=5)
+            _check(tx, _for(name, images))
 
 
 def test_evaluate_with_residual_errors_keeps_its_points_apart(tmp_path):

@@ -575,7 +575,10 @@ def _register_conv(variant: str, proposed: bool, images: str) -> None:
                 name, lambda: ConvCodecSource(source, device), link, device=device, **kw))
 
 
-for _images in ("items", "scenes", "scenes-rgb"):
+for _images in ("items", "scenes"):
     _register_conv("mse-only", proposed=False, images=_images)
     _register_conv("tosc-sr", proposed=True, images=_images)
     _register_conv("task-only", proposed=False, images=_images)
+# colour scenes: MSE-only and TOSC-SR (no task-only checkpoint was trained for them)
+_register_conv("mse-only", proposed=False, images="scenes-rgb")
+_register_conv("tosc-sr", proposed=True, images="scenes-rgb")
