@@ -17,12 +17,13 @@ other number of the run (bpp, failures, MS-SSIM, each classifier, IoU) goes to t
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import sys
 from collections import defaultdict
 from fractions import Fraction
 from pathlib import Path
+
+from tosc.evaluation.report import format_value
 
 BEGIN, END = "<!-- readme_eval:begin -->", "<!-- readme_eval:end -->"
 MAP_METRICS = (("psnr_db", "PSNR dB", ".1f"), ("accuracy", "accuracy (training-time classifier)", ".3f"),
@@ -43,10 +44,6 @@ PANEL_METRICS = (("psnr_db", "PSNR"), ("accuracy", "accuracy (training-time clas
 
 def _cbr(value: float) -> str:
     return str(Fraction(value).limit_denominator(4096))
-
-
-def _fmt(value, spec: str) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
 def _value(record, metric: str):
@@ -80,7 +77,7 @@ def pivot_tables(records, metric: str, label: str, spec: str) -> list[str]:
             cells = []
             for cbr, snr in points:
                 v = value.get((system, cbr, snr))
-                text = _fmt(v, spec)
+                text = format_value(v, spec)
                 cells.append(f"**{text}**" if bold_best and v is not None and v == best[(cbr, snr)] else text)
             lines.append(f"| {system} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -91,7 +88,7 @@ def win_map_tables(records, metric: str, label: str, spec: str) -> list[str]:
     """Markdown: who wins each point on ``metric``, one row per (channel, SNR) and a column per CBR;
     a cell names the winner (best proposed system vs best baseline on a real link, bounds left
     out), its value and the margin; bold where a proposed system leads."""
-    from tosc.evaluation.report import _short
+    from tosc.evaluation.report import short_name
     from tosc.evaluation.summary import win_counts, win_map
 
     cells = win_map(records, metric)
@@ -113,7 +110,7 @@ def win_map_tables(records, metric: str, label: str, spec: str) -> list[str]:
                     row.append("")
                     continue
                 value = c.proposed_value if c.winner == c.proposed else c.baseline_value
-                text = f"{_short(c.winner)} {_fmt(value, spec)} ({_fmt(c.margin, '+' + spec)})"
+                text = f"{short_name(c.winner)} {format_value(value, spec)} ({format_value(c.margin, '+' + spec)})"
                 row.append(f"**{text}**" if c.winner == c.proposed else text)
             lines.append(f"| {channel} | {snr:g} | " + " | ".join(row) + " |")
     return lines + [""]

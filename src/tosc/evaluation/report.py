@@ -24,7 +24,8 @@ from ..results import ResultRecord
 from .bd import bd_table, rate_curve, record_mode
 from .targets import GENERALISATION_METRICS, check_targets
 
-__all__ = ["write_report", "summary_maps", "panel_plots", "system_styles", "METRICS", "SCENE_METRICS"]
+__all__ = ["write_report", "summary_maps", "panel_plots", "system_styles", "format_value", "short_name", "METRICS",
+           "SCENE_METRICS"]
 
 
 
@@ -289,7 +290,8 @@ def _examples_grid(folder: Path, records: list[ResultRecord]) -> bytes | None:
     return _png(fig)
 
 
-def _fmt(value, spec: str = ".3f") -> str:
+def format_value(value, spec: str = ".3f") -> str:
+    """``value`` formatted by ``spec``, or a dash for a missing value (None or NaN)."""
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
@@ -307,8 +309,8 @@ def _results_table(records: list[ResultRecord]) -> str:
         rows.append([r.system, record_mode(r), r.channel.kind, f"{r.channel.snr_db:g}",
                      str(Fraction(r.rate.cbr).limit_denominator(4096)),
                      "NA" if analog else f"{r.rate.payload_bits_per_image:.0f}",
-                     "NA" if analog else f"{r.rate.bpp:.4f}", _fmt(r.rate.channel_uses_per_image, ".1f"),
-                     *[_fmt(r.metrics.get(k)) for k in keys]])
+                     "NA" if analog else f"{r.rate.bpp:.4f}", format_value(r.rate.channel_uses_per_image, ".1f"),
+                     *[format_value(r.metrics.get(k)) for k in keys]])
     return _table(["system", "mode", "channel", "SNR dB", "CBR", "bits/image", "bpp", "channel uses/image", *keys], rows)
 
 
@@ -321,8 +323,8 @@ def _bd_section(records: list[ResultRecord]) -> str:
     rows = []
     for test in _tosc_systems(records):
         for bd in bd_table(records, test):
-            rows.append([bd.test, bd.anchor, bd.channel, _fmt(bd.bd_rate_pct, "+.1f"), _fmt(bd.bd_quality, "+.2f"),
-                         _fmt(bd.rate_overlap, ".0%"), _fmt(bd.quality_overlap, ".0%"),
+            rows.append([bd.test, bd.anchor, bd.channel, format_value(bd.bd_rate_pct, "+.1f"), format_value(bd.bd_quality, "+.2f"),
+                         format_value(bd.rate_overlap, ".0%"), format_value(bd.quality_overlap, ".0%"),
                          f"{bd.n_test} / {bd.n_anchor}", bd.note])
     if not rows:
         return "<p>No digital or ideal-link TOSC-SR system with a baseline on the same link in this folder.</p>"
@@ -341,8 +343,8 @@ def _generalisation_section(records: list[ResultRecord]) -> str:
         anchor = test.replace("tosc-sr", "mse-only", 1)
         for metric in ("accuracy", *GENERALISATION_METRICS, *_SCENE_KEYS):
             for bd in [b for b in bd_table(records, test, metric) if b.anchor == anchor]:
-                rows.append([test, anchor, bd.channel, _LABELS[metric], _fmt(bd.bd_quality, "+.4f"),
-                             _fmt(bd.rate_overlap, ".0%"), f"{bd.n_test} / {bd.n_anchor}", bd.note])
+                rows.append([test, anchor, bd.channel, _LABELS[metric], format_value(bd.bd_quality, "+.4f"),
+                             format_value(bd.rate_overlap, ".0%"), f"{bd.n_test} / {bd.n_anchor}", bd.note])
     intro = ("<p>The codecs were trained with the classifier-cnn term only (on scenes: scene-classifier-cnn). "
              "The held-out classifiers and the U-Net segmenter (IoU of the item mask predicted on the received image "
              "against the mask of the clean image) were never used in codec training; on scenes neither were the "
@@ -374,7 +376,8 @@ def _margin_colour(margin: float, scale: float) -> str:
     return f"rgb({light},235,{light})" if margin >= 0 else f"rgb(235,{light},{light})"
 
 
-def _short(system: str | None) -> str:
+def short_name(system: str | None) -> str:
+    """A system's name in a win map's cell: without "-payload" and "+ldpc" (a dash for none)."""
     return "—" if system is None else system.replace("-payload", "").replace("+ldpc", "")
 
 
@@ -417,8 +420,8 @@ def summary_maps(records: list[ResultRecord]) -> str:
                     value = c.proposed_value if c.winner == c.proposed else c.baseline_value
                     row.append(f"<td class='cell' style='background:{_margin_colour(c.margin, scale)}' "
                                f"title='{html.escape(c.where)}: {html.escape(str(c.proposed))} "
-                               f"{_fmt(c.proposed_value)} vs {html.escape(str(c.baseline))} {_fmt(c.baseline_value)}'>"
-                               f"{html.escape(_short(c.winner))}<br>{_fmt(value, fmt)} ({_fmt(c.margin, '+' + fmt)})"
+                               f"{format_value(c.proposed_value)} vs {html.escape(str(c.baseline))} {format_value(c.baseline_value)}'>"
+                               f"{html.escape(short_name(c.winner))}<br>{format_value(value, fmt)} ({format_value(c.margin, '+' + fmt)})"
                                "</td>")
                 rows.append("<tr>" + "".join(row) + "</tr>")
             out.append(f"<table class='map'><caption>{html.escape(channel)}</caption>{''.join(rows)}</table>")
