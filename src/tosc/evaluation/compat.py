@@ -137,7 +137,9 @@ def default_systems(dataset: str = "fashion-mnist", split: str = "test", *,
         except (UnknownNameError, IncompatibleSystemError, DependencyMissingError) as exc:
             if say is not None:
                 why = str(exc)
-                say(f"(leaving out {why if why.startswith(name) else f'{name}: {why}'})")
+                if why.startswith(name):  # "X cannot code ..." -> "X: it cannot code ..."
+                    why = "it" + why[len(name):]
+                say(f"(leaving out {name}: {why})")
             continue
         chosen.append(name)
     return tuple(chosen)
