@@ -32,9 +32,10 @@ def columns() -> list[tuple[str, str]]:
     """(score key of score_scenes, title): detection, the training scene classifier's exact-set
     accuracy and F1, each held-out scene classifier's F1, segmentation IoU (names from the registry)."""
     from tosc import registry
+    from tosc.tasks.scenes import scene_training_task
 
-    (trained,) = registry.select("task", role="scene-training", channels=1)
-    held_out = registry.select("task", images="scenes", output="present", role="held-out")
+    trained = scene_training_task(1)  # the grey scenes' network
+    held_out = registry.select("task", images="scenes", output="present", role="held-out", channels=1)
     return ([("det_map_50", "mAP@.5"), (f"scene_exact_{trained}", f"exact {trained}"),
              (f"scene_f1_{trained}", f"F1 {trained}")]
             + [(f"scene_f1_{name}", f"F1 {name} (held out)") for name in held_out] + [("scene_seg_iou", "IoU")])
@@ -94,13 +95,13 @@ def main() -> int:
     from tosc.metrics import psnr_db
     from tosc.systems import build_system
     from tosc.tasks.scene_scores import load_scene_tasks, score_scenes
-    from tosc.tasks.scenes import predict_present
+    from tosc.tasks.scenes import predict_present, scene_training_task
 
     systems = args.systems or [n for n in registry.select("system", family="jscc")
                                if registry.get("system", n).meta["trained_on"] == "scenes"]
     scenes = load_dataset("fashion-scenes", args.split, limit=args.limit)
     tasks = None if args.paired_only else load_scene_tasks()
-    (trained,) = registry.select("task", role="scene-training", channels=1)
+    trained = scene_training_task(1)  # the grey scenes' network
     classifier = registry.get("task", trained).factory()
 
     def scores(images):

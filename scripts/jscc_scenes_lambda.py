@@ -26,10 +26,10 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from tosc import registry
     from tosc.jscc.train import JSCCTrainConfig, train_jscc
+    from tosc.tasks.scenes import scene_training_task
 
-    (task,) = registry.select("task", role="scene-training", channels=1)
+    task = scene_training_task(1)  # the grey scenes' network
     for lam in LAMBDAS:
         started = time.time()
         cfg = JSCCTrainConfig(dataset="fashion-scenes", task=task, eval_images=500, train_images=5000, epochs=1,

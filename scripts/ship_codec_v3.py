@@ -59,9 +59,7 @@ def main() -> int:
     h, w = x.shape[-2:]
     scenes = hasattr(val, "present")
     if scenes:  # "accuracy" of a scene codec: exact-set accuracy of the multi-label training network
-        from tosc.tasks.scenes import multilabel_scores, predict_present
-
-        from tosc.tasks.scenes import scene_training_task
+        from tosc.tasks.scenes import multilabel_scores, predict_present, scene_training_task
 
         name = scene_training_task(val.images.shape[1])
         task = load_training_task(name)

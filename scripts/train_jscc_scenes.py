@@ -64,11 +64,11 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from tosc import registry
     from tosc.jscc.train import JSCCTrainConfig, train_jscc
+    from tosc.tasks.scenes import scene_training_task
     from tosc.jscc.zoo import ship_jscc
 
-    (task,) = registry.select("task", role="scene-training", channels=1)
+    task = scene_training_task(1)  # the grey scenes' network
     for name, settings, base in plan(args.epochs, args.finetune_epochs, args.lambda_s, task):
         if args.only and name not in args.only:
             continue

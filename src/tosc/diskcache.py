@@ -30,7 +30,8 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Mapping
 
-__all__ = ["cache_root", "source_digest", "file_digest", "SqliteStore", "BlobCache", "shared_cache"]
+__all__ = ["cache_root", "source_digest", "file_digest", "SqliteStore", "BlobCache", "shared_cache", "cache_lookup",
+           "cache_store"]
 
 
 def cache_root() -> Path:
@@ -200,3 +201,31 @@ def shared_cache(name: str) -> BlobCache:
     if (name, folder) not in _SHARED:
         _SHARED[name, folder] = BlobCache(name, folder)
     return _SHARED[name, folder]
+
+
+def cache_lookup(name: str, kind: str | None, keys: Iterable[bytes]) -> dict[bytes, bytes]:
+    """The intact rows of ``keys`` in this process's :func:`shared_cache` ``name``; {} for kind
+    None, while caching is off (``tosc.systems.memo.caching(False)``) or when the cache cannot
+    be used (with a warning: a cache must never stop a run)."""
+    from .systems.memo import caching_enabled
+
+    keys = list(keys)
+    if kind is None or not keys or not caching_enabled():
+        return {}
+    try:
+        return shared_cache(name).get_many(kind, keys)
+    except sqlite3.Error as exc:
+        warnings.warn(f"{name} cache unusable ({exc}); computing without it", stacklevel=2)
+        return {}
+
+
+def cache_store(name: str, kind: str | None, items: Mapping[bytes, bytes]) -> None:
+    """Store ``items`` in the shared cache ``name``, under the same conditions as :func:`cache_lookup`."""
+    from .systems.memo import caching_enabled
+
+    if kind is None or not items or not caching_enabled():
+        return
+    try:
+        shared_cache(name).put_many(kind, items)
+    except sqlite3.Error as exc:
+        warnings.warn(f"{name} cache unusable ({exc}); results not stored", stacklevel=2)

@@ -14,9 +14,10 @@ from tosc.errors import ConfigError
 from tosc.jscc.model import DeepJSCC, JSCCConfig
 from tosc.jscc.zoo import ARCH, CHECKPOINT_KIND, jscc_path
 from tosc.tasks import TRAINING_TASK
+from tosc.tasks.scenes import scene_training_task
 from tosc.tasks.semantic import load_training_task
 
-(SCENE_TASK,) = registry.select("task", role="scene-training", channels=1)
+SCENE_TASK = scene_training_task(1)  # the grey scenes' network
 TINY = dict(dataset="fashion-scenes", task=SCENE_TASK, train_images=32, eval_images=8, epochs=2, batch_size=16,
             width=8, lambda_s=0.01)
 SCENE_SYSTEMS = tuple(n for n in registry.select("system", family="jscc")

@@ -8,9 +8,7 @@ the same noise, and a grid split over processes gives the same numbers as one pr
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
-import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -72,10 +70,13 @@ SCORE_FORMAT = 1
 _SCORE_KINDS: dict[tuple, str | None] = {}
 
 
+_SCORE_CACHE = f"scores-v{SCORE_FORMAT}"  # tosc.diskcache.shared_cache name
+
+
 def _score_store():
     from ..diskcache import shared_cache
 
-    return shared_cache(f"scores-v{SCORE_FORMAT}")
+    return shared_cache(_SCORE_CACHE)
 
 
 def _score_kind(tasks: tuple[str, ...], segmenter: str | None) -> str | None:
@@ -86,9 +87,9 @@ def _score_kind(tasks: tuple[str, ...], segmenter: str | None) -> str | None:
     from .. import metrics as metrics_module
     from .. import tasks as tasks_package
     from ..diskcache import file_digest, source_digest
-    from ..zoo import task_path
+    from ..zoo import task_path, zoo_dir
 
-    key = (tasks, segmenter, str(task_path("x").parent))
+    key = (tasks, segmenter, str(zoo_dir()))
     if key not in _SCORE_KINDS:
         import torchmetrics
 
@@ -107,18 +108,11 @@ def _score_kind(tasks: tuple[str, ...], segmenter: str | None) -> str | None:
 
 def _disk_scores(kind: str | None, keys: list[bytes], width: int) -> dict[bytes, tuple]:
     """Scores stored on disk for ``keys`` (rows of ``width`` float64 values); {} when the
-    disk cache is off, absent or unusable (a cache must never stop an evaluation)."""
-    from ..systems.memo import caching_enabled
+    disk cache is off, absent or unusable (:func:`tosc.diskcache.cache_lookup`)."""
+    from ..diskcache import cache_lookup
 
-    if kind is None or not keys or not caching_enabled():
-        return {}
-    try:
-        found = _score_store().get_many(kind, keys)
-    except sqlite3.Error as exc:
-        warnings.warn(f"score cache unusable ({exc}); scoring without it", stacklevel=3)
-        return {}
     out = {}
-    for key, value in found.items():
+    for key, value in cache_lookup(_SCORE_CACHE, kind, keys).items():
         row = np.frombuffer(value, dtype="<f8")
         if len(row) == width:
             out[key] = tuple(float(v) for v in row)
@@ -126,14 +120,9 @@ def _disk_scores(kind: str | None, keys: list[bytes], width: int) -> dict[bytes,
 
 
 def _store_scores(kind: str | None, rows: dict[bytes, tuple]) -> None:
-    from ..systems.memo import caching_enabled
+    from ..diskcache import cache_store
 
-    if kind is None or not rows or not caching_enabled():
-        return
-    try:
-        _score_store().put_many(kind, {k: np.asarray(v, dtype="<f8").tobytes() for k, v in rows.items()})
-    except sqlite3.Error as exc:
-        warnings.warn(f"score cache unusable ({exc}); scores not stored", stacklevel=3)
+    cache_store(_SCORE_CACHE, kind, {k: np.asarray(v, dtype="<f8").tobytes() for k, v in rows.items()})
 
 
 def _image_keys(received: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor) -> list[bytes]:

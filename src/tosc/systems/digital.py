@@ -21,8 +21,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sqlite3
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -279,9 +277,7 @@ class LearnedFamilySource:
         choice = int("".join(map(str, bits[: self.index_bits].tolist())) or "0", 2)
         if choice >= len(self.codecs):
             raise CorruptFileError(f"model index {choice} out of range")
-        stream = bits[self.index_bits:]
-        stream = np.concatenate([stream, np.zeros((-len(stream)) % 8, np.uint8)])
-        return self.codecs[choice].decode([bytes_from_bits(stream)])[0]
+        return self.codecs[choice].decode([_stream_of(bits[self.index_bits:])])[0]
 
 
 class ConvCodecSource:
@@ -335,27 +331,18 @@ class ConvCodecSource:
     def _encode_to_budget(self, images: torch.Tensor, key: bytes, budget_bits: int):
         """encode_to_budget through the on-disk cache ``v3-encodes`` (:mod:`tosc.diskcache`):
         a second run of a grid looks the streams up instead of searching the quality again."""
-        from ..diskcache import shared_cache
+        from ..diskcache import cache_lookup, cache_store
         from .memo import caching_enabled
 
         row = hashlib.sha256(key + budget_bits.to_bytes(8, "little", signed=True)).digest()
-        store = shared_cache(f"v3-encodes-v{_ENCODE_FORMAT}") if caching_enabled() else None
-        if store is not None:
-            try:
-                found = store.get(self._disk_kind(), row)
-            except sqlite3.Error as exc:
-                warnings.warn(f"codec v3 encode cache unusable ({exc}); encoding without it", stacklevel=2)
-                found, store = None, None
-            unpacked = _unpack_streams(found, len(images)) if found is not None else None
-            if unpacked is not None:
-                return unpacked
+        kind = self._disk_kind() if caching_enabled() else None  # no file digest while caching is off
+        found = cache_lookup(_ENCODE_CACHE, kind, [row]).get(row)
+        unpacked = _unpack_streams(found, len(images)) if found is not None else None
+        if unpacked is not None:
+            return unpacked
         streams, quality = self.codec.encode_to_budget(images, budget_bits, ladder=_LADDERS.get(
             (self.memo_key, key), lambda: self.codec.ladder(images)))
-        if store is not None:
-            try:
-                store.put(self._disk_kind(), row, _pack_streams(streams, quality))
-            except sqlite3.Error as exc:
-                warnings.warn(f"codec v3 encode cache unusable ({exc}); encodes not stored", stacklevel=2)
+        cache_store(_ENCODE_CACHE, kind, {row: _pack_streams(streams, quality)})
         return streams, quality
 
     def decode(self, bits: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -388,6 +375,7 @@ def _stream_of(bits: np.ndarray) -> bytes:
 
 
 _ENCODE_FORMAT = 1  # bump when the packed layout below changes
+_ENCODE_CACHE = f"v3-encodes-v{_ENCODE_FORMAT}"  # tosc.diskcache.shared_cache name
 
 
 def _pack_streams(streams: list[bytes | None], quality: np.ndarray) -> bytes:
