@@ -105,23 +105,25 @@ def main(argv: list[str] | None = None) -> int:
 def crc_report(channel: str) -> str:
     """The measurement behind the CRC lengths: per reference length of the BLER model, how often
     the LDPC parity checks alone passed a wrong word (points below BLER 1e-2, rows decoded with
-    the link's BP iterations), and the undetected-error rate per block that leaves with no CRC,
-    CRC-6 and CRC-11 at half the target BLER (what a refined threshold passed) and at the target."""
+    the link's BP iterations; BP + OSD rows apart: OSD always returns a codeword), and the
+    undetected-error rate per block that leaves with no CRC, CRC-6 and CRC-11 at half the target
+    BLER (what a refined threshold passed) and at the target."""
     from tosc.channel import FadingChannel, bler
-    from tosc.channel.ldpc import NUM_ITER
+    from tosc.channel.ldpc import NUM_ITER, OSD_ORDER
 
     model = bler.load_model(FadingChannel(channel).model_kind)
     iters = NUM_ITER if model.undetected_fraction(num_iter=NUM_ITER)[1] else model.params.get("num_iter", 20)
     lines = ["", f"| k ({model.channel} model, {iters} iterations) | undetected / failed blocks | "
              "no CRC | CRC-6 | CRC-11 | CRC-6 at the target |", "| --- | --- | --- | --- | --- | --- |"]
-    for ref in sorted({r for m in model.modulation_bits() for r in model.reference_uses(m)}):
-        und, fail = model.undetected_fraction(ref, num_iter=iters)
-        if not fail:
-            continue
-        frac = (und + 1) / fail  # +1: a cautious estimate where none was seen
-        rates = [0.5 * model.target_bler * frac * 2.0 ** -length for length in (0, 6, 11)]
-        lines.append(f"| {ref} | {und} / {fail} | " + " | ".join(f"{r:.1e}" for r in rates)
-                     + f" | {model.target_bler * frac / 64:.1e} |")
+    for order in (0, OSD_ORDER):
+        for ref in sorted({r for m in model.modulation_bits() for r in model.reference_uses(m, order)}):
+            und, fail = model.undetected_fraction(ref, num_iter=iters, osd_order=order)
+            if not fail:
+                continue
+            frac = (und + 1) / fail  # +1: a cautious estimate where none was seen
+            rates = [0.5 * model.target_bler * frac * 2.0 ** -length for length in (0, 6, 11)]
+            lines.append(f"| {ref}{f' (BP + OSD-{order})' if order else ''} | {und} / {fail} | "
+                         + " | ".join(f"{r:.1e}" for r in rates) + f" | {model.target_bler * frac / 64:.1e} |")
     return "\n".join(lines)
 
 

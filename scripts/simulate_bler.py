@@ -11,7 +11,10 @@ shape: a coarse 0.25 dB walk (3,000 codewords at a passing point), then a refine
 0.0625 dB with 8,000 codewords and half the target BLER (see tosc.channel.bler). --shapes
 simulates only the listed [k, log2 M, K] (the shipped AWGN model refined the 67 shapes that
 decide the README table's operating points, listed in its params["shapes"], plus every useful
-shape at k = 24), and --complete-from fills the other rows from an older model.
+shape at k = 24), and --complete-from fills the other rows from an older model. --osd-order 2
+measures BP followed by order-2 OSD instead (the curves "k/m/osd2" of the shipped AWGN model:
+the shapes of the README table's operating points with at most 400 coded bits, a few K above
+BP's choice).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hint", default=None,
                         help="an older model whose thresholds the walks start 1 dB below (e.g. the shipped one)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--osd-order", type=int, default=0,
+                        help="decode with BP, then OSD of this order where BP failed (rows 'k/m/osdN'; 0: BP alone)")
     parser.add_argument("--uses", type=int, nargs="+", default=list(bler.REFERENCE_USES),
                         help="reference channel uses per codeword")
     parser.add_argument("--bits", type=int, nargs="+", default=list(bler.MODULATION_BITS),
@@ -63,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                                  num_iter=args.num_iter or NUM_ITER, seed=args.seed, hint=hint,
                                  useful_below_db=args.useful_below_db,
                                  shapes=json.loads(Path(args.shapes).read_text()) if args.shapes else None,
+                                 osd_order=args.osd_order,
                                  progress=lambda line: print(line, flush=True))
         if args.complete_from:
             out = Path(args.out or bler.model_path(args.channel))

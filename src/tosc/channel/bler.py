@@ -53,6 +53,8 @@ __all__ = [
     "simulate_thresholds",
     "load_model",
     "model_path",
+    "curve_key",
+    "parse_curve_key",
     "REFERENCE_USES",
     "MODULATION_BITS",
     "TARGET_BLER",
@@ -89,8 +91,20 @@ MODEL_FORMAT = "tosc-bler-model"
 MODEL_VERSION = 1
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 # optional per-row keys: BP iterations, the margin the row is read with, where it came from
-_ROW_OPTIONS = ("num_iter", "margin_db", "from")
+_ROW_OPTIONS = ("num_iter", "margin_db", "from", "osd_order")
 _MODULATION_NAMES = {1: "bpsk", 2: "qpsk", 4: "16qam", 6: "64qam", 8: "256qam"}
+
+
+def curve_key(reference_uses: int, bits_per_symbol: int, osd_order: int = 0) -> str:
+    """The model's key for one reference shape and decoder: ``"k/m"`` for BP, ``"k/m/osd2"`` for BP
+    followed by order-2 OSD."""
+    return f"{int(reference_uses)}/{int(bits_per_symbol)}" + (f"/osd{int(osd_order)}" if osd_order else "")
+
+
+def parse_curve_key(key: str) -> tuple[int, int, int]:
+    """``"k/m[/osdN]"`` -> (k, m, N) with N = 0 for BP alone."""
+    parts = key.split("/")
+    return int(parts[0]), int(parts[1]), int(parts[2][3:]) if len(parts) > 2 else 0
 
 
 def modulation_name(bits_per_symbol: int) -> str:
@@ -113,13 +127,15 @@ def info_bits_grid(n_channel_uses: int, bits_per_symbol: int) -> list[int]:
 
 def simulate_codewords(info_bits: int, n_channel_uses: int, bits_per_symbol: int, channel, snr_db: float, *,
                        max_codewords: int, stop_failures: int, generator: torch.Generator,
-                       first_batch: int = 32, batch: int = 1024, num_iter: int = NUM_ITER) -> tuple[int, int, int]:
+                       first_batch: int = 32, batch: int = 1024, num_iter: int = NUM_ITER,
+                       osd_order: int = 0) -> tuple[int, int, int]:
     """Send random codewords of one shape; return (codewords, failures, undetected).
 
     channel: a :class:`~tosc.channel.fading.FadingChannel` (perfect CSI). A failure is a
     codeword whose parity checks fail or whose decoded bits are wrong; ``undetected`` counts
-    those whose parity checks passed with wrong bits (what a CRC must catch). Stops after
-    ``max_codewords`` or at ``stop_failures`` failures.
+    those whose parity checks passed with wrong bits (what a CRC must catch; with OSD, every
+    wrong decision). Stops after ``max_codewords`` or at ``stop_failures`` failures.
+    osd_order: OSD after failed BP (:meth:`~tosc.channel.ldpc.LDPC5GCode.decode`), 0 for none.
     """
     from .ldpc import get_code
     from .modulation import get_modem
@@ -132,7 +148,7 @@ def simulate_codewords(info_bits: int, n_channel_uses: int, bits_per_symbol: int
         b = min(batch, max(first_batch, sent), max_codewords - sent)
         u = torch.randint(0, 2, (b, info_bits), generator=generator, dtype=torch.uint8)
         out = channel(modem.map(code.encode(u)), snr_db, generator)
-        res = code.decode(modem.demap(out.equalised("zf"), out.effective_n0()))
+        res = code.decode(modem.demap(out.equalised("zf"), out.effective_n0()), osd_order=osd_order)
         wrong = (res.bits != u).any(dim=1)
         sent += b
         failures += int(((~res.ok) | wrong).sum())
@@ -183,7 +199,7 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                         max_codewords: int = 3000, refine_codewords: int = REFINE_CODEWORDS, seed: int = 0,
                         num_iter: int = NUM_ITER, hint: "BlerModel | None" = None,
                         useful_below_db: float | None = None, shapes: Sequence[Sequence[int]] | None = None,
-                        progress: Callable[[str], None] | None = None) -> "BlerModel":
+                        osd_order: int = 0, progress: Callable[[str], None] | None = None) -> "BlerModel":
     """Measure thresholds for every reference shape into ``out`` (JSON), resuming what is there.
 
     Per shape (k channel uses, log2 M, K), two stages:
@@ -202,6 +218,8 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
     ``useful_below_db`` (needs ``hint``): simulate only :func:`useful_info_bits` up to that SNR.
     ``shapes``: simulate only these (k, log2 M, K), in this order (a targeted refinement; see
     :func:`merge_models` for completing such a model from an older one).
+    ``osd_order``: decode with BP followed by OSD of that order on BP failures; the rows go to
+    the curves ``"k/m/osdN"`` (:func:`curve_key`).
 
     Each K gets its own generator seeded by (seed, channel, k, log2 M, K), so a resumed run
     gives the same numbers as an uninterrupted one. The file is rewritten atomically after
@@ -218,8 +236,9 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
     refine_pass = int(math.floor(REFINE_PASS_FRACTION * target_bler * refine_codewords))
     params = {"target_bler": target_bler, "max_codewords": max_codewords, "stop_failures": stop_failures,
               "seed": seed, "snr_step_db": SNR_STEP_DB, "rate_grid": {str(m): RATE_GRID[m] for m in modulation_bits},
-              "rate_step": RATE_STEP, "num_iter": num_iter,
-              "decoder": f"tosc fast flooding BP, {num_iter} iterations, early stop on zero syndrome",
+              "rate_step": RATE_STEP, "num_iter": num_iter, "osd_order": osd_order,
+              "decoder": f"tosc fast flooding BP, {num_iter} iterations, early stop on zero syndrome"
+                         + (f", then order-{osd_order} OSD on the channel LLRs where BP failed" if osd_order else ""),
               "demapper": "exact APP (separable)", "csi": "perfect, zero-forcing",
               "encoder": "Sionna LDPC5GEncoder with the 38.212 output interleaver (rates below 1/5: the "
                          "first n bits of base graph 2's circular buffer, no repetition)",
@@ -244,7 +263,7 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                             "(tosc.channel.bler.useful_info_bits)")
     if out.exists():
         model = BlerModel.from_json(json.loads(out.read_text()), str(out))
-        mismatch = [key for key in ("seed", "max_codewords", "num_iter", "refine_codewords")
+        mismatch = [key for key in ("seed", "max_codewords", "num_iter", "refine_codewords", "osd_order")
                     if model.params.get(key, 20 if key == "num_iter" else 0) != params.get(key, 0)]
         if model.channel != kind or mismatch:
             raise ConfigError(f"{out} holds a different simulation ({', '.join(mismatch) or 'channel'} differ)")
@@ -264,7 +283,7 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
     started = time.time()
     for k_ref, m, grid in work:
         if True:  # one (k, log2 M) and its K, in order
-            key = f"{k_ref}/{m}"
+            key = curve_key(k_ref, m, osd_order)
             rows = model.curves.setdefault(key, [])
             done = {r["info_bits"] for r in rows}
             snr = None
@@ -274,8 +293,8 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                     continue
                 hinted = None
                 if hint is not None:
-                    hinted = next((r["threshold_db"] for r in hint.curves.get(key, []) if r["info_bits"] == info_bits),
-                                  None)
+                    hinted = next((r["threshold_db"] for r in hint.curves.get(key, hint.curves.get(curve_key(k_ref, m), []))
+                                   if r["info_bits"] == info_bits), None)
                 if hinted is not None:
                     snr = math.floor((hinted - 1.0) / SNR_STEP_DB) * SNR_STEP_DB
                 elif snr is None:
@@ -287,12 +306,12 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                     snr = math.floor((snr - 0.5) / SNR_STEP_DB) * SNR_STEP_DB  # previous K's threshold, a little lower
                 generator = torch.Generator().manual_seed(_seed(seed, kind, k_ref, m, info_bits))
                 points = []
-                tag = f"{kind} k={k_ref} {modulation_name(m)} K={info_bits}"
+                tag = f"{kind} k={k_ref} {modulation_name(m)} K={info_bits}" + (f" OSD-{osd_order}" if osd_order else "")
 
                 def measure(at: float, codewords: int, allowed: int) -> bool:
                     sent, failed, undetected = simulate_codewords(
                         info_bits, k_ref, m, channel, at, max_codewords=codewords, stop_failures=allowed + 1,
-                        generator=generator, num_iter=num_iter)
+                        generator=generator, num_iter=num_iter, osd_order=osd_order)
                     points.append([round(at, 4), sent, failed, undetected])
                     if progress:
                         progress(f"{tag}: {at:+.4f} dB {failed}/{sent} failed, {undetected} undetected")
@@ -336,7 +355,8 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                         hi += 1
                     threshold = failed_at + hi * REFINE_STEP_DB
                 rows.append({"info_bits": info_bits, "coded_bits": k_ref * m, "threshold_db": round(threshold, 4),
-                             "points": points, "num_iter": num_iter, "margin_db": params["model_margin_db"]})
+                             "points": points, "num_iter": num_iter, "margin_db": params["model_margin_db"],
+                             **({"osd_order": osd_order} if osd_order else {})})
                 rows.sort(key=lambda r: r["info_bits"])
                 snr = threshold
                 model.params = params
@@ -362,7 +382,8 @@ class BlerModel:
 
     curves["k/m"] = [{"info_bits", "coded_bits", "threshold_db", "points": [[snr_db, codewords,
     failures, undetected], ...]}, ...] sorted by info_bits; ``threshold_db`` is the first SNR of
-    the upward walk that passed with the full codeword count.
+    the upward walk that passed with the full codeword count. Curves ``"k/m/osd2"`` hold the
+    same for BP followed by order-2 OSD (:func:`curve_key`).
     """
 
     channel: str
@@ -372,12 +393,13 @@ class BlerModel:
     provenance: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
-    def reference_uses(self, bits_per_symbol: int) -> list[int]:
-        return sorted(int(key.split("/")[0]) for key, rows in self.curves.items()
-                      if int(key.split("/")[1]) == bits_per_symbol and rows)
+    def reference_uses(self, bits_per_symbol: int, osd_order: int = 0) -> list[int]:
+        """Reference lengths measured for this modulation with this decoder (BP: osd_order 0)."""
+        return sorted(k for k, m, o in map(parse_curve_key, (key for key, rows in self.curves.items() if rows))
+                      if m == bits_per_symbol and o == osd_order)
 
     def modulation_bits(self) -> list[int]:
-        return sorted({int(key.split("/")[1]) for key, rows in self.curves.items() if rows})
+        return sorted({parse_curve_key(key)[1] for key, rows in self.curves.items() if rows})
 
     def row_margin_db(self, row: dict[str, Any]) -> float:
         """dB row ``row``'s threshold is read low: its own ``margin_db`` (a model completed from an
@@ -385,11 +407,19 @@ class BlerModel:
         return float(row.get("margin_db", self.margin_db))
 
     def max_info_bits_at_reference(self, reference_uses: int, bits_per_symbol: int, snr_db: float,
-                                   margin_db: float | None = 0.0) -> float:
+                                   margin_db: float | None = 0.0, osd_order: int = 0) -> float:
         """Largest K the reference shape carries at ``snr_db`` (threshold interpolated linearly
         between measured K; 0 below the lowest measured threshold). Each threshold is raised by
-        ``margin_db``, or by its row's own margin (:meth:`row_margin_db`) when that is None."""
-        rows = self.curves.get(f"{reference_uses}/{bits_per_symbol}", [])
+        ``margin_db``, or by its row's own margin (:meth:`row_margin_db`) when that is None.
+        With ``osd_order``, the larger of the OSD curve's answer and BP's: OSD runs only where BP
+        failed, so a BP threshold also holds for BP + OSD."""
+        if osd_order:
+            return max(self.max_info_bits_at_reference(reference_uses, bits_per_symbol, snr_db, margin_db),
+                       self._max_on_curve(self.curves.get(curve_key(reference_uses, bits_per_symbol, osd_order), []),
+                                          snr_db, margin_db))
+        return self._max_on_curve(self.curves.get(curve_key(reference_uses, bits_per_symbol), []), snr_db, margin_db)
+
+    def _max_on_curve(self, rows: list[dict[str, Any]], snr_db: float, margin_db: float | None) -> float:
         best = 0.0
 
         def threshold(row: dict[str, Any]) -> float:
@@ -400,7 +430,10 @@ class BlerModel:
             if t1 <= snr_db:
                 best = float(upper["info_bits"])
             elif t0 <= snr_db:
-                frac = (snr_db - t0) / (t1 - t0) if t1 > t0 else 0.0
+                # interpolate only between neighbours of the simulation grid: a targeted run
+                # (the OSD curves) leaves gaps that a straight line would bridge optimistically
+                near = upper["info_bits"] - lower["info_bits"] <= math.ceil(RATE_STEP * lower["coded_bits"]) + 1
+                frac = (snr_db - t0) / (t1 - t0) if t1 > t0 and near else 0.0
                 best = max(best, lower["info_bits"] + frac * (upper["info_bits"] - lower["info_bits"]))
         if rows and threshold(rows[0]) <= snr_db:
             best = max(best, float(rows[0]["info_bits"]))
@@ -413,18 +446,19 @@ class BlerModel:
         return float(self.params.get("model_margin_db", MODEL_MARGIN_DB))
 
     def max_info_bits(self, n_channel_uses: int, bits_per_symbol: int, snr_db: float,
-                      margin_db: float | None = None) -> int:
+                      margin_db: float | None = None, osd_order: int = 0) -> int:
         """Information bits (CRC included) one codeword of ``n_channel_uses`` symbols of
         log2 M = ``bits_per_symbol`` carries at ``snr_db`` with BLER <= target, by the model:
         the bits per channel use of the longest reference <= n_channel_uses at ``snr_db`` minus
         ``margin_db`` (default: each row's own, :meth:`row_margin_db`), times n_channel_uses.
-        0 when no measured shape qualifies."""
+        0 when no measured shape qualifies. ``osd_order``: the receiver runs BP + OSD of that
+        order (:meth:`max_info_bits_at_reference`)."""
         snr_db = check_snr_db(snr_db)
         refs = [r for r in self.reference_uses(bits_per_symbol) if r <= n_channel_uses]
         if not refs:
             return 0
         ref = refs[-1]
-        per_use = self.max_info_bits_at_reference(ref, bits_per_symbol, snr_db, margin_db) / ref
+        per_use = self.max_info_bits_at_reference(ref, bits_per_symbol, snr_db, margin_db, osd_order) / ref
         bits = int(math.floor(per_use * n_channel_uses + 1e-9))
         n = n_channel_uses * bits_per_symbol
         bits = min(bits, int(math.floor(MAX_RATE * n)))
@@ -433,15 +467,16 @@ class BlerModel:
         return bits if bits >= MIN_INFO_BITS and low_rate_ok else 0
 
     def undetected_fraction(self, reference_uses: int | None = None, *, max_bler: float = 1e-2,
-                            num_iter: int | None = None) -> tuple[int, int]:
+                            num_iter: int | None = None, osd_order: int = 0) -> tuple[int, int]:
         """(undetected, failures) summed over the points whose failure rate is below ``max_bler``
         (of one reference length if given; of rows decoded with ``num_iter`` BP iterations if
-        given): how often the LDPC parity checks alone pass a wrong word, which the CRC length is
-        chosen from."""
+        given; of the BP or the BP + OSD curves by ``osd_order``): how often the LDPC parity
+        checks alone pass a wrong word, which the CRC length is chosen from."""
         und = fail = 0
         default_iter = self.params.get("num_iter", 20)
         for key, rows in self.curves.items():
-            if reference_uses is not None and int(key.split("/")[0]) != reference_uses:
+            ref, _, order = parse_curve_key(key)
+            if (reference_uses is not None and ref != reference_uses) or order != osd_order:
                 continue
             for row in rows:
                 if num_iter is not None and row.get("num_iter", default_iter) != num_iter:

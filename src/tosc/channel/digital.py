@@ -16,7 +16,10 @@ Per image, with ``k`` complex channel uses:
    interleaver) -> 38.211 scrambling (:func:`scrambling_sequence`, so that the symbols do not
    depend on the payload) -> Gray QAM -> y = h x + w -> zero-forcing with perfect CSI -> exact
    APP demapper with the per-symbol noise N0/|h|^2 -> descrambling -> BP
-   (:mod:`tosc.channel.ldpc`, :data:`~tosc.channel.ldpc.NUM_ITER` iterations).
+   (:mod:`tosc.channel.ldpc`, :data:`~tosc.channel.ldpc.NUM_ITER` iterations), and on short
+   blocks (at most :data:`~tosc.channel.ldpc.OSD_MAX_CODED_BITS` coded bits) where the BLER
+   model says it carries more payload, order-2 ordered-statistics decoding of the words BP
+   failed on (:mod:`tosc.channel.osd`; the plan says so, and its CRC is then CRC-11).
 4. ``ok`` means every CRC passed (the code block CRCs and the transport block CRC). A
    failed image is a failed transmission (the caller shows its fallback).
 
@@ -44,7 +47,7 @@ from ..errors import ConfigError, DoesNotFitError
 from .bler import MIN_INFO_BITS, TARGET_BLER, BlerModel, load_model
 from .conventions import check_csi, check_snr_db
 from .fading import FadingChannel, base_seed, complex_normal, image_generator
-from .ldpc import DECODERS, MAX_INFO_BITS, MIN_RATE, NUM_ITER, get_code, rate_matchable
+from .ldpc import DECODERS, MAX_INFO_BITS, MIN_RATE, NUM_ITER, OSD_MAX_CODED_BITS, OSD_ORDER, get_code, rate_matchable
 from .modulation import Modulation, get_modem, get_modulation
 from .residual import flip_bits
 from .sionna_adapter import crc
@@ -77,6 +80,9 @@ CODE_BLOCK_CRC = ("CRC24B", 24)  # 38.212 5.2.2: per code block when a transport
 # with probability <= 5e-4 and a CRC of L bits leaves 5e-4 x share x 2^-L undetected errors per
 # block: CRC-6 leaves 6.6e-7 at 49 channel uses, but 1.1e-6 at 24, so blocks over fewer than 49
 # channel uses get CRC-11; long transport blocks get 38.212's CRC-24A. See the README ("CRC").
+# OSD (tosc.channel.osd) always returns a codeword, so every word it gets wrong passes the parity
+# checks: at 5e-4 failed blocks CRC-6 would leave 7.8e-6 undetected errors, CRC-11 2.4e-7. Blocks
+# the receiver decodes with OSD therefore get CRC-11; the scheme choice weighs those 5 bits.
 SHORT_BLOCK_USES = 49
 LONG_BLOCK_BITS = 3824
 # 38.211 5.2.1 scrambling of the coded bits (c_init = n_RNTI 2^15 + n_ID with n_RNTI = n_ID = 1):
@@ -106,11 +112,12 @@ def scrambling_sequence(length: int, c_init: int = SCRAMBLING_C_INIT) -> np.ndar
     return _gold_sequence(1 << max(10, int(length - 1).bit_length()), int(c_init))[:length]
 
 
-def transport_crc(payload_bits: int, n_channel_uses: int) -> tuple[str, int]:
-    """(polynomial, length) of the transport-block CRC for ``payload_bits`` over ``n_channel_uses``."""
+def transport_crc(payload_bits: int, n_channel_uses: int, osd_order: int = 0) -> tuple[str, int]:
+    """(polynomial, length) of the transport-block CRC for ``payload_bits`` over ``n_channel_uses``
+    (``osd_order``: the receiver runs OSD after BP)."""
     if payload_bits > LONG_BLOCK_BITS:
         return "CRC24A", 24
-    if n_channel_uses < SHORT_BLOCK_USES:
+    if n_channel_uses < SHORT_BLOCK_USES or osd_order:
         return "CRC11", 11
     return "CRC6", 6
 
@@ -173,6 +180,7 @@ class TransportPlan:
     payload_bits (A): the largest payload. tb_crc: (polynomial, length) of the transport CRC.
     symbols[r], info_bits[r]: per code block r, its channel uses S_r and LDPC information bits
     K_r (code-block CRC included); coded bits E_r = S_r log2(M). sum(symbols) = n_channel_uses.
+    osd_order: 2 where the receiver runs order-2 OSD on the words BP failed on, else 0.
     """
 
     n_channel_uses: int
@@ -182,6 +190,7 @@ class TransportPlan:
     cb_crc_bits: int
     symbols: tuple[int, ...]
     info_bits: tuple[int, ...]
+    osd_order: int = 0
 
     @property
     def n_codewords(self) -> int:
@@ -213,7 +222,8 @@ class TransportPlan:
 
     def describe(self) -> str:
         return (f"{self.modulation.name}, rate {self.code_rate:.3f}, {self.payload_bits} payload bits + "
-                f"{self.crc_bits} CRC bits in {self.n_codewords} codeword(s) over {self.n_channel_uses} symbols")
+                f"{self.crc_bits} CRC bits in {self.n_codewords} codeword(s) over {self.n_channel_uses} symbols"
+                + (f", BP + OSD-{self.osd_order}" if self.osd_order else ""))
 
 
 def _check_uses(n_channel_uses: int) -> int:
@@ -222,12 +232,14 @@ def _check_uses(n_channel_uses: int) -> int:
     return int(n_channel_uses)
 
 
-def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payload_bits: int) -> TransportPlan:
+def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payload_bits: int,
+                   osd_order: int = 0) -> TransportPlan:
     """Segment and rate-match a transport block of ``payload_bits`` (A) to exactly ``n_channel_uses``.
 
     Raises :class:`DoesNotFitError` when a code block would fall outside 5G LDPC's range
     (12..8448 information bits, code rate up to 948/1024 and down to 1/5, or below 1/5 within
-    base graph 2's circular buffer: :func:`tosc.channel.ldpc.rate_matchable`).
+    base graph 2's circular buffer: :func:`tosc.channel.ldpc.rate_matchable`), or when
+    ``osd_order`` asks for OSD on a block longer than :data:`~tosc.channel.ldpc.OSD_MAX_CODED_BITS`.
     """
     k = _check_uses(n_channel_uses)
     mod = get_modulation(modulation)
@@ -235,7 +247,11 @@ def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payl
     if isinstance(payload_bits, bool) or int(payload_bits) != payload_bits or payload_bits < 1:
         raise ConfigError(f"payload_bits must be a positive integer, got {payload_bits!r}")
     a = int(payload_bits)
-    poly, length = transport_crc(a, k)
+    if osd_order not in (0, OSD_ORDER):
+        raise ConfigError(f"osd_order must be 0 or {OSD_ORDER}, got {osd_order!r}")
+    if osd_order and k * m > OSD_MAX_CODED_BITS:
+        raise DoesNotFitError(f"OSD runs on blocks of at most {OSD_MAX_CODED_BITS} coded bits, not {k * m}")
+    poly, length = transport_crc(a, k, osd_order)
     b = a + length
     k_cb = _base_graph_limit(a, b / (k * m))
     if b <= k_cb:
@@ -253,7 +269,7 @@ def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payl
         if s < 1 or not rate_matchable(kr, s * m):
             raise DoesNotFitError(f"{a} payload bits (+{length} CRC) do not fit {k} channel uses of {mod.name}: "
                                   f"a code block of {kr} bits over {s * m} coded bits is outside 5G LDPC's range")
-    return TransportPlan(k, mod, a, (poly, length), cb_crc, tuple(symbols), tuple(info))
+    return TransportPlan(k, mod, a, (poly, length), cb_crc, tuple(symbols), tuple(info), int(osd_order))
 
 
 @dataclass(frozen=True)
@@ -268,28 +284,29 @@ class Scheme:
     @property
     def name(self) -> str:
         p = self.plan
-        return f"{p.modulation.name}-K{p.transport_bits}-n{sum(p.coded_bits)}"
+        return f"{p.modulation.name}-K{p.transport_bits}-n{sum(p.coded_bits)}" + (f"-osd{p.osd_order}" if p.osd_order else "")
 
     @property
     def modulation(self) -> Modulation:
         return self.plan.modulation
 
 
-def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db: float) -> int:
+def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db: float, osd_order: int = 0) -> int:
     """Largest A whose every code block the model passes at ``snr_db`` (0 if none)."""
-    whole = model.max_info_bits(k, m, snr_db, margin_db)
+    whole = model.max_info_bits(k, m, snr_db, margin_db, osd_order)
     if whole < MIN_INFO_BITS:
         return 0
-    a = whole - transport_crc(whole, k)[1]
+    a = whole - transport_crc(whole, k, osd_order)[1]
     for _ in range(64):
         if a < 1:
             return 0
         try:
-            plan = plan_transport(k, m, a)
+            plan = plan_transport(k, m, a, osd_order)
         except DoesNotFitError:
             a -= max(1, a // 100)
             continue
-        worst = min(model.max_info_bits(s, m, snr_db, margin_db) - kr for s, kr in zip(plan.symbols, plan.info_bits))
+        worst = min(model.max_info_bits(s, m, snr_db, margin_db, osd_order) - kr
+                    for s, kr in zip(plan.symbols, plan.info_bits))
         if worst >= 0:
             return a
         a += min(-1, worst * plan.n_codewords) if plan.n_codewords > 1 else worst
@@ -297,8 +314,13 @@ def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db:
 
 
 def choose_scheme(snr_db: float, n_channel_uses: int, channel: FadingChannel | str = "awgn", *,
-                  target_bler: float = TARGET_BLER, model: BlerModel | None = None) -> Scheme:
+                  target_bler: float = TARGET_BLER, model: BlerModel | None = None,
+                  osd_order: int = OSD_ORDER) -> Scheme:
     """The scheme with the most payload bits the BLER model passes at ``snr_db``.
+
+    Each modulation is judged with BP alone and, on blocks of at most
+    :data:`~tosc.channel.ldpc.OSD_MAX_CODED_BITS` coded bits, with BP + OSD of ``osd_order``
+    (0: never), whose CRC is 5 bits longer; OSD is chosen only where it carries more payload.
 
     When none does, the most robust shape (QPSK at the lowest code rate 5G LDPC reaches without
     repetition, one payload bit where that is all that fits) with ``meets_target`` False.
@@ -314,9 +336,10 @@ def choose_scheme(snr_db: float, n_channel_uses: int, channel: FadingChannel | s
     margin = chan.model_margin_db  # None: each row's own (tosc.channel.bler.BlerModel.row_margin_db)
     best: TransportPlan | None = None
     for m in model.modulation_bits():
-        a = _largest_payload(model, k, m, model_snr, margin)
-        if a > 0 and (best is None or a > best.payload_bits):
-            best = plan_transport(k, m, a)
+        for order in (0, osd_order) if osd_order and k * m <= OSD_MAX_CODED_BITS else (0,):
+            a = _largest_payload(model, k, m, model_snr, margin, order)
+            if a > 0 and (best is None or a > best.payload_bits):
+                best = plan_transport(k, m, a, order)
     if best is not None:
         return Scheme(best, True, model_snr)
     # the fewest information bits that still fill 2k coded bits without repetition (one code
@@ -474,6 +497,8 @@ class DigitalLink:
         modulation and code rate such as ``'qpsk-1/2'`` (``mcs`` is an older name for it).
     channel: ``awgn``, ``rayleigh-block`` or ``rayleigh-fast`` (perfect CSI at the receiver).
     num_iter, decoder ('fast' or 'sionna'), early_stop: BP decoder settings.
+    osd_order: order of the OSD the receiver may run after BP on short blocks (default 2, where
+        the BLER model says it pays for its longer CRC; 0: BP alone, as before).
     residual_ber: probability of flipping each payload bit after decoding (default 0).
     target_bler: the block error rate schemes are chosen for; model: a BLER model to choose
         from instead of the shipped one.
@@ -490,7 +515,7 @@ class DigitalLink:
     def __init__(self, scheme: str | None = None, channel: str = "awgn", *, num_iter: int = NUM_ITER,
                  decoder: str = "fast", early_stop: bool = True, residual_ber: float = 0.0,
                  csi: str = "perfect", target_bler: float = TARGET_BLER, mcs: str | None = None,
-                 model: BlerModel | None = None) -> None:
+                 model: BlerModel | None = None, osd_order: int = OSD_ORDER) -> None:
         scheme = scheme if scheme is not None else mcs
         self.fixed = None if scheme is None else str(getattr(scheme, "name", scheme))
         if self.fixed is not None:
@@ -508,20 +533,24 @@ class DigitalLink:
             raise ConfigError(f"residual_ber must lie in [0, 0.5], got {residual_ber}")
         if not 0.0 < target_bler < 1.0:
             raise ConfigError(f"target_bler must lie in (0, 1), got {target_bler}")
+        if osd_order not in (0, OSD_ORDER):
+            raise ConfigError(f"osd_order must be 0 or {OSD_ORDER}, got {osd_order!r}")
         self.num_iter, self.decoder, self.early_stop = num_iter, decoder, early_stop
+        self.osd_order = int(osd_order)
         self.residual_ber = float(residual_ber)
         self.target_bler = float(target_bler)
         self.model = model
 
     def __repr__(self) -> str:
         return (f"DigitalLink(scheme={self.fixed or 'auto'!r}, channel={self.channel!r}, num_iter={self.num_iter}, "
-                f"decoder={self.decoder!r}, residual_ber={self.residual_ber})")
+                f"decoder={self.decoder!r}, osd_order={self.osd_order}, residual_ber={self.residual_ber})")
 
     def choose(self, snr_db: float, n_channel_uses: int) -> Scheme:
         """The scheme this link uses at ``snr_db`` with ``n_channel_uses`` per image."""
         if self.fixed is not None:
             return fixed_scheme(self.fixed, n_channel_uses)
-        return choose_scheme(snr_db, n_channel_uses, self.chan, target_bler=self.target_bler, model=self.model)
+        return choose_scheme(snr_db, n_channel_uses, self.chan, target_bler=self.target_bler, model=self.model,
+                             osd_order=self.osd_order)
 
     def plan(self, snr_db: float, n_channel_uses: int) -> TransportPlan:
         return self.choose(snr_db, n_channel_uses).plan
@@ -626,7 +655,7 @@ class DigitalLink:
             hs, ws = h[:, symbol_starts[r]:symbol_starts[r + 1]], w[:, symbol_starts[r]:symbol_starts[r + 1]]
             y = hs * x + ws * math.sqrt(n0)
             llr = modem.demap(y / hs, n0 / hs.abs().square()) * (1.0 - 2.0 * seq)  # descramble: flip where s = 1
-            res = code.decode(llr, decoder=self.decoder, early_stop=self.early_stop)
+            res = code.decode(llr, decoder=self.decoder, early_stop=self.early_stop, osd_order=plan.osd_order)
             iterations.append(res.iterations)
             ok = res.ok
             bits = res.bits

@@ -50,6 +50,8 @@ __all__ = [
     "NUM_ITER",
     "MIN_RATE",
     "MAX_RATE",
+    "OSD_ORDER",
+    "OSD_MAX_CODED_BITS",
     "max_coded_bits",
     "rate_matchable",
 ]
@@ -63,6 +65,13 @@ LLR_MAX = 20.0  # Sionna's default internal clipping
 # thresholds): 50 iterations fail 2-15x fewer codewords than 20 (about 0.5 dB), 100 only
 # 1.1-1.9x fewer than 50; early stopping keeps the mean near 6-16 iterations either way.
 NUM_ITER = 50
+# Ordered-statistics decoding after failed BP (tosc.channel.osd): the order, and the longest
+# codeword it runs on. Order 2 costs about K^2 (n - K) / 2 operations per failed word (2 ms at
+# K = 140, n = 196); on blocks of 400 coded bits it fixes most BP failures of high-rate codes,
+# and little at low rates, where order 2 is far from maximum likelihood (98 channel uses, QPSK,
+# 0 dB, K = 52: 44 failures of 6,000 with BP, 19 with BP + OSD; 196 uses, K = 124: 27 and 25).
+OSD_ORDER = 2
+OSD_MAX_CODED_BITS = 400
 MIN_RATE = 0.2  # Sionna's encoder refuses lower rates; below it see max_coded_bits
 MAX_RATE = 948 / 1024  # 38.212's highest code rate
 _BG2_LIFTING = sorted({a * 2 ** j for a in (2, 3, 5, 7, 9, 11, 13, 15) for j in range(8) if a * 2 ** j <= 384})
@@ -100,13 +109,20 @@ class DecodeResult:
     """Output of :meth:`LDPC5GCode.decode` for B codewords.
 
     bits:       [B, k] uint8, decoded information bits.
-    ok:         [B] bool, True where the decoded word satisfies all parity checks.
+    ok:         [B] bool, True where the decoded word satisfies all parity checks (always, for a
+                word OSD decided: it is a codeword by construction, so only a CRC can catch it).
     iterations: [B] int32, BP iterations run for each codeword.
+    by_osd:     [B] bool, True where BP failed and OSD decided the word (all False without OSD).
     """
 
     bits: torch.Tensor
     ok: torch.Tensor
     iterations: torch.Tensor
+    by_osd: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.by_osd is None:
+            self.by_osd = torch.zeros(self.ok.shape, dtype=torch.bool)
 
 
 class TannerGraph:
@@ -338,9 +354,18 @@ class LDPC5GCode:
             buf[:, n_sys:],
         ], dim=1)
 
+    @functools.cached_property
+    def generator(self) -> np.ndarray:
+        """The rate-matched code's generator matrix [k, n] uint8: row i is the transmitted codeword
+        (output interleaver included) of the i-th unit information word."""
+        return self.encode(torch.eye(self.k)).numpy().astype(np.uint8)
+
     def decode(self, llr: torch.Tensor, decoder: str = "fast", early_stop: bool = True,
-               batch_size: int | None = None, workers: int = 1) -> DecodeResult:
+               batch_size: int | None = None, workers: int = 1, osd_order: int = 0) -> DecodeResult:
         """Decode B codewords from channel logits [B, n]; see :class:`DecodeResult`.
+
+        osd_order: 1 or 2 runs ordered-statistics decoding of that order (:mod:`tosc.channel.osd`,
+        on the channel LLRs) on every codeword whose BP decoding failed; 0 (default) does not.
 
         batch_size: codewords decoded together; by default about 2**20 edge messages (256
         codewords of 1024 bits), which keeps the fast decoder's messages in cache while
@@ -351,6 +376,8 @@ class LDPC5GCode:
         """
         if decoder not in DECODERS:
             raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if osd_order not in (0, 1, 2):
+            raise ConfigError(f"osd_order must be 0, 1 or 2, got {osd_order!r}")
         if batch_size is None:
             batch_size = min(4096, max(128, (1 << 20) // self.graph.n_edges))
         if workers < 1 or batch_size < 1:
@@ -380,8 +407,18 @@ class LDPC5GCode:
                 parts = list(pool.map(run, chunks))
         else:
             parts = [run(c) for c in chunks]
-        return DecodeResult(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]),
-                            torch.cat([p[2] for p in parts]))
+        result = DecodeResult(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]),
+                              torch.cat([p[2] for p in parts]))
+        if osd_order:
+            failed = torch.nonzero(~result.ok).flatten()
+            if len(failed):
+                from .osd import osd_decode
+
+                bits, _, _ = osd_decode(self.generator, llr.index_select(0, failed).numpy(), osd_order)
+                result.bits[failed] = torch.from_numpy(bits)
+                result.ok[failed] = True
+                result.by_osd[failed] = True
+        return result
 
 
 @functools.lru_cache(maxsize=64)
