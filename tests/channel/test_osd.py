@@ -116,3 +116,18 @@ def test_model_interpolates_only_between_grid_neighbours():
     assert model.max_info_bits_at_reference(196, 2, 0.5, osd_order=2) == pytest.approx(122.0)
     assert model.max_info_bits_at_reference(196, 2, 5.0, osd_order=2) == 260.0
     assert model.reference_uses(2) == [196] and model.reference_uses(2, 2) == [196]
+
+
+def test_a_failed_osd_block_counts_as_a_failed_codeword():
+    from tosc.channel.digital import Scheme
+
+    link = DigitalLink()
+    plan = plan_transport(49, "qpsk", 55, osd_order=2)
+    link.choose = lambda snr_db, n_channel_uses: Scheme(plan, True)
+    rng = np.random.default_rng(0)
+    out = link.transmit([rng.integers(0, 2, 55, dtype=np.uint8) for _ in range(200)], snr_db=1.0,
+                        n_channel_uses=49, seed=0)
+    ok = np.array([im.ok for im in out.images])
+    failed = np.array([im.n_failed_codewords for im in out.images])
+    assert 0 < (~ok).sum() < 200  # OSD words always pass the parity checks: only the CRC fails them
+    assert np.array_equal(~ok, failed == 1)

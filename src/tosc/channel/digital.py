@@ -666,7 +666,12 @@ class DigitalLink:
             cw_ok.append(ok)
         tb_rx = torch.cat(received, dim=1)
         payload, tb_pass = tb_crc.check(tb_rx)
-        return (payload.numpy(), torch.stack(cw_ok, dim=1).numpy(), tb_pass.numpy(), torch.cat(iterations))
+        flags = torch.stack(cw_ok, dim=1)
+        if plan.n_codewords == 1:
+            # one code block: the transport CRC is its only check beyond the parity checks, which
+            # every word OSD returns passes; so a failed CRC counts as a failed codeword
+            flags[:, 0] &= tb_pass
+        return (payload.numpy(), flags.numpy(), tb_pass.numpy(), torch.cat(iterations))
 
 
 def measure_operating_point(link: DigitalLink, snr_db: float, n_channel_uses: int, codewords: int, *,
