@@ -321,14 +321,18 @@ class ConvLearnedCodec:
             return torch.zeros(0, cfg.in_channels, *image_hw)
         dec = StreamDecoder(streams, self.tables)
         quality = dec.decode(np.full((n, 1), self._q_index))[:, 0]
-        if quality.max() >= QUALITY_LEVELS:
+        if quality.min() < 0 or quality.max() >= QUALITY_LEVELS:
             raise CorruptFileError("stream holds a quality index out of range (damaged data)")
         band = quality_band(quality, cfg.z_bands)
         z_index = (np.repeat(np.arange(cfg.hyper_channels), zh * zw)[None] + band[:, None] * cfg.hyper_channels
                    + self._z_base)
         z_sym = torch.from_numpy(dec.decode(z_index).reshape(n, cfg.hyper_channels, zh, zw))
         mean_num, index = self.model.split_params(self.model.h_s.run_exact(z_sym), (yh, yw))
-        y_sym = dec.decode((index + self._y_base).reshape(n, -1).numpy()).reshape(n, cfg.latent_channels, yh, yw)
+        y_index = (index + self._y_base).reshape(n, -1).numpy()
+        if y_index.size and (y_index.min() < self._y_base or y_index.max() >= len(self.tables)):
+            # a valid stream's side information always selects one of the model's tables
+            raise CorruptFileError("stream's side information selects no entropy model (damaged data)")
+        y_sym = dec.decode(y_index).reshape(n, cfg.latent_channels, yh, yw)
         y_hat = (torch.from_numpy(y_sym).double() + mean_num.double() / MEAN_FRACTION).float()
         t = torch.from_numpy(quality).float() / (QUALITY_LEVELS - 1)
         if per_image:
