@@ -328,11 +328,7 @@ class ConvLearnedCodec:
                    + self._z_base)
         z_sym = torch.from_numpy(dec.decode(z_index).reshape(n, cfg.hyper_channels, zh, zw))
         mean_num, index = self.model.split_params(self.model.h_s.run_exact(z_sym), (yh, yw))
-        y_index = (index + self._y_base).reshape(n, -1).numpy()
-        if y_index.size and (y_index.min() < self._y_base or y_index.max() >= len(self.tables)):
-            # a valid stream's side information always selects one of the model's tables
-            raise CorruptFileError("stream's side information selects no entropy model (damaged data)")
-        y_sym = dec.decode(y_index).reshape(n, cfg.latent_channels, yh, yw)
+        y_sym = dec.decode((index + self._y_base).reshape(n, -1).numpy()).reshape(n, cfg.latent_channels, yh, yw)
         y_hat = (torch.from_numpy(y_sym).double() + mean_num.double() / MEAN_FRACTION).float()
         t = torch.from_numpy(quality).float() / (QUALITY_LEVELS - 1)
         if per_image:
