@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..errors import ConfigError
+
 __all__ = ["osd_decode", "check_generator"]
 
 
@@ -37,9 +39,9 @@ def check_generator(generator: np.ndarray) -> np.ndarray:
     """0/1 ``[K, n]`` generator -> a contiguous uint8 array (the form :func:`osd_decode` takes), checked."""
     g = np.ascontiguousarray(np.asarray(generator), dtype=np.uint8)
     if g.ndim != 2 or g.shape[0] > g.shape[1]:
-        raise ValueError(f"expected a generator matrix [K, n] with K <= n, got {g.shape}")
+        raise ConfigError(f"expected a generator matrix [K, n] with K <= n, got {g.shape}")
     if g.size and g.max() > 1:
-        raise ValueError("the generator matrix must be binary")
+        raise ConfigError("the generator matrix must be binary")
     return g
 
 
@@ -187,11 +189,11 @@ def osd_decode(generator: np.ndarray, llr: np.ndarray, order: int = 2) -> tuple[
     candidate, its metric and the metric of the best other candidate (inf at order 0).
     """
     if order not in (0, 1, 2):
-        raise ValueError(f"OSD order must be 0, 1 or 2, got {order}")
+        raise ConfigError(f"OSD order must be 0, 1 or 2, got {order}")
     g = check_generator(generator)
     x = np.ascontiguousarray(np.asarray(llr, dtype=np.float64))
     if x.ndim != 2 or x.shape[1] != g.shape[1]:
-        raise ValueError(f"expected LLRs [B, {g.shape[1]}], got {x.shape}")
+        raise ConfigError(f"expected LLRs [B, {g.shape[1]}], got {x.shape}")
     bits = np.zeros((x.shape[0], g.shape[0]), dtype=np.uint8)
     metric = np.zeros(x.shape[0])
     runner_up = np.zeros(x.shape[0])
