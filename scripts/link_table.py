@@ -124,6 +124,18 @@ def crc_report(channel: str) -> str:
             rates = [0.5 * model.target_bler * frac * 2.0 ** -length for length in (0, 6, 11)]
             lines.append(f"| {ref}{f' (BP + OSD-{order})' if order else ''} | {und} / {fail} | "
                          + " | ".join(f"{r:.1e}" for r in rates) + f" | {model.target_bler * frac / 64:.1e} |")
+    polar = [(ref, *model.undetected_fraction(ref, code="polar"))
+             for ref in sorted({r for m in model.modulation_bits() for r in model.reference_uses(m, code="polar")})]
+    if any(fail for _, _, fail in polar):
+        # the polar code's CRC is part of the code (it also picks the SCL path), so its rows
+        # already count the words a wrong path with a passing CRC got through
+        lines += ["", f"| k (CA-polar, {bler.POLAR_CRC[0]}, list {bler.POLAR_LIST_SIZE}) | undetected / failed blocks | "
+                  "per block at half the target | at the target |", "| --- | --- | --- | --- |"]
+        for ref, und, fail in polar:
+            if fail:
+                frac = (und + 1) / fail
+                lines.append(f"| {ref} | {und} / {fail} | {0.5 * model.target_bler * frac:.1e} | "
+                             f"{model.target_bler * frac:.1e} |")
     return "\n".join(lines)
 
 

@@ -14,7 +14,8 @@ decide the README table's operating points, listed in its params["shapes"], plus
 shape at k = 24), and --complete-from fills the other rows from an older model. --osd-order 2
 measures BP followed by order-2 OSD instead (the curves "k/m/osd2" of the shipped AWGN model:
 the shapes of the README table's operating points with at most 400 coded bits, a few K above
-BP's choice).
+BP's choice). --code polar measures the CA-polar code with SCL decoding (rows "k/m/polar", K
+counting its CRC; only shapes of at most 1,088 coded bits).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--osd-order", type=int, default=0,
                         help="decode with BP, then OSD of this order where BP failed (rows 'k/m/osdN'; 0: BP alone)")
+    parser.add_argument("--code", default="ldpc", choices=list(bler.CODES),
+                        help="ldpc (5G LDPC, BP) or polar (CA-polar, SCL; rows 'k/m/polar')")
     parser.add_argument("--uses", type=int, nargs="+", default=list(bler.REFERENCE_USES),
                         help="reference channel uses per codeword")
     parser.add_argument("--bits", type=int, nargs="+", default=list(bler.MODULATION_BITS),
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                                  num_iter=args.num_iter or NUM_ITER, seed=args.seed, hint=hint,
                                  useful_below_db=args.useful_below_db,
                                  shapes=json.loads(Path(args.shapes).read_text()) if args.shapes else None,
-                                 osd_order=args.osd_order,
+                                 osd_order=args.osd_order, code=args.code,
                                  progress=lambda line: print(line, flush=True))
         if args.complete_from:
             out = Path(args.out or bler.model_path(args.channel))

@@ -251,7 +251,8 @@ def test_choice_of_scheme_climbs_with_snr_and_meets_the_model():
         previous = bits
         if scheme.meets_target:
             plan = scheme.plan
-            assert plan.info_bits[0] <= model.max_info_bits(196, plan.modulation.bits_per_symbol, float(snr))
+            assert plan.info_bits[0] <= model.max_info_bits(196, plan.modulation.bits_per_symbol, float(snr),
+                                                            osd_order=plan.osd_order, code=plan.code)
     low = choose_scheme(-10.0, 196)
     assert not low.meets_target and low.plan.modulation.name == "qpsk"
     # the lowest rate without repetition: 49 bits fill base graph 2's 409-bit buffer (Z = 9), 48 do not

@@ -6,12 +6,15 @@ from tosc.channel.digital import DigitalLink, measure_operating_point
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("snr_db, n_uses, osd_order", [(5.0, 98, 0), (15.0, 196, 0), (5.0, 49, 2), (10.0, 98, 2)])
-def test_chosen_scheme_meets_the_target_on_20000_codewords(snr_db, n_uses, osd_order):
-    """(5, 49) and (10, 98) are decoded with BP + OSD: every word OSD gets wrong passes the parity
-    checks, so the undetected count tests their CRC-11."""
+@pytest.mark.parametrize("snr_db, n_uses, osd_order, code", [
+    (5.0, 196, 0, "ldpc"), (15.0, 196, 0, "ldpc"), (20.0, 49, 2, "ldpc"), (5.0, 98, 0, "polar"), (0.0, 49, 0, "polar")])
+def test_chosen_scheme_meets_the_target_on_20000_codewords(snr_db, n_uses, osd_order, code):
+    """(20, 49) is decoded with BP + OSD: every word OSD gets wrong passes the parity checks, so the
+    undetected count tests its CRC-11. (5, 98) and (0, 49) are CA-polar blocks, whose CRC also
+    picks the SCL path: the count tests that its 16 bits are enough for a list of 16."""
     link = DigitalLink()
-    assert link.plan(snr_db, n_uses).osd_order == osd_order
+    plan = link.plan(snr_db, n_uses)
+    assert (plan.osd_order, plan.code) == (osd_order, code)
     result = measure_operating_point(link, snr_db, n_uses, 20000, seed=1)
     assert result["codewords"] >= 20000
     # at BLER 1e-3 one expects 20 failures; 35 would be a 3-sigma excess

@@ -100,7 +100,8 @@ def test_scheme_choice_weighs_osd_against_bp():
 
 def test_curve_keys_round_trip():
     assert bler.curve_key(98, 2) == "98/2" and bler.curve_key(98, 2, 2) == "98/2/osd2"
-    assert bler.parse_curve_key("98/2/osd2") == (98, 2, 2) and bler.parse_curve_key("49/4") == (49, 4, 0)
+    assert bler.parse_curve_key("98/2/osd2") == (98, 2, 2, "ldpc") and bler.parse_curve_key("49/4") == (49, 4, 0, "ldpc")
+    assert bler.curve_key(98, 2, code="polar") == "98/2/polar" and bler.parse_curve_key("98/2/polar") == (98, 2, 0, "polar")
 
 
 def test_model_interpolates_only_between_grid_neighbours():

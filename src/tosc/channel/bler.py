@@ -15,7 +15,9 @@ failure: the decoded bits are wrong or the parity checks fail), then a bisection
 :data:`REFINE_CODEWORDS` codewords. The file records every point (SNR, codewords, failures,
 undetected errors of the LDPC parity check alone), the seed, counts, versions and git commit.
 A targeted run measures only given shapes; :func:`merge_models` completes it with an older
-model's rows, each row keeping its iterations and the margin it is read with.
+model's rows, each row keeping its iterations and the margin it is read with. The same walk
+measures the short-block alternatives: BP followed by OSD (curves ``"k/m/osd2"``) and the 5G
+CA-polar code with SCL decoding (``"k/m/polar"``, K counting its CRC; :mod:`tosc.channel.polar`).
 
 :class:`BlerModel` answers "how many information bits can k channel uses at this SNR carry
 with this modulation": it reads the threshold curve of the longest reference length
@@ -45,6 +47,7 @@ from ..errors import ConfigError, CorruptFileError
 from ..io import atomic_write_text
 from .conventions import check_channel_kind, check_snr_db
 from .ldpc import MAX_RATE, MIN_RATE, NUM_ITER, max_coded_bits, rate_matchable
+from .polar import POLAR_LINK_CRC, POLAR_LIST_SIZE
 
 __all__ = [
     "BlerModel",
@@ -55,6 +58,10 @@ __all__ = [
     "model_path",
     "curve_key",
     "parse_curve_key",
+    "check_code",
+    "CODES",
+    "POLAR_CRC",
+    "POLAR_LIST_SIZE",
     "REFERENCE_USES",
     "MODULATION_BITS",
     "TARGET_BLER",
@@ -89,22 +96,40 @@ RATE_GRID = {2: (0.15, 0.9), 4: (0.4, 0.9), 6: (0.5, 0.9), 8: (0.6, 0.925)}
 RATE_STEP = 0.05
 MODEL_FORMAT = "tosc-bler-model"
 MODEL_VERSION = 1
+CODES = ("ldpc", "polar")
+# The CA-polar code of short blocks: its CRC is the transport CRC and also picks the path out of
+# the SCL list, so it is part of the code and of its curves ("k/m/polar", whose K counts these
+# bits); both chosen by measurement (tosc.channel.polar).
+POLAR_CRC = POLAR_LINK_CRC
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 # optional per-row keys: BP iterations, the margin the row is read with, where it came from
 _ROW_OPTIONS = ("num_iter", "margin_db", "from", "osd_order")
 _MODULATION_NAMES = {1: "bpsk", 2: "qpsk", 4: "16qam", 6: "64qam", 8: "256qam"}
 
 
-def curve_key(reference_uses: int, bits_per_symbol: int, osd_order: int = 0) -> str:
-    """The model's key for one reference shape and decoder: ``"k/m"`` for BP, ``"k/m/osd2"`` for BP
-    followed by order-2 OSD."""
-    return f"{int(reference_uses)}/{int(bits_per_symbol)}" + (f"/osd{int(osd_order)}" if osd_order else "")
+def curve_key(reference_uses: int, bits_per_symbol: int, osd_order: int = 0, code: str = "ldpc") -> str:
+    """The model's key for one reference shape and decoder: ``"k/m"`` for LDPC with BP, ``"k/m/osd2"``
+    for BP followed by order-2 OSD, ``"k/m/polar"`` for the CA-polar code with SCL decoding
+    (:mod:`tosc.channel.polar`)."""
+    base = f"{int(reference_uses)}/{int(bits_per_symbol)}"
+    if check_code(code) == "polar":
+        return base + "/polar"
+    return base + (f"/osd{int(osd_order)}" if osd_order else "")
 
 
-def parse_curve_key(key: str) -> tuple[int, int, int]:
-    """``"k/m[/osdN]"`` -> (k, m, N) with N = 0 for BP alone."""
+def parse_curve_key(key: str) -> tuple[int, int, int, str]:
+    """``"k/m[/osdN|/polar]"`` -> (k, m, N, code) with N = 0 for BP alone and for polar."""
     parts = key.split("/")
-    return int(parts[0]), int(parts[1]), int(parts[2][3:]) if len(parts) > 2 else 0
+    if len(parts) > 2 and parts[2] == "polar":
+        return int(parts[0]), int(parts[1]), 0, "polar"
+    return int(parts[0]), int(parts[1]), int(parts[2][3:]) if len(parts) > 2 else 0, "ldpc"
+
+
+def check_code(code: str) -> str:
+    """``code`` if it names a channel code of the link (:data:`CODES`), else :class:`ConfigError`."""
+    if code not in CODES:
+        raise ConfigError(f"code must be one of {', '.join(CODES)}, got {code!r}")
+    return code
 
 
 def modulation_name(bits_per_symbol: int) -> str:
@@ -114,21 +139,27 @@ def modulation_name(bits_per_symbol: int) -> str:
         raise ConfigError(f"no modulation with {bits_per_symbol} bits per symbol") from None
 
 
-def info_bits_grid(n_channel_uses: int, bits_per_symbol: int) -> list[int]:
-    """The K values simulated for a reference length: code rates on the modulation's grid."""
+def info_bits_grid(n_channel_uses: int, bits_per_symbol: int, code: str = "ldpc") -> list[int]:
+    """The K values simulated for a reference length: code rates on the modulation's grid (for the
+    polar code, K counts its CRC, and only shapes it can build: at most
+    :data:`~tosc.channel.polar.POLAR_MAX_CODED_BITS` coded bits)."""
     n = n_channel_uses * bits_per_symbol
     lo, hi = RATE_GRID[bits_per_symbol]
     rates = np.arange(lo, hi + 1e-9, RATE_STEP)
     if rates[-1] < hi - 1e-9:
         rates = np.append(rates, hi)
     ks = sorted({int(math.floor(r * n + 1e-9)) for r in rates})
+    if check_code(code) == "polar":
+        from .polar import polar_feasible
+
+        return [k for k in ks if k > POLAR_CRC[1] and polar_feasible(k - POLAR_CRC[1], n, POLAR_CRC[1])]
     return [k for k in ks if MIN_INFO_BITS <= k and rate_matchable(k, n)]
 
 
 def simulate_codewords(info_bits: int, n_channel_uses: int, bits_per_symbol: int, channel, snr_db: float, *,
                        max_codewords: int, stop_failures: int, generator: torch.Generator,
                        first_batch: int = 32, batch: int = 1024, num_iter: int = NUM_ITER,
-                       osd_order: int = 0) -> tuple[int, int, int]:
+                       osd_order: int = 0, code: str = "ldpc") -> tuple[int, int, int]:
     """Send random codewords of one shape; return (codewords, failures, undetected).
 
     channel: a :class:`~tosc.channel.fading.FadingChannel` (perfect CSI). A failure is a
@@ -136,19 +167,35 @@ def simulate_codewords(info_bits: int, n_channel_uses: int, bits_per_symbol: int
     those whose parity checks passed with wrong bits (what a CRC must catch; with OSD, every
     wrong decision). Stops after ``max_codewords`` or at ``stop_failures`` failures.
     osd_order: OSD after failed BP (:meth:`~tosc.channel.ldpc.LDPC5GCode.decode`), 0 for none.
+    code: ``"polar"`` sends the CA-polar code instead (:data:`POLAR_CRC`, SCL with
+    :data:`POLAR_LIST_SIZE` paths); its ``info_bits`` count the CRC, its check is the CRC, so
+    ``undetected`` counts wrong words whose CRC passed.
     """
-    from .ldpc import get_code
     from .modulation import get_modem
 
-    code = get_code(info_bits, n_channel_uses * bits_per_symbol, bits_per_symbol, num_iter)
+    n = n_channel_uses * bits_per_symbol
+    if check_code(code) == "polar":
+        from .polar import get_polar_code
+
+        polar = get_polar_code(info_bits - POLAR_CRC[1], n, POLAR_CRC[0], POLAR_LIST_SIZE)
+        width = polar.k
+    else:
+        from .ldpc import get_code
+
+        ldpc = get_code(info_bits, n, bits_per_symbol, num_iter)
+        width = info_bits
     modem = get_modem(modulation_name(bits_per_symbol))
     sent = failures = undetected = 0
     while sent < max_codewords and failures < stop_failures:
         # small first batches: far below the threshold a handful of codewords settles the point
         b = min(batch, max(first_batch, sent), max_codewords - sent)
-        u = torch.randint(0, 2, (b, info_bits), generator=generator, dtype=torch.uint8)
-        out = channel(modem.map(code.encode(u)), snr_db, generator)
-        res = code.decode(modem.demap(out.equalised("zf"), out.effective_n0()), osd_order=osd_order)
+        u = torch.randint(0, 2, (b, width), generator=generator, dtype=torch.uint8)
+        if code == "polar":
+            out = channel(modem.map(polar.encode(u)), snr_db, generator)
+            res = polar.decode(modem.demap(out.equalised("zf"), out.effective_n0()))
+        else:
+            out = channel(modem.map(ldpc.encode(u)), snr_db, generator)
+            res = ldpc.decode(modem.demap(out.equalised("zf"), out.effective_n0()), osd_order=osd_order)
         wrong = (res.bits != u).any(dim=1)
         sent += b
         failures += int(((~res.ok) | wrong).sum())
@@ -199,7 +246,8 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                         max_codewords: int = 3000, refine_codewords: int = REFINE_CODEWORDS, seed: int = 0,
                         num_iter: int = NUM_ITER, hint: "BlerModel | None" = None,
                         useful_below_db: float | None = None, shapes: Sequence[Sequence[int]] | None = None,
-                        osd_order: int = 0, progress: Callable[[str], None] | None = None) -> "BlerModel":
+                        osd_order: int = 0, code: str = "ldpc",
+                        progress: Callable[[str], None] | None = None) -> "BlerModel":
     """Measure thresholds for every reference shape into ``out`` (JSON), resuming what is there.
 
     Per shape (k channel uses, log2 M, K), two stages:
@@ -219,7 +267,8 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
     ``shapes``: simulate only these (k, log2 M, K), in this order (a targeted refinement; see
     :func:`merge_models` for completing such a model from an older one).
     ``osd_order``: decode with BP followed by OSD of that order on BP failures; the rows go to
-    the curves ``"k/m/osdN"`` (:func:`curve_key`).
+    the curves ``"k/m/osdN"`` (:func:`curve_key`). ``code="polar"``: the CA-polar code
+    (:func:`simulate_codewords`), rows ``"k/m/polar"``, shapes it cannot build skipped.
 
     Each K gets its own generator seeded by (seed, channel, k, log2 M, K), so a resumed run
     gives the same numbers as an uninterrupted one. The file is rewritten atomically after
@@ -228,6 +277,8 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
     from .fading import FadingChannel
 
     kind = check_channel_kind(channel_kind)
+    if check_code(code) == "polar" and osd_order:
+        raise ConfigError("OSD belongs to the LDPC code; the polar code is decoded by SCL")
     channel = FadingChannel(kind, "perfect")
     if channel.per_image_gain:
         raise ConfigError("block fading is judged from the AWGN model (see BlerModel); simulate 'awgn'")
@@ -235,6 +286,7 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
     stop_failures = int(math.floor(target_bler * max_codewords)) + 1
     refine_pass = int(math.floor(REFINE_PASS_FRACTION * target_bler * refine_codewords))
     params = {"target_bler": target_bler, "max_codewords": max_codewords, "stop_failures": stop_failures,
+              "code": code,
               "seed": seed, "snr_step_db": SNR_STEP_DB, "rate_grid": {str(m): RATE_GRID[m] for m in modulation_bits},
               "rate_step": RATE_STEP, "num_iter": num_iter, "osd_order": osd_order,
               "decoder": f"tosc fast flooding BP, {num_iter} iterations, early stop on zero syndrome"
@@ -244,6 +296,14 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                          "first n bits of base graph 2's circular buffer, no repetition)",
               "failure": "parity checks failed or decoded bits wrong",
               "undetected": "parity checks passed, decoded bits wrong"}
+    if code == "polar":
+        params.update({"decoder": f"tosc CA-SCL, list {POLAR_LIST_SIZE}, min-sum f, the first path "
+                                  f"(by metric) whose {POLAR_CRC[0]} passes",
+                       "encoder": "tosc 5G CA-polar (38.212 5.3.1 / 5.4.1 uplink construction, rate "
+                                  "matching and channel interleaver; no PC bits)",
+                       "polar_crc": POLAR_CRC[0], "polar_list_size": POLAR_LIST_SIZE,
+                       "failure": f"{POLAR_CRC[0]} of the chosen path failed or decoded bits wrong",
+                       "undetected": f"{POLAR_CRC[0]} passed, decoded bits wrong"})
     if refine_codewords:
         params.update({"refine_codewords": refine_codewords, "refine_pass_failures": refine_pass,
                        "refine_step_db": REFINE_STEP_DB, "model_margin_db": REFINED_MARGIN_DB,
@@ -263,8 +323,10 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                             "(tosc.channel.bler.useful_info_bits)")
     if out.exists():
         model = BlerModel.from_json(json.loads(out.read_text()), str(out))
-        mismatch = [key for key in ("seed", "max_codewords", "num_iter", "refine_codewords", "osd_order")
-                    if model.params.get(key, 20 if key == "num_iter" else 0) != params.get(key, 0)]
+        defaults = {"num_iter": 20, "code": "ldpc"}
+        mismatch = [key for key in ("seed", "max_codewords", "num_iter", "refine_codewords", "osd_order", "code",
+                                    "polar_crc", "polar_list_size")
+                    if model.params.get(key, defaults.get(key, 0)) != params.get(key, defaults.get(key, 0))]
         if model.channel != kind or mismatch:
             raise ConfigError(f"{out} holds a different simulation ({', '.join(mismatch) or 'channel'} differ)")
     else:
@@ -276,14 +338,16 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
         work = []
         for k_ref in reference_uses:
             for m in modulation_bits:
-                grid = info_bits_grid(k_ref, m)
+                grid = info_bits_grid(k_ref, m, code)
+                if not grid:
+                    continue
                 if useful_below_db is not None:
                     grid = useful_info_bits(hint, k_ref, m, grid, useful_below_db)
                 work.append((k_ref, m, grid))
     started = time.time()
     for k_ref, m, grid in work:
         if True:  # one (k, log2 M) and its K, in order
-            key = curve_key(k_ref, m, osd_order)
+            key = curve_key(k_ref, m, osd_order, code)
             rows = model.curves.setdefault(key, [])
             done = {r["info_bits"] for r in rows}
             snr = None
@@ -306,12 +370,13 @@ def simulate_thresholds(channel_kind: str, out: str | os.PathLike, *, reference_
                     snr = math.floor((snr - 0.5) / SNR_STEP_DB) * SNR_STEP_DB  # previous K's threshold, a little lower
                 generator = torch.Generator().manual_seed(_seed(seed, kind, k_ref, m, info_bits))
                 points = []
-                tag = f"{kind} k={k_ref} {modulation_name(m)} K={info_bits}" + (f" OSD-{osd_order}" if osd_order else "")
+                tag = (f"{kind} k={k_ref} {modulation_name(m)} K={info_bits}" + (f" OSD-{osd_order}" if osd_order else "")
+                       + (" polar" if code == "polar" else ""))
 
                 def measure(at: float, codewords: int, allowed: int) -> bool:
                     sent, failed, undetected = simulate_codewords(
                         info_bits, k_ref, m, channel, at, max_codewords=codewords, stop_failures=allowed + 1,
-                        generator=generator, num_iter=num_iter, osd_order=osd_order)
+                        generator=generator, num_iter=num_iter, osd_order=osd_order, code=code)
                     points.append([round(at, 4), sent, failed, undetected])
                     if progress:
                         progress(f"{tag}: {at:+.4f} dB {failed}/{sent} failed, {undetected} undetected")
@@ -383,7 +448,8 @@ class BlerModel:
     curves["k/m"] = [{"info_bits", "coded_bits", "threshold_db", "points": [[snr_db, codewords,
     failures, undetected], ...]}, ...] sorted by info_bits; ``threshold_db`` is the first SNR of
     the upward walk that passed with the full codeword count. Curves ``"k/m/osd2"`` hold the
-    same for BP followed by order-2 OSD (:func:`curve_key`).
+    same for BP followed by order-2 OSD, curves ``"k/m/polar"`` for the CA-polar code
+    (:func:`curve_key`).
     """
 
     channel: str
@@ -393,10 +459,10 @@ class BlerModel:
     provenance: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
-    def reference_uses(self, bits_per_symbol: int, osd_order: int = 0) -> list[int]:
-        """Reference lengths measured for this modulation with this decoder (BP: osd_order 0)."""
-        return sorted(k for k, m, o in map(parse_curve_key, (key for key, rows in self.curves.items() if rows))
-                      if m == bits_per_symbol and o == osd_order)
+    def reference_uses(self, bits_per_symbol: int, osd_order: int = 0, code: str = "ldpc") -> list[int]:
+        """Reference lengths measured for this modulation with this code and decoder (BP: osd_order 0)."""
+        return sorted(k for k, m, o, c in map(parse_curve_key, (key for key, rows in self.curves.items() if rows))
+                      if m == bits_per_symbol and o == osd_order and c == code)
 
     def modulation_bits(self) -> list[int]:
         return sorted({parse_curve_key(key)[1] for key, rows in self.curves.items() if rows})
@@ -407,12 +473,16 @@ class BlerModel:
         return float(row.get("margin_db", self.margin_db))
 
     def max_info_bits_at_reference(self, reference_uses: int, bits_per_symbol: int, snr_db: float,
-                                   margin_db: float | None = 0.0, osd_order: int = 0) -> float:
+                                   margin_db: float | None = 0.0, osd_order: int = 0, code: str = "ldpc") -> float:
         """Largest K the reference shape carries at ``snr_db`` (threshold interpolated linearly
         between measured K; 0 below the lowest measured threshold). Each threshold is raised by
         ``margin_db``, or by its row's own margin (:meth:`row_margin_db`) when that is None.
         With ``osd_order``, the larger of the OSD curve's answer and BP's: OSD runs only where BP
-        failed, so a BP threshold also holds for BP + OSD."""
+        failed, so a BP threshold also holds for BP + OSD. ``code="polar"``: the polar curve (K counts
+        its CRC)."""
+        if check_code(code) == "polar":
+            return self._max_on_curve(self.curves.get(curve_key(reference_uses, bits_per_symbol, code=code), []),
+                                      snr_db, margin_db)
         if osd_order:
             return max(self.max_info_bits_at_reference(reference_uses, bits_per_symbol, snr_db, margin_db),
                        self._max_on_curve(self.curves.get(curve_key(reference_uses, bits_per_symbol, osd_order), []),
@@ -446,28 +516,38 @@ class BlerModel:
         return float(self.params.get("model_margin_db", MODEL_MARGIN_DB))
 
     def max_info_bits(self, n_channel_uses: int, bits_per_symbol: int, snr_db: float,
-                      margin_db: float | None = None, osd_order: int = 0) -> int:
+                      margin_db: float | None = None, osd_order: int = 0, code: str = "ldpc") -> int:
         """Information bits (CRC included) one codeword of ``n_channel_uses`` symbols of
         log2 M = ``bits_per_symbol`` carries at ``snr_db`` with BLER <= target, by the model:
         the bits per channel use of the longest reference <= n_channel_uses at ``snr_db`` minus
         ``margin_db`` (default: each row's own, :meth:`row_margin_db`), times n_channel_uses.
         0 when no measured shape qualifies. ``osd_order``: the receiver runs BP + OSD of that
-        order (:meth:`max_info_bits_at_reference`)."""
+        order (:meth:`max_info_bits_at_reference`). ``code="polar"``: the CA-polar code, K counting
+        its CRC (:data:`POLAR_CRC`), 0 where it cannot be built (one block of at most
+        :data:`~tosc.channel.polar.POLAR_MAX_CODED_BITS` coded bits)."""
         snr_db = check_snr_db(snr_db)
-        refs = [r for r in self.reference_uses(bits_per_symbol) if r <= n_channel_uses]
+        refs = [r for r in self.reference_uses(bits_per_symbol, code=check_code(code)) if r <= n_channel_uses]
         if not refs:
             return 0
         ref = refs[-1]
-        per_use = self.max_info_bits_at_reference(ref, bits_per_symbol, snr_db, margin_db, osd_order) / ref
+        per_use = self.max_info_bits_at_reference(ref, bits_per_symbol, snr_db, margin_db, osd_order, code) / ref
         bits = int(math.floor(per_use * n_channel_uses + 1e-9))
         n = n_channel_uses * bits_per_symbol
+        if code == "polar":
+            from .polar import POLAR_MAX_CODED_BITS, polar_feasible
+
+            if n > POLAR_MAX_CODED_BITS:
+                return 0
+            while bits > POLAR_CRC[1] and not polar_feasible(bits - POLAR_CRC[1], n, POLAR_CRC[1]):
+                bits -= 1
+            return bits if bits > POLAR_CRC[1] else 0
         bits = min(bits, int(math.floor(MAX_RATE * n)))
         # long blocks are segmented later (digital.plan_transport), so only the lowest rate binds here
         low_rate_ok = bits / n >= MIN_RATE or n <= max_coded_bits(bits)
         return bits if bits >= MIN_INFO_BITS and low_rate_ok else 0
 
     def undetected_fraction(self, reference_uses: int | None = None, *, max_bler: float = 1e-2,
-                            num_iter: int | None = None, osd_order: int = 0) -> tuple[int, int]:
+                            num_iter: int | None = None, osd_order: int = 0, code: str = "ldpc") -> tuple[int, int]:
         """(undetected, failures) summed over the points whose failure rate is below ``max_bler``
         (of one reference length if given; of rows decoded with ``num_iter`` BP iterations if
         given; of the BP or the BP + OSD curves by ``osd_order``): how often the LDPC parity
@@ -475,8 +555,8 @@ class BlerModel:
         und = fail = 0
         default_iter = self.params.get("num_iter", 20)
         for key, rows in self.curves.items():
-            ref, _, order = parse_curve_key(key)
-            if (reference_uses is not None and ref != reference_uses) or order != osd_order:
+            ref, _, order, kind = parse_curve_key(key)
+            if (reference_uses is not None and ref != reference_uses) or order != osd_order or kind != code:
                 continue
             for row in rows:
                 if num_iter is not None and row.get("num_iter", default_iter) != num_iter:

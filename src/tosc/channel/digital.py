@@ -1,5 +1,5 @@
-"""The digital link: payload -> CRC -> 5G LDPC rate-matched to the channel uses -> QAM -> channel
--> APP demapping -> BP -> CRC check -> bits.
+"""The digital link: payload -> CRC -> 5G LDPC (or, on short blocks, CA-polar) rate-matched to the
+channel uses -> QAM -> channel -> APP demapping -> BP (or SCL) -> CRC check -> bits.
 
 Per image, with ``k`` complex channel uses:
 
@@ -20,6 +20,10 @@ Per image, with ``k`` complex channel uses:
    blocks (at most :data:`~tosc.channel.ldpc.OSD_MAX_CODED_BITS` coded bits) where the BLER
    model says it carries more payload, order-2 ordered-statistics decoding of the words BP
    failed on (:mod:`tosc.channel.osd`; the plan says so, and its CRC is then CRC-11).
+   Short blocks (at most :data:`~tosc.channel.polar.POLAR_MAX_CODED_BITS` coded bits) may
+   instead be one 5G CA-polar codeword decoded by CRC-aided SCL (:mod:`tosc.channel.polar`),
+   where the model's polar curves say it carries more payload; its CRC
+   (:data:`~tosc.channel.bler.POLAR_CRC`) is the transport CRC and also picks the list's path.
 4. ``ok`` means every CRC passed (the code block CRCs and the transport block CRC). A
    failed image is a failed transmission (the caller shows its fallback).
 
@@ -44,7 +48,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DoesNotFitError
-from .bler import MIN_INFO_BITS, TARGET_BLER, BlerModel, load_model
+from .bler import MIN_INFO_BITS, POLAR_CRC, POLAR_LIST_SIZE, TARGET_BLER, BlerModel, check_code, load_model
 from .conventions import check_csi, check_snr_db
 from .fading import FadingChannel, base_seed, complex_normal, image_generator
 from .ldpc import DECODERS, MAX_INFO_BITS, MIN_RATE, NUM_ITER, OSD_MAX_CODED_BITS, OSD_ORDER, get_code, rate_matchable
@@ -112,9 +116,12 @@ def scrambling_sequence(length: int, c_init: int = SCRAMBLING_C_INIT) -> np.ndar
     return _gold_sequence(1 << max(10, int(length - 1).bit_length()), int(c_init))[:length]
 
 
-def transport_crc(payload_bits: int, n_channel_uses: int, osd_order: int = 0) -> tuple[str, int]:
+def transport_crc(payload_bits: int, n_channel_uses: int, osd_order: int = 0, code: str = "ldpc") -> tuple[str, int]:
     """(polynomial, length) of the transport-block CRC for ``payload_bits`` over ``n_channel_uses``
-    (``osd_order``: the receiver runs OSD after BP)."""
+    (``osd_order``: the receiver runs OSD after BP; ``code="polar"``: the CA-polar code's own CRC,
+    :data:`~tosc.channel.bler.POLAR_CRC`, which also selects the SCL path)."""
+    if check_code(code) == "polar":
+        return POLAR_CRC
     if payload_bits > LONG_BLOCK_BITS:
         return "CRC24A", 24
     if n_channel_uses < SHORT_BLOCK_USES or osd_order:
@@ -181,6 +188,8 @@ class TransportPlan:
     symbols[r], info_bits[r]: per code block r, its channel uses S_r and LDPC information bits
     K_r (code-block CRC included); coded bits E_r = S_r log2(M). sum(symbols) = n_channel_uses.
     osd_order: 2 where the receiver runs order-2 OSD on the words BP failed on, else 0.
+    code: ``"ldpc"`` (5G LDPC, BP) or ``"polar"`` (one CA-polar block, K = A + its CRC, SCL with
+    :data:`~tosc.channel.bler.POLAR_LIST_SIZE` paths; :mod:`tosc.channel.polar`).
     """
 
     n_channel_uses: int
@@ -191,6 +200,7 @@ class TransportPlan:
     symbols: tuple[int, ...]
     info_bits: tuple[int, ...]
     osd_order: int = 0
+    code: str = "ldpc"
 
     @property
     def n_codewords(self) -> int:
@@ -212,7 +222,7 @@ class TransportPlan:
 
     @property
     def code_rate(self) -> float:
-        """LDPC information bits over coded bits (CRC bits count as information here)."""
+        """Information bits over coded bits (CRC bits count as information here)."""
         return sum(self.info_bits) / sum(self.coded_bits)
 
     @property
@@ -223,7 +233,8 @@ class TransportPlan:
     def describe(self) -> str:
         return (f"{self.modulation.name}, rate {self.code_rate:.3f}, {self.payload_bits} payload bits + "
                 f"{self.crc_bits} CRC bits in {self.n_codewords} codeword(s) over {self.n_channel_uses} symbols"
-                + (f", BP + OSD-{self.osd_order}" if self.osd_order else ""))
+                + (f", BP + OSD-{self.osd_order}" if self.osd_order else "")
+                + (f", CA-polar, SCL-{POLAR_LIST_SIZE}" if self.code == "polar" else ""))
 
 
 def _check_uses(n_channel_uses: int) -> int:
@@ -233,13 +244,16 @@ def _check_uses(n_channel_uses: int) -> int:
 
 
 def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payload_bits: int,
-                   osd_order: int = 0) -> TransportPlan:
+                   osd_order: int = 0, code: str = "ldpc") -> TransportPlan:
     """Segment and rate-match a transport block of ``payload_bits`` (A) to exactly ``n_channel_uses``.
 
     Raises :class:`DoesNotFitError` when a code block would fall outside 5G LDPC's range
     (12..8448 information bits, code rate up to 948/1024 and down to 1/5, or below 1/5 within
     base graph 2's circular buffer: :func:`tosc.channel.ldpc.rate_matchable`), or when
     ``osd_order`` asks for OSD on a block longer than :data:`~tosc.channel.ldpc.OSD_MAX_CODED_BITS`.
+    ``code="polar"``: one CA-polar block over all the channel uses; :class:`DoesNotFitError`
+    when it cannot be built (:func:`tosc.channel.polar.polar_feasible`: at most
+    :data:`~tosc.channel.polar.POLAR_MAX_CODED_BITS` coded bits, K = A + CRC at most E).
     """
     k = _check_uses(n_channel_uses)
     mod = get_modulation(modulation)
@@ -251,6 +265,15 @@ def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payl
         raise ConfigError(f"osd_order must be 0 or {OSD_ORDER}, got {osd_order!r}")
     if osd_order and k * m > OSD_MAX_CODED_BITS:
         raise DoesNotFitError(f"OSD runs on blocks of at most {OSD_MAX_CODED_BITS} coded bits, not {k * m}")
+    if check_code(code) == "polar":
+        from .polar import POLAR_MAX_CODED_BITS, polar_feasible
+
+        if osd_order:
+            raise ConfigError("OSD belongs to the LDPC code; the polar code is decoded by SCL")
+        if not polar_feasible(a, k * m, POLAR_CRC[1]):
+            raise DoesNotFitError(f"{a} payload bits (+{POLAR_CRC[1]} CRC) do not fit one CA-polar block over {k} "
+                                  f"channel uses of {mod.name} (at most {POLAR_MAX_CODED_BITS} coded bits, K <= E)")
+        return TransportPlan(k, mod, a, POLAR_CRC, 0, (k,), (a + POLAR_CRC[1],), 0, "polar")
     poly, length = transport_crc(a, k, osd_order)
     b = a + length
     k_cb = _base_graph_limit(a, b / (k * m))
@@ -284,15 +307,20 @@ class Scheme:
     @property
     def name(self) -> str:
         p = self.plan
-        return f"{p.modulation.name}-K{p.transport_bits}-n{sum(p.coded_bits)}" + (f"-osd{p.osd_order}" if p.osd_order else "")
+        return (f"{p.modulation.name}-K{p.transport_bits}-n{sum(p.coded_bits)}" + (f"-osd{p.osd_order}" if p.osd_order else "")
+                + ("-polar" if p.code == "polar" else ""))
 
     @property
     def modulation(self) -> Modulation:
         return self.plan.modulation
 
 
-def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db: float, osd_order: int = 0) -> int:
+def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db: float, osd_order: int = 0,
+                     code: str = "ldpc") -> int:
     """Largest A whose every code block the model passes at ``snr_db`` (0 if none)."""
+    if code == "polar":
+        a = model.max_info_bits(k, m, snr_db, margin_db, code="polar") - POLAR_CRC[1]
+        return a if a > 0 else 0
     whole = model.max_info_bits(k, m, snr_db, margin_db, osd_order)
     if whole < MIN_INFO_BITS:
         return 0
@@ -315,12 +343,15 @@ def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db:
 
 def choose_scheme(snr_db: float, n_channel_uses: int, channel: FadingChannel | str = "awgn", *,
                   target_bler: float = TARGET_BLER, model: BlerModel | None = None,
-                  osd_order: int = OSD_ORDER) -> Scheme:
+                  osd_order: int = OSD_ORDER, polar: bool = True) -> Scheme:
     """The scheme with the most payload bits the BLER model passes at ``snr_db``.
 
     Each modulation is judged with BP alone and, on blocks of at most
     :data:`~tosc.channel.ldpc.OSD_MAX_CODED_BITS` coded bits, with BP + OSD of ``osd_order``
     (0: never), whose CRC is 5 bits longer; OSD is chosen only where it carries more payload.
+    With ``polar`` (and where the model has polar curves: short blocks, at most
+    :data:`~tosc.channel.polar.POLAR_MAX_CODED_BITS` coded bits) the CA-polar code competes too,
+    and wins only where it carries strictly more payload than every LDPC choice.
 
     When none does, the most robust shape (QPSK at the lowest code rate 5G LDPC reaches without
     repetition, one payload bit where that is all that fits) with ``meets_target`` False.
@@ -340,6 +371,11 @@ def choose_scheme(snr_db: float, n_channel_uses: int, channel: FadingChannel | s
             a = _largest_payload(model, k, m, model_snr, margin, order)
             if a > 0 and (best is None or a > best.payload_bits):
                 best = plan_transport(k, m, a, order)
+    if polar:
+        for m in model.modulation_bits():
+            a = _largest_payload(model, k, m, model_snr, margin, code="polar")
+            if a > 0 and (best is None or a > best.payload_bits):
+                best = plan_transport(k, m, a, code="polar")
     if best is not None:
         return Scheme(best, True, model_snr)
     # the fewest information bits that still fill 2k coded bits without repetition (one code
@@ -499,6 +535,8 @@ class DigitalLink:
     num_iter, decoder ('fast' or 'sionna'), early_stop: BP decoder settings.
     osd_order: order of the OSD the receiver may run after BP on short blocks (default 2, where
         the BLER model says it pays for its longer CRC; 0: BP alone, as before).
+    polar: let short blocks use the CA-polar code where the BLER model says it carries more
+        payload than LDPC (default True; False: 5G LDPC only, as before).
     residual_ber: probability of flipping each payload bit after decoding (default 0).
     target_bler: the block error rate schemes are chosen for; model: a BLER model to choose
         from instead of the shipped one.
@@ -515,7 +553,7 @@ class DigitalLink:
     def __init__(self, scheme: str | None = None, channel: str = "awgn", *, num_iter: int = NUM_ITER,
                  decoder: str = "fast", early_stop: bool = True, residual_ber: float = 0.0,
                  csi: str = "perfect", target_bler: float = TARGET_BLER, mcs: str | None = None,
-                 model: BlerModel | None = None, osd_order: int = OSD_ORDER) -> None:
+                 model: BlerModel | None = None, osd_order: int = OSD_ORDER, polar: bool = True) -> None:
         scheme = scheme if scheme is not None else mcs
         self.fixed = None if scheme is None else str(getattr(scheme, "name", scheme))
         if self.fixed is not None:
@@ -537,20 +575,22 @@ class DigitalLink:
             raise ConfigError(f"osd_order must be 0 or {OSD_ORDER}, got {osd_order!r}")
         self.num_iter, self.decoder, self.early_stop = num_iter, decoder, early_stop
         self.osd_order = int(osd_order)
+        self.polar = bool(polar)
         self.residual_ber = float(residual_ber)
         self.target_bler = float(target_bler)
         self.model = model
 
     def __repr__(self) -> str:
         return (f"DigitalLink(scheme={self.fixed or 'auto'!r}, channel={self.channel!r}, num_iter={self.num_iter}, "
-                f"decoder={self.decoder!r}, osd_order={self.osd_order}, residual_ber={self.residual_ber})")
+                f"decoder={self.decoder!r}, osd_order={self.osd_order}, polar={self.polar}, "
+                f"residual_ber={self.residual_ber})")
 
     def choose(self, snr_db: float, n_channel_uses: int) -> Scheme:
         """The scheme this link uses at ``snr_db`` with ``n_channel_uses`` per image."""
         if self.fixed is not None:
             return fixed_scheme(self.fixed, n_channel_uses)
         return choose_scheme(snr_db, n_channel_uses, self.chan, target_bler=self.target_bler, model=self.model,
-                             osd_order=self.osd_order)
+                             osd_order=self.osd_order, polar=self.polar)
 
     def plan(self, snr_db: float, n_channel_uses: int) -> TransportPlan:
         return self.choose(snr_db, n_channel_uses).plan
@@ -630,7 +670,8 @@ class DigitalLink:
         n_rows = tb.shape[0]
         m = plan.modulation.bits_per_symbol
         tb_crc = crc(plan.tb_crc[0], plan.payload_bits)
-        with_crc = tb_crc.attach(tb)  # [N, B]
+        # the polar code attaches and checks its CRC itself (it also picks the SCL path)
+        with_crc = tb if plan.code == "polar" else tb_crc.attach(tb)  # [N, B]
         # segmentation: code block r carries K_r - (code-block CRC) transport bits
         sizes = [kr - plan.cb_crc_bits for kr in plan.info_bits]
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -649,12 +690,23 @@ class DigitalLink:
             block = with_crc[:, starts[r]:starts[r + 1]]
             cb_crc = crc(CODE_BLOCK_CRC[0], sizes[r]) if plan.cb_crc_bits else None
             u = cb_crc.attach(block) if cb_crc is not None else block
-            code = get_code(kr, s * m, m, self.num_iter)
+            if plan.code == "polar":
+                from .polar import get_polar_code
+
+                code = get_polar_code(plan.payload_bits, s * m, plan.tb_crc[0], POLAR_LIST_SIZE)
+            else:
+                code = get_code(kr, s * m, m, self.num_iter)
             seq = scrambling[symbol_starts[r] * m:symbol_starts[r + 1] * m]
             x = modem.map((code.encode(u) + seq).remainder_(2.0))
             hs, ws = h[:, symbol_starts[r]:symbol_starts[r + 1]], w[:, symbol_starts[r]:symbol_starts[r + 1]]
             y = hs * x + ws * math.sqrt(n0)
             llr = modem.demap(y / hs, n0 / hs.abs().square()) * (1.0 - 2.0 * seq)  # descramble: flip where s = 1
+            if plan.code == "polar":
+                res = code.decode(llr)
+                iterations.append(torch.zeros(n_rows, dtype=torch.int32))
+                received.append(res.bits)
+                cw_ok.append(res.ok)
+                continue
             res = code.decode(llr, decoder=self.decoder, early_stop=self.early_stop, osd_order=plan.osd_order)
             iterations.append(res.iterations)
             ok = res.ok
@@ -665,7 +717,10 @@ class DigitalLink:
             received.append(bits)
             cw_ok.append(ok)
         tb_rx = torch.cat(received, dim=1)
-        payload, tb_pass = tb_crc.check(tb_rx)
+        if plan.code == "polar":
+            payload, tb_pass = tb_rx, cw_ok[0].clone()
+        else:
+            payload, tb_pass = tb_crc.check(tb_rx)
         flags = torch.stack(cw_ok, dim=1)
         if plan.n_codewords == 1:
             # one code block: the transport CRC is its only check beyond the parity checks, which
