@@ -3,6 +3,9 @@
 
     .venv/bin/python scripts/codec_v3_report.py --codecs mse-only-v3 tosc-sr-v3 --limit 1000 --out docs/codec_v3
 
+``--classic`` with no names skips the classic codecs (v3 against v3 and the semantic verdict
+only); ``--codecs`` also takes checkpoint paths.
+
 For each v3 checkpoint, a sweep of its quality index; for each classic codec (payload
 bytes plus its quality-index bits, the rule of the digital systems), a sweep of its quality
 knob, all on the first ``--limit`` test images. Rate = mean payload bits per pixel (real
@@ -64,10 +67,28 @@ def semantic_verdict(semantic: list[dict], clean: dict, n: int, training: str, h
             "all_met": bool(gaps and all(g["meets"] for g in gaps) and all(h["meets"] for h in held.values()))}
 
 
+def equal_rate(mse_rows: list[dict], sr_rows: list[dict]) -> list[dict]:
+    """TOSC-SR's scores at each of MSE-only's rates inside TOSC-SR's range (interpolated in
+    log-rate): one entry per MSE-only row, {"bpp", "mse_only": {...}, "tosc_sr": {...}} with the
+    rows' "psnr_db" and "acc_<task>" keys."""
+    from tosc.evaluation.bd import value_at_rate
+
+    tb = np.array([r["bpp"] for r in sr_rows])
+    out = []
+    for r in mse_rows:
+        if not (tb.min() <= r["bpp"] <= tb.max()):
+            continue
+        entry = {"bpp": r["bpp"], "mse_only": {k: r[k] for k in r if k.startswith(("acc_", "psnr"))}}
+        entry["tosc_sr"] = {k: value_at_rate(tb, [q[k] for q in sr_rows], r["bpp"]) for k in entry["mse_only"]}
+        out.append(entry)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--codecs", nargs="+", default=["mse-only-v3", "tosc-sr-v3"])
-    parser.add_argument("--classic", nargs="*", default=None, help="classic codec names (default: all registered)")
+    parser.add_argument("--classic", nargs="*", default=None,
+                        help="classic codec names (default: all registered; --classic alone: none, v3 only)")
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="docs/codec_v3")
@@ -155,14 +176,7 @@ def main() -> None:
     semantic, verdict = [], {}
     mse_name, sr_name = args.pair
     if mse_name in rows and sr_name in rows:
-        tb = np.array([r["bpp"] for r in rows[sr_name]])
-        for r in rows[mse_name]:
-            if not (tb.min() <= r["bpp"] <= tb.max()):
-                continue
-            entry = {"bpp": r["bpp"], "mse_only": {k: r[k] for k in r if k.startswith(("acc_", "psnr"))}}
-            entry["tosc_sr"] = {k: value_at_rate(tb, [q[k] for q in rows[sr_name]], r["bpp"])
-                                for k in entry["mse_only"]}
-            semantic.append(entry)
+        semantic = equal_rate(rows[mse_name], rows[sr_name])
         verdict = semantic_verdict(semantic, clean, n, TRAINING_TASK, list(HELD_OUT_TASKS))
 
     out = Path(args.out)

@@ -44,7 +44,9 @@ def main() -> int:
 
     try:
         ckpts = [load_checkpoint(p, kind="codec") for p in [args.src, *args.warm_start]]
-        times = [c.get("train_state", {}).get("train_time_s", 0.0) for c in ckpts]
+        # a training checkpoint keeps its time in train_state; a shipped (zoo) codec, warm-started
+        # from, has the whole chain's time at the top level
+        times = [c.get("train_state", {}).get("train_time_s", c.get("train_time_s", 0.0)) for c in ckpts]
         dest = zoo_dir() / "codecs" / f"{args.name}.pt"
         # measure the model as it will be read back (float16 weights), not the training copy
         ConvLearnedCodec.load(args.src).save(dest)

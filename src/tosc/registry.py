@@ -15,7 +15,8 @@ Metadata each kind's entries carry (``Entry.meta``):
   networks can run: ``("cpu",)`` or ``("cpu", "cuda")``). Every system factory takes
   ``device``, already resolved by :func:`tosc.systems.build_system`.
 - ``codec``: ``family`` ("classic").
-- ``task``: ``role`` ("training": the one network codecs are trained through; "held-out":
+- ``task``: ``role`` ("training": the one network codecs are trained through by default;
+  "training-extra": more networks a semantic term may average over, never judges; "held-out":
   used only to judge generalisation, never in training), ``output`` ("class" or "mask").
 - ``channel``: none yet (the channel classes say how they fade).
 

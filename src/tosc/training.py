@@ -68,8 +68,6 @@ class TrainConfigBase:
     root: str | None = None
 
     def __post_init__(self) -> None:
-        from .tasks import check_training_task
-
         check_config_fields(self)  # wrong types and NaN/inf (which pass every `<= 0` test), first
         for name in ("epochs", "batch_size"):
             if getattr(self, name) <= 0:
@@ -78,8 +76,15 @@ class TrainConfigBase:
             raise ConfigError(f"lr must be a positive number (got {self.lr!r})")
         if self.train_images is not None and self.train_images <= 0:
             raise ConfigError(f"train_images must be positive (or absent: all), got {self.train_images}")
-        check_training_task(self.task)
+        self.check_task()
         self.check()
+
+    def check_task(self) -> None:
+        """Refuse a ``task`` that no training run may use (a held-out or unknown network); a
+        trainer that accepts several networks overrides this."""
+        from .tasks import check_training_task
+
+        check_training_task(self.task)
 
     def check(self) -> None:
         """The subclass's own checks (called after the shared ones)."""

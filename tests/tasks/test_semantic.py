@@ -60,3 +60,45 @@ def test_codec_v3_config_refuses_a_held_out_task():
     with pytest.raises(ConfigError, match="held-out"):
         ConvTrainConfig(lambda_s=0.05, task="classifier-resnet")
     ConvTrainConfig(lambda_s=0.05, task="scene-classifier-cnn", dataset="fashion-scenes")
+
+
+def test_an_ensemble_term_is_the_mean_of_each_networks_own_term():
+    from tosc.tasks.semantic import TaskEnsemble
+
+    a, b = _Linear(), _Linear()
+    with torch.no_grad():
+        b.fc.weight.mul_(-2.0)
+    x, x_hat, labels = torch.rand(4, 2, 3, 3), torch.rand(4, 2, 3, 3), torch.tensor([0, 1, 2, 3])
+    ensemble = TaskEnsemble([a, b])
+    for kind in ("ce", "kl"):
+        want = (semantic_distortion(a, x_hat, x, labels, kind) + semantic_distortion(b, x_hat, x, labels, kind)) / 2
+        assert torch.allclose(semantic_distortion(ensemble, x_hat, x, labels, kind), want)
+    with pytest.raises(ConfigError):
+        TaskEnsemble([])
+
+
+def test_task_names_join_training_networks_and_never_a_held_out_one():
+    from tosc import registry
+    from tosc.source_coding.learned.train_conv import ConvTrainConfig
+    from tosc.tasks import TRAINING_TASK, held_out_tasks, training_task
+    from tosc.tasks.semantic import TaskEnsemble, task_names
+
+    assert task_names("classifier-cnn") == ("classifier-cnn",)
+    ens = "classifier-cnn+classifier-mlp-train+classifier-linear-train"
+    assert task_names(ens) == ("classifier-cnn", "classifier-mlp-train", "classifier-linear-train")
+    assert ConvTrainConfig(lambda_s=0.03, task=ens).task == ens
+    # the extra networks are neither the default training network nor held-out judges
+    assert training_task() == TRAINING_TASK == "classifier-cnn"
+    extra = registry.select("task", role="training-extra")
+    assert set(extra) == {"classifier-mlp-train", "classifier-linear-train"}
+    assert not set(extra) & set(held_out_tasks(None))
+    for bad, match in (("classifier-cnn+classifier-mlp", "held-out"),
+                       ("classifier-cnn+classifier-pixel-linear", "held-out"),
+                       ("classifier-cnn+classifier-cnn", "twice"), ("classifier-cnn+", "empty"),
+                       ("classifier-cnn+scene-classifier-cnn", "mixes")):
+        with pytest.raises(ConfigError, match=match):
+            ConvTrainConfig(lambda_s=0.03, task=bad)
+    net = load_training_task(ens)
+    assert isinstance(net, TaskEnsemble) and len(net.networks) == 3
+    assert not any(p.requires_grad for p in net.parameters())
+    assert net(torch.rand(2, 1, 28, 28)).shape == (2, 10)

@@ -27,6 +27,7 @@ from .segmentation import (
 )
 
 from . import detection, scenes  # noqa: F401  (register the scene tasks, metadata images="scenes")
+from . import ensemble  # noqa: F401  (register the training-only extra classifiers, role "training-extra")
 
 # Derived from the registry once every task above is registered (the registry's metadata, not
 # these names, is the source of truth; a task added to it appears here by itself).

@@ -10,7 +10,9 @@ A frozen task network T judges the reconstruction x_hat against the clean image 
   T's per-class probabilities on x.
 
 The task is chosen by name and checked by :func:`~tosc.tasks.check_training_task` (never a
-held-out network).
+held-out network). A name may join several networks with "+" (``"classifier-cnn+classifier-mlp-train"``):
+the semantic distortion is then the mean of each network's own term (:class:`TaskEnsemble`), so
+no one network's inductive bias decides alone what the codec keeps.
 """
 
 from __future__ import annotations
@@ -22,20 +24,60 @@ from .. import registry
 from ..errors import ConfigError
 from .classifiers import check_training_task
 
-__all__ = ["SEMANTIC_KINDS", "is_multilabel", "load_training_task", "semantic_targets", "semantic_distortion"]
+__all__ = ["SEMANTIC_KINDS", "TASK_JOIN", "task_names", "TaskEnsemble", "is_multilabel", "load_training_task",
+           "semantic_targets", "semantic_distortion"]
 
 SEMANTIC_KINDS = ("ce", "kl")
+# joins the task networks of an ensemble term in a training ``task`` setting: a task list,
+# not a system name (systems' "+" parts are read from the registry, never parsed)
+TASK_JOIN = "+"
+
+
+def task_names(task: str) -> tuple[str, ...]:
+    """The task networks a training ``task`` setting names: "a+b+c" -> ("a", "b", "c"); one name
+    -> (name,). Each is checked by ``check_training_task``; a repeated or empty name, or a mix of
+    one-label and multi-label networks, is a ConfigError."""
+    if not isinstance(task, str):
+        raise ConfigError(f"task must be a name, or names joined with {TASK_JOIN!r} (got {task!r})")
+    names = tuple(part.strip() for part in task.split(TASK_JOIN))
+    if any(not n for n in names):
+        raise ConfigError(f"task {task!r} has an empty name")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"task {task!r} names a network twice")
+    for name in names:
+        check_training_task(name)
+    if len({registry.meta_of("task", n).get("output") for n in names}) > 1:
+        raise ConfigError(f"task {task!r} mixes one-label and multi-label networks")
+    return names
+
+
+class TaskEnsemble(torch.nn.Module):
+    """Frozen task networks whose semantic terms :func:`semantic_distortion` averages (each
+    network's KL or cross-entropy on its own output, not a KL of averaged logits)."""
+
+    def __init__(self, networks: list[torch.nn.Module]) -> None:
+        super().__init__()
+        if not networks:
+            raise ConfigError("an ensemble needs at least one task network")
+        self.networks = torch.nn.ModuleList(networks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean logits, N x classes (for scoring only; the loss uses each network's own)."""
+        return torch.stack([net(x) for net in self.networks]).mean(0)
 
 
 def is_multilabel(task: str) -> bool:
-    """True when the task network answers "which classes are present" (one sigmoid per class)."""
-    return registry.meta_of("task", task).get("output") == "present"
+    """True when the task network(s) answer "which classes are present" (one sigmoid per class)."""
+    return registry.meta_of("task", task_names(task)[0]).get("output") == "present"
 
 
 def load_training_task(name: str) -> torch.nn.Module:
-    """The frozen task network ``name`` for a training loss (refuses held-out networks)."""
-    check_training_task(name)
-    return registry.get("task", name).factory()  # every task factory loads the network frozen, in eval mode
+    """The frozen task network ``name`` for a training loss (refuses held-out networks); for
+    names joined with "+", a :class:`TaskEnsemble` of them."""
+    names = task_names(name)
+    # every task factory loads the network frozen, in eval mode
+    networks = [registry.get("task", n).factory() for n in names]
+    return networks[0] if len(networks) == 1 else TaskEnsemble(networks).eval()
 
 
 def semantic_targets(data, task: str) -> torch.Tensor:
@@ -55,8 +97,11 @@ def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Ten
 
     x_hat, x: N x C x H x W in [0, 1] (x_hat is clamped first). labels: int64 [N] (one class
     per image) or float [N, classes] in {0, 1} (multi-hot, for a multi-label task). kind:
-    "ce" (to the labels) or "kl" (from the task's output on x; labels unused).
+    "ce" (to the labels) or "kl" (from the task's output on x; labels unused). A
+    :class:`TaskEnsemble` gives the mean of its networks' distortions.
     """
+    if isinstance(task, TaskEnsemble):
+        return torch.stack([semantic_distortion(net, x_hat, x, labels, kind) for net in task.networks]).mean(0)
     logits = task(x_hat.clamp(0, 1))
     if labels.ndim == 2:
         if kind == "ce":

@@ -458,3 +458,21 @@ def test_a_quality_index_out_of_range_is_a_damaged_stream(quality):
     stream = encode_batch(np.array([[quality]]), np.array([[codec._q_index]]), codec.tables)[0]
     with pytest.raises(CorruptFileError, match="quality index out of range"):
         codec.decode([stream + bytes(40)], (28, 28))
+
+
+def test_warm_start_from_a_shipped_frozen_codec_with_an_ensemble_semantic_term(tiny_codec, tmp_path):
+    """init_from may name a frozen zoo-format file (float16 weights, int8 integer network,
+    Gaussian tables): training starts from its weights, here with a three-network semantic term."""
+    from tosc.checkpoint import load_checkpoint
+    from tosc.source_coding.learned import train_conv
+
+    frozen = tmp_path / "frozen.pt"
+    tiny_codec.save(frozen)
+    cfg = train_conv.ConvTrainConfig(epochs=1, batch_size=16, train_images=16, lr=1e-12, final_lr=1e-12,
+                                     init_from=str(frozen), lambda_s=0.03, semantic="kl",
+                                     task="classifier-cnn+classifier-mlp-train+classifier-linear-train", **TINY)
+    train_conv.train_conv_codec(cfg, tmp_path / "ft.pt", progress=False)
+    start = load_checkpoint(frozen, kind="codec")["state_dict"]
+    after = load_checkpoint(tmp_path / "ft.pt", kind="codec")["state_dict"]
+    for key in ("g_a.0.weight", "g_s.0.weight", "h_a.0.weight"):
+        assert torch.allclose(after[key], start[key].float(), atol=1e-6), key

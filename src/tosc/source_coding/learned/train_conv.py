@@ -30,7 +30,7 @@ from ...checkpoint import load_checkpoint
 from ...data import load_dataset
 from ...errors import ConfigError
 from ...training import TrainConfigBase, TrainingRun, check_task_fits
-from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_distortion, semantic_targets
+from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_distortion, semantic_targets, task_names
 from .compressai_adapter import is_auxiliary, prepare_tables, table_keys
 from .conv import ConvCodec, ConvCodecConfig
 
@@ -49,6 +49,8 @@ class ConvTrainConfig(TrainConfigBase):
     semantic_exponent: float = 0.5
     pixel_weight: float = 1.0  # 0 drops the pixel term: the task-only codec (rate + semantic distortion)
     semantic: str = "ce"  # "ce" (cross-entropy to the label) or "kl" (to the task's output on x)
+    # one training network, or several joined with "+" ("classifier-cnn+classifier-mlp-train"):
+    # the semantic term is then the mean of each network's own term (tosc.tasks.semantic.TaskEnsemble)
     task: str = "classifier-cnn"
     epochs: int = 16
     batch_size: int = 64
@@ -64,6 +66,9 @@ class ConvTrainConfig(TrainConfigBase):
     checkpoint_every: int = 200
     flip: bool = True
     balance: float = 0.5  # exponent of the per-image loss normalisation (see the module docstring)
+
+    def check_task(self) -> None:
+        task_names(self.task)  # each name a training network (never a held-out one), none twice
 
     def check(self) -> None:
         for name in ("lambda_min", "lambda_max", "final_lr", "aux_lr"):
@@ -212,7 +217,8 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             raise ConfigError(f"{cfg.init_from} does not fit this architecture (missing "
                               f"{sorted(missing)[:3]}, unexpected {result.unexpected_keys[:3]})")
     if cfg.lambda_s > 0:
-        check_task_fits(cfg.task, train)
+        for name in task_names(cfg.task):
+            check_task_fits(name, train)
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
     main_params = [p for n, p in model.named_parameters() if not is_auxiliary(n)]
     aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
