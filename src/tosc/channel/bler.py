@@ -31,6 +31,7 @@ s g_min + margin, with P(g < g_min) = target / 2 (see :meth:`BlerModel.max_info_
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -46,8 +47,8 @@ import torch
 from ..errors import ConfigError, CorruptFileError
 from ..io import atomic_write_text
 from .conventions import check_channel_kind, check_snr_db
-from .ldpc import MAX_RATE, MIN_RATE, NUM_ITER, max_coded_bits, rate_matchable
-from .polar import POLAR_LINK_CRC, POLAR_LIST_SIZE
+from .ldpc import MAX_RATE, MIN_RATE, NUM_ITER, get_code, max_coded_bits, rate_matchable
+from .polar import POLAR_LINK_CRC, POLAR_LIST_SIZE, POLAR_MAX_CODED_BITS, get_polar_code, polar_feasible
 
 __all__ = [
     "BlerModel",
@@ -150,8 +151,6 @@ def info_bits_grid(n_channel_uses: int, bits_per_symbol: int, code: str = "ldpc"
         rates = np.append(rates, hi)
     ks = sorted({int(math.floor(r * n + 1e-9)) for r in rates})
     if check_code(code) == "polar":
-        from .polar import polar_feasible
-
         return [k for k in ks if k > POLAR_CRC[1] and polar_feasible(k - POLAR_CRC[1], n, POLAR_CRC[1])]
     return [k for k in ks if MIN_INFO_BITS <= k and rate_matchable(k, n)]
 
@@ -175,27 +174,19 @@ def simulate_codewords(info_bits: int, n_channel_uses: int, bits_per_symbol: int
 
     n = n_channel_uses * bits_per_symbol
     if check_code(code) == "polar":
-        from .polar import get_polar_code
-
-        polar = get_polar_code(info_bits - POLAR_CRC[1], n, POLAR_CRC[0], POLAR_LIST_SIZE)
-        width = polar.k
+        coder = get_polar_code(info_bits - POLAR_CRC[1], n, POLAR_CRC[0], POLAR_LIST_SIZE)
+        decode = coder.decode
     else:
-        from .ldpc import get_code
-
-        ldpc = get_code(info_bits, n, bits_per_symbol, num_iter)
-        width = info_bits
+        coder = get_code(info_bits, n, bits_per_symbol, num_iter)
+        decode = functools.partial(coder.decode, osd_order=osd_order)
     modem = get_modem(modulation_name(bits_per_symbol))
     sent = failures = undetected = 0
     while sent < max_codewords and failures < stop_failures:
         # small first batches: far below the threshold a handful of codewords settles the point
         b = min(batch, max(first_batch, sent), max_codewords - sent)
-        u = torch.randint(0, 2, (b, width), generator=generator, dtype=torch.uint8)
-        if code == "polar":
-            out = channel(modem.map(polar.encode(u)), snr_db, generator)
-            res = polar.decode(modem.demap(out.equalised("zf"), out.effective_n0()))
-        else:
-            out = channel(modem.map(ldpc.encode(u)), snr_db, generator)
-            res = ldpc.decode(modem.demap(out.equalised("zf"), out.effective_n0()), osd_order=osd_order)
+        u = torch.randint(0, 2, (b, coder.k), generator=generator, dtype=torch.uint8)
+        out = channel(modem.map(coder.encode(u)), snr_db, generator)
+        res = decode(modem.demap(out.equalised("zf"), out.effective_n0()))
         wrong = (res.bits != u).any(dim=1)
         sent += b
         failures += int(((~res.ok) | wrong).sum())
@@ -534,8 +525,6 @@ class BlerModel:
         bits = int(math.floor(per_use * n_channel_uses + 1e-9))
         n = n_channel_uses * bits_per_symbol
         if code == "polar":
-            from .polar import POLAR_MAX_CODED_BITS, polar_feasible
-
             if n > POLAR_MAX_CODED_BITS:
                 return 0
             while bits > POLAR_CRC[1] and not polar_feasible(bits - POLAR_CRC[1], n, POLAR_CRC[1]):

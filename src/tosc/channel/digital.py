@@ -53,6 +53,7 @@ from .conventions import check_csi, check_snr_db
 from .fading import FadingChannel, base_seed, complex_normal, image_generator
 from .ldpc import DECODERS, MAX_INFO_BITS, MIN_RATE, NUM_ITER, OSD_MAX_CODED_BITS, OSD_ORDER, get_code, rate_matchable
 from .modulation import Modulation, get_modem, get_modulation
+from .polar import POLAR_MAX_CODED_BITS, get_polar_code, polar_feasible
 from .residual import flip_bits
 from .sionna_adapter import crc
 
@@ -266,8 +267,6 @@ def plan_transport(n_channel_uses: int, modulation: str | int | Modulation, payl
     if osd_order and k * m > OSD_MAX_CODED_BITS:
         raise DoesNotFitError(f"OSD runs on blocks of at most {OSD_MAX_CODED_BITS} coded bits, not {k * m}")
     if check_code(code) == "polar":
-        from .polar import POLAR_MAX_CODED_BITS, polar_feasible
-
         if osd_order:
             raise ConfigError("OSD belongs to the LDPC code; the polar code is decoded by SCL")
         if not polar_feasible(a, k * m, POLAR_CRC[1]):
@@ -691,8 +690,6 @@ class DigitalLink:
             cb_crc = crc(CODE_BLOCK_CRC[0], sizes[r]) if plan.cb_crc_bits else None
             u = cb_crc.attach(block) if cb_crc is not None else block
             if plan.code == "polar":
-                from .polar import get_polar_code
-
                 code = get_polar_code(plan.payload_bits, s * m, plan.tb_crc[0], POLAR_LIST_SIZE)
             else:
                 code = get_code(kr, s * m, m, self.num_iter)
