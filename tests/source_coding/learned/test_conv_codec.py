@@ -270,11 +270,24 @@ def test_training_config_refuses_nonsense():
 
     for bad in (dict(lr=float("nan")), dict(lambda_min=float("inf")), dict(lambda_s=-1), dict(epochs="abc"),
                 dict(lambda_min=10, lambda_max=5), dict(balance=2), dict(semantic_exponent=-0.5),
-                dict(pixel_weight=float("nan")), dict(pixel_weight=0)):  # task-only needs lambda_s > 0
+                dict(pixel_weight=float("nan")), dict(pixel_weight=0),  # task-only needs lambda_s > 0
+                dict(semantic_lambda_cap=-1), dict(semantic_lambda_cap=float("nan"))):
         with pytest.raises(ConfigError):
             ConvTrainConfig(**bad)
     assert ConvTrainConfig(pixel_weight=0, lambda_s=0.05).variant == "task-only"
     assert ConvTrainConfig(lambda_s=0.05).variant == "tosc-sr"
+
+
+def test_semantic_weight_stops_growing_at_the_cap():
+    from tosc.source_coding.learned.train_conv import ConvTrainConfig, semantic_weight
+
+    lam = torch.tensor([2.0, 8.0, 128.0, 1.2e5])
+    free = semantic_weight(ConvTrainConfig(lambda_s=0.1, semantic_exponent=1.0), lam)
+    assert torch.allclose(free, 0.1 * lam / 2)
+    capped = semantic_weight(ConvTrainConfig(lambda_s=0.1, semantic_exponent=1.0, semantic_lambda_cap=8.0), lam)
+    assert torch.allclose(capped, torch.tensor([0.1, 0.4, 0.4, 0.4]))
+    half = semantic_weight(ConvTrainConfig(lambda_s=0.1, semantic_exponent=0.5, semantic_lambda_cap=128.0), lam)
+    assert torch.allclose(half, torch.tensor([0.1, 0.2, 0.8, 0.8]))
 
 
 def test_loss_weights_rates_and_terms_as_configured(monkeypatch):

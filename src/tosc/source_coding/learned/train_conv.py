@@ -34,7 +34,7 @@ from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_disto
 from .compressai_adapter import is_auxiliary, prepare_tables, table_keys
 from .conv import ConvCodec, ConvCodecConfig
 
-__all__ = ["ConvTrainConfig", "train_conv_codec", "lambda_at", "ARCH"]
+__all__ = ["ConvTrainConfig", "train_conv_codec", "lambda_at", "semantic_weight", "ARCH"]
 
 ARCH = "conv-codec-v3"
 
@@ -47,6 +47,10 @@ class ConvTrainConfig(TrainConfigBase):
     lambda_max: float = 1.2e5
     lambda_s: float = 0.0  # semantic weight at t = 0 (scaled with (lambda_p / lambda_min) ** semantic_exponent above)
     semantic_exponent: float = 0.5
+    # lambda_p above which the semantic weight stops growing (0: never stops). Above it the
+    # semantic share of the loss falls as 1 / lambda_p, so the high rates, where MSE-only is
+    # already at clean accuracy, stop paying PSNR for it
+    semantic_lambda_cap: float = 0.0
     pixel_weight: float = 1.0  # 0 drops the pixel term: the task-only codec (rate + semantic distortion)
     semantic: str = "ce"  # "ce" (cross-entropy to the label) or "kl" (to the task's output on x)
     # one training network, or several joined with "+" ("classifier-cnn+classifier-mlp-train"):
@@ -76,6 +80,8 @@ class ConvTrainConfig(TrainConfigBase):
                 raise ConfigError(f"{name} must be a positive finite number (got {getattr(self, name)!r})")
         if self.lambda_s < 0:
             raise ConfigError(f"lambda_s must be a finite number >= 0 (got {self.lambda_s!r})")
+        if not (math.isfinite(self.semantic_lambda_cap) and self.semantic_lambda_cap >= 0):
+            raise ConfigError(f"semantic_lambda_cap must be a finite number >= 0 (got {self.semantic_lambda_cap!r})")
         for name in ("balance", "semantic_exponent"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must be a number in [0, 1] (got {getattr(self, name)!r})")
@@ -175,6 +181,14 @@ def lambda_at(cfg: ConvTrainConfig, t: torch.Tensor) -> torch.Tensor:
     return cfg.lambda_min * (cfg.lambda_max / cfg.lambda_min) ** t
 
 
+def semantic_weight(cfg: ConvTrainConfig, lam: torch.Tensor) -> torch.Tensor:
+    """lambda_s(t) for trade-offs ``lam`` = lambda_p(t): lambda_s (lambda_p / lambda_min) ** semantic_exponent,
+    with lambda_p held at ``semantic_lambda_cap`` above it (when the cap is set)."""
+    if cfg.semantic_lambda_cap > 0:
+        lam = lam.clamp(max=cfg.semantic_lambda_cap)
+    return cfg.lambda_s * (lam / cfg.lambda_min) ** cfg.semantic_exponent
+
+
 def _step_seed(seed: int, epoch: int, step: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + step * 104_729 + 17) % (2**63)
 
@@ -189,7 +203,7 @@ def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[st
     terms = {"bpp": bpp, "mse": mse}
     if cfg.lambda_s > 0 and task is not None:
         sem = semantic_distortion(task, out["x_hat"], x, labels, cfg.semantic)
-        per_image = per_image + cfg.lambda_s * (lam / cfg.lambda_min) ** cfg.semantic_exponent * sem
+        per_image = per_image + semantic_weight(cfg, lam) * sem
         terms["semantic"] = sem
     terms["loss"] = (per_image / (lam / cfg.lambda_min) ** cfg.balance).mean()
     return terms
