@@ -269,7 +269,7 @@ def test_training_config_refuses_nonsense():
     from tosc.source_coding.learned.train_conv import ConvTrainConfig
 
     for bad in (dict(lr=float("nan")), dict(lambda_min=float("inf")), dict(lambda_s=-1), dict(epochs="abc"),
-                dict(lambda_min=10, lambda_max=5), dict(balance=2), dict(semantic_exponent=-0.5),
+                dict(lambda_min=10, lambda_max=5), dict(balance=2), dict(semantic_exponent=-0.5), dict(semantic_exponent=2.5),
                 dict(pixel_weight=float("nan")), dict(pixel_weight=0),  # task-only needs lambda_s > 0
                 dict(semantic_lambda_cap=-1), dict(semantic_lambda_cap=float("nan"))):
         with pytest.raises(ConfigError):

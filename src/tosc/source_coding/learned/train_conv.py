@@ -82,9 +82,11 @@ class ConvTrainConfig(TrainConfigBase):
             raise ConfigError(f"lambda_s must be a finite number >= 0 (got {self.lambda_s!r})")
         if not (math.isfinite(self.semantic_lambda_cap) and self.semantic_lambda_cap >= 0):
             raise ConfigError(f"semantic_lambda_cap must be a finite number >= 0 (got {self.semantic_lambda_cap!r})")
-        for name in ("balance", "semantic_exponent"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"{name} must be a number in [0, 1] (got {getattr(self, name)!r})")
+        if not 0 <= self.balance <= 1:
+            raise ConfigError(f"balance must be a number in [0, 1] (got {self.balance!r})")
+        # above 1 the semantic share of the loss grows with the rate (up to semantic_lambda_cap)
+        if not 0 <= self.semantic_exponent <= 2:
+            raise ConfigError(f"semantic_exponent must be a number in [0, 2] (got {self.semantic_exponent!r})")
         if self.pixel_weight < 0:
             raise ConfigError(f"pixel_weight must be a finite number >= 0 (got {self.pixel_weight!r})")
         if self.pixel_weight == 0 and self.lambda_s == 0:
