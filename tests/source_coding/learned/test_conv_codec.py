@@ -136,6 +136,7 @@ def test_streams_round_trip_any_size(tiny_codec, shape, fashion_test_slice):
     streams = tiny_codec.encode(images, np.array([0, 30, 64, 100, 127]))
     out = tiny_codec.decode(streams, shape[1:])
     assert out.shape == images.shape and torch.isfinite(out).all()
+    assert torch.equal(out * 255, (out * 255).round()) and out.min() >= 0 and out.max() <= 1  # 8-bit images
     # zero bits appended (as a fixed channel budget delivers them) decode identically
     padded = tiny_codec.decode([s + b"\x00" * 7 for s in streams], shape[1:])
     assert torch.equal(out, padded)

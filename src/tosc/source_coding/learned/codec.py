@@ -149,9 +149,11 @@ class LearnedCodec:
         return images
 
     def decode(self, streams: list[bytes], image_hw: tuple[int, int] | None = None) -> torch.Tensor:
-        """Streams -> images N x C x H x W in [0, 1] (H, W default to the training size)."""
+        """Streams -> 8-bit images N x C x H x W in [0, 1], multiples of 1/255 like every classic
+        decoder's (H, W default to the training size)."""
         h, w = image_hw or self.config.image_hw
-        return self.reconstruct(self.decode_symbols(streams), self.model.padding_for(h, w))
+        images = self.reconstruct(self.decode_symbols(streams), self.model.padding_for(h, w))
+        return images.mul(255).round_().div_(255)
 
     def encode_file(self, images: torch.Tensor) -> bytes:
         images = torch.as_tensor(images, dtype=torch.float32)
