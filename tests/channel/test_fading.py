@@ -152,3 +152,19 @@ def test_real_complex_packing_and_bad_inputs():
         AnalogChannel("awgn")(complex_normal((2, 4)), torch.tensor([1.0, float("nan")]))
     with pytest.raises(ConfigError):
         AnalogChannel("awgn", equalizer="magic")
+
+
+def test_shipped_fast_fading_model_reads_coarse_rows_half_a_db_low():
+    """Fast fading reads each BLER row by its own margin (tosc.channel.fading): the coarse
+    20-iteration rows must carry 0.5 dB, the refined ones one refinement step."""
+    from tosc.channel import bler
+    from tosc.channel.fading import RayleighFastChannel
+
+    assert RayleighFastChannel.model_margin_db is None
+    model = bler.load_model("rayleigh-fast")
+    rows = [r for rows in model.curves.values() for r in rows]
+    coarse = [r for r in rows if r.get("num_iter") == 20]
+    refined = [r for r in rows if r.get("num_iter") == 50]
+    assert coarse and refined
+    assert all(model.row_margin_db(r) == 0.5 for r in coarse)
+    assert all(model.row_margin_db(r) == bler.REFINED_MARGIN_DB for r in refined)
