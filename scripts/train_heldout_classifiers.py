@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from tosc.errors import ToscError
 
 
 def main() -> int:
@@ -32,31 +33,19 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from tosc import registry
-    from tosc.errors import ConfigError
-    from tosc.tasks import fit_linear_head, held_out_tasks, train_classifier
-    from tosc.zoo import task_path
+    from tosc.tasks import fit_linear_head, held_out_tasks, train_classifiers
 
     names = [n for n in held_out_tasks() if registry.get("task", n).meta.get("fit") is fit_linear_head]
-    unknown = sorted(set(args.only or ()) - set(names))
-    if unknown:
-        raise ConfigError(f"not a linear held-out classifier: {', '.join(unknown)}; known: {', '.join(names)}")
-    for name in names:
-        if args.only and name not in args.only:
-            continue
-        out = Path(args.zoo) / "tasks" / f"{name}.pt" if args.zoo else task_path(name)
-        metrics = train_classifier(name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                   out=out)
+    try:
+        results = train_classifiers(names, args.only, what="a linear held-out classifier", zoo=args.zoo, epochs=args.epochs,
+                                    batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    except ToscError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, metrics in results.items():
         print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Exception as exc:  # noqa: BLE001 - the library's typed errors become one line
-        from tosc.errors import ToscError
-
-        if not isinstance(exc, ToscError):
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

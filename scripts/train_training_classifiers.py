@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from tosc.errors import ToscError
 
 
 def main() -> int:
@@ -31,32 +32,20 @@ def main() -> int:
 
     torch.set_num_threads(1)
     from tosc import registry
-    from tosc.errors import ConfigError
-    from tosc.tasks import train_classifier
+    from tosc.tasks import train_classifiers
     from tosc.tasks.ensemble import EXTRA_TRAINING_ROLE
-    from tosc.zoo import task_path
 
     names = registry.select("task", role=EXTRA_TRAINING_ROLE)
-    unknown = sorted(set(args.only or ()) - set(names))
-    if unknown:
-        raise ConfigError(f"not an extra training classifier: {', '.join(unknown)}; known: {', '.join(names)}")
-    for name in names:
-        if args.only and name not in args.only:
-            continue
-        out = Path(args.zoo) / "tasks" / f"{name}.pt" if args.zoo else task_path(name)
-        metrics = train_classifier(name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                   out=out, progress=False)
+    try:
+        results = train_classifiers(names, args.only, what="an extra training classifier", zoo=args.zoo, epochs=args.epochs,
+                                    batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False)
+    except ToscError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, metrics in results.items():
         print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Exception as exc:  # noqa: BLE001 - the library's typed errors become one line
-        from tosc.errors import ToscError
-
-        if not isinstance(exc, ToscError):
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

@@ -11,6 +11,7 @@ from .classifiers import (
     build_classifier,
     load_task_network,
     train_classifier,
+    train_classifiers,
     accuracy,
     predict,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "build_classifier",
     "load_task_network",
     "train_classifier",
+    "train_classifiers",
     "accuracy",
     "predict",
     "HOGLinear",

@@ -21,7 +21,7 @@ from ..training import fit_best_epoch, fit_state_path
 from ..zoo import task_path
 
 __all__ = ["training_task", "held_out_tasks", "check_training_task", "build_classifier", "load_task_network",
-           "fit_end_to_end", "train_classifier", "accuracy", "predict", "augment"]
+           "fit_end_to_end", "train_classifier", "train_classifiers", "accuracy", "predict", "augment"]
 
 
 def _conv_bn(c_in: int, c_out: int, k: int = 3) -> nn.Sequential:
@@ -221,3 +221,20 @@ def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int =
     save_checkpoint(out, kind="task", arch=arch,
                     state_dict=model.state_dict(), config=config, metrics=metrics)
     return metrics
+
+
+def train_classifiers(names: list[str], only: list[str] | None = None, *, what: str = "a classifier of this kind",
+                      zoo: str | Path | None = None, **fit_options) -> dict[str, dict]:
+    """:func:`train_classifier` for each registered task of ``names`` (all, or those in ``only``,
+    which must be among them, else ``ConfigError`` saying they are not ``what``), written to
+    ``zoo``/tasks/<name>.pt (default: the model zoo). Returns {name: metrics}."""
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise ConfigError(f"not {what}: {', '.join(unknown)}; known: {', '.join(names)}")
+    results = {}
+    for name in names:
+        if only and name not in only:
+            continue
+        out = Path(zoo) / "tasks" / f"{name}.pt" if zoo else task_path(name)
+        results[name] = train_classifier(name, out=out, **fit_options)
+    return results
