@@ -10,7 +10,8 @@ The division shares the model's capacity between rates: with ``balance`` = 0 the
 images (whose loss is an order of magnitude larger) drown the low-rate ones, with 0.5 the
 reverse happens (a t = 1 image then weighs about 20x less than a t = 0 one); it changes how
 capacity is shared, not the optimum of any single image's trade-off. S_i is the semantic distortion of the TOSC-SR loss (see
-:func:`semantic_distortion`); lambda_s = 0 is the MSE-only codec.
+:func:`semantic_distortion`) and lambda_s(t) = lambda_s (min(lambda_p(t), cap) / lambda_min) ** semantic_exponent
+(:func:`semantic_weight`; cap = ``semantic_lambda_cap``, none when 0); lambda_s = 0 is the MSE-only codec.
 
 Determinism and resumption: the shuffle of epoch e comes from (seed, e), and the noise and
 qualities of step s from (seed, e, s), so a run killed anywhere and resumed from its last
