@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="after simulating, write --out completed with this older model's other rows "
                              "to --merged-out (tosc.channel.bler.merge_models)")
     parser.add_argument("--merged-out", default=None, help="where --complete-from writes (default: the shipped model)")
+    parser.add_argument("--older-margin-db", type=float, default=None,
+                        help="read the rows taken from --complete-from this many dB low instead of by their own "
+                             "margin (the shipped fast-fading model: 0.5 for its coarse rows)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out or bler.model_path(args.channel))
             refined = bler.BlerModel.from_json(json.loads(out.read_text()), str(out))
             older = bler.BlerModel.from_json(json.loads(Path(args.complete_from).read_text()), args.complete_from)
-            bler.save_model(bler.merge_models(refined, older), args.merged_out or bler.model_path(args.channel))
+            bler.save_model(bler.merge_models(refined, older, args.older_margin_db),
+                            args.merged_out or bler.model_path(args.channel))
     except ToscError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -168,3 +168,22 @@ def test_shipped_fast_fading_model_reads_coarse_rows_half_a_db_low():
     assert coarse and refined
     assert all(model.row_margin_db(r) == 0.5 for r in coarse)
     assert all(model.row_margin_db(r) == bler.REFINED_MARGIN_DB for r in refined)
+
+
+def test_merge_models_can_read_the_older_rows_with_a_given_margin():
+    from tosc.channel import bler
+    from tosc.errors import ConfigError
+
+    def row(k, margin=None):
+        r = {"info_bits": k, "coded_bits": 98, "threshold_db": 1.0, "points": []}
+        return r if margin is None else {**r, "margin_db": margin}
+
+    refined = bler.BlerModel("rayleigh-fast", 1e-3, {"49/2": [row(40, 0.0625)]}, {"model_margin_db": 0.0625})
+    older = bler.BlerModel("rayleigh-fast", 1e-3, {"49/2": [row(30), row(40)]}, {"model_margin_db": 0.25})
+    kept = bler.merge_models(refined, older)
+    assert [(r["info_bits"], r["margin_db"]) for r in kept.curves["49/2"]] == [(30, 0.25), (40, 0.0625)]
+    raised = bler.merge_models(refined, older, 0.5)
+    assert [(r["info_bits"], r["margin_db"]) for r in raised.curves["49/2"]] == [(30, 0.5), (40, 0.0625)]
+    assert raised.params["older_rows"]["margin_db"] == 0.5
+    with pytest.raises(ConfigError):
+        bler.merge_models(refined, older, -1.0)

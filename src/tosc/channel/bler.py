@@ -577,13 +577,17 @@ class BlerModel:
             raise CorruptFileError(f"{source or 'BLER model'}: not a tosc BLER model ({exc})") from None
 
 
-def merge_models(refined: BlerModel, older: BlerModel) -> BlerModel:
+def merge_models(refined: BlerModel, older: BlerModel, older_margin_db: float | None = None) -> BlerModel:
     """``refined`` completed with the rows of ``older`` it lacks, each tagged with the BP
     iterations, margin and file it comes from (a targeted refinement measures only the shapes
     that decide the operating points of interest; the rest keep their older, coarser thresholds,
-    read with the older margin). Both must be of the same channel and target."""
+    read with the older margin, or with ``older_margin_db`` where given: the fast-fading coarse
+    rows are read 0.5 dB low, see :class:`tosc.channel.fading.RayleighFastChannel`). Both must
+    be of the same channel and target."""
     if refined.channel != older.channel or refined.target_bler != older.target_bler:
         raise ConfigError("can only merge BLER models of the same channel and target")
+    if older_margin_db is not None and not (math.isfinite(older_margin_db) and older_margin_db >= 0):
+        raise ConfigError(f"older_margin_db must be a finite number >= 0 (got {older_margin_db!r})")
     origin = f"{Path(older.source).name or 'older model'} (git {older.provenance.get('git_commit', '?')})"
     curves: dict[str, list[dict[str, Any]]] = {key: [dict(r) for r in rows] for key, rows in refined.curves.items()}
     for key, rows in older.curves.items():
@@ -592,10 +596,13 @@ def merge_models(refined: BlerModel, older: BlerModel) -> BlerModel:
             if row["info_bits"] not in have:
                 curves.setdefault(key, []).append({
                     **row, "num_iter": row.get("num_iter", older.params.get("num_iter", 20)),
-                    "margin_db": older.row_margin_db(row), "from": row.get("from", origin)})
+                    "margin_db": older.row_margin_db(row) if older_margin_db is None else older_margin_db,
+                    "from": row.get("from", origin)})
         curves[key].sort(key=lambda r: r["info_bits"])
     params = dict(refined.params)
     params["older_rows"] = {"from": origin, "params": older.params, "provenance": older.provenance}
+    if older_margin_db is not None:
+        params["older_rows"]["margin_db"] = older_margin_db
     return BlerModel(refined.channel, refined.target_bler, curves, params, dict(refined.provenance))
 
 
