@@ -37,13 +37,13 @@ def main() -> int:
 
     names = [n for n in held_out_tasks() if registry.get("task", n).meta.get("fit") is fit_linear_head]
     try:
-        results = train_classifiers(names, args.only, what="a linear held-out classifier", zoo=args.zoo, epochs=args.epochs,
-                                    batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        fitted = train_classifiers(names, args.only, what="a linear held-out classifier", zoo=args.zoo,
+                                   epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        for name, metrics in fitted:
+            print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     except ToscError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for name, metrics in results.items():
-        print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     return 0
 
 

@@ -37,13 +37,13 @@ def main() -> int:
 
     names = registry.select("task", role=EXTRA_TRAINING_ROLE)
     try:
-        results = train_classifiers(names, args.only, what="an extra training classifier", zoo=args.zoo, epochs=args.epochs,
-                                    batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False)
+        fitted = train_classifiers(names, args.only, what="an extra training classifier", zoo=args.zoo,
+                                   epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False)
+        for name, metrics in fitted:
+            print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     except ToscError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for name, metrics in results.items():
-        print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     return 0
 
 

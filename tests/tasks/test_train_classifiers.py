@@ -9,7 +9,7 @@ def test_train_classifiers_fits_the_chosen_ones_and_refuses_strangers(monkeypatc
 
     calls = []
     monkeypatch.setattr(classifiers, "train_classifier", lambda name, out, **kw: calls.append((name, out, kw)) or {"acc": 1.0})
-    got = classifiers.train_classifiers(["a", "b"], ["b"], zoo=tmp_path, epochs=3)
+    got = dict(classifiers.train_classifiers(["a", "b"], ["b"], zoo=tmp_path, epochs=3))
     assert got == {"b": {"acc": 1.0}} and calls == [("b", tmp_path / "tasks" / "b.pt", {"epochs": 3})]
     with pytest.raises(ConfigError, match="not an extra: c; known: a, b"):
-        classifiers.train_classifiers(["a", "b"], ["c"], what="an extra")
+        list(classifiers.train_classifiers(["a", "b"], ["c"], what="an extra"))

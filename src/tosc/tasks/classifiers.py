@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -224,17 +224,16 @@ def train_classifier(arch: str, *, dataset: str = "fashion-mnist", epochs: int =
 
 
 def train_classifiers(names: list[str], only: list[str] | None = None, *, what: str = "a classifier of this kind",
-                      zoo: str | Path | None = None, **fit_options) -> dict[str, dict]:
+                      zoo: str | Path | None = None, **fit_options) -> Iterator[tuple[str, dict]]:
     """:func:`train_classifier` for each registered task of ``names`` (all, or those in ``only``,
     which must be among them, else ``ConfigError`` saying they are not ``what``), written to
-    ``zoo``/tasks/<name>.pt (default: the model zoo). Returns {name: metrics}."""
+    ``zoo``/tasks/<name>.pt (default: the model zoo). Yields (name, metrics) as each one is
+    fitted, so a script can report them as they come."""
     unknown = sorted(set(only or ()) - set(names))
     if unknown:
         raise ConfigError(f"not {what}: {', '.join(unknown)}; known: {', '.join(names)}")
-    results = {}
     for name in names:
         if only and name not in only:
             continue
         out = Path(zoo) / "tasks" / f"{name}.pt" if zoo else task_path(name)
-        results[name] = train_classifier(name, out=out, **fit_options)
-    return results
+        yield name, train_classifier(name, out=out, **fit_options)
