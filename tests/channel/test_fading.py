@@ -160,7 +160,7 @@ def test_shipped_fast_fading_model_reads_coarse_rows_half_a_db_low():
     from tosc.channel import bler
     from tosc.channel.fading import RayleighFastChannel
 
-    assert RayleighFastChannel.model_margin_db is None
+    assert not hasattr(RayleighFastChannel, "model_margin_db")  # no channel-wide override of the rows
     model = bler.load_model("rayleigh-fast")
     rows = [r for rows in model.curves.values() for r in rows]
     coarse = [r for r in rows if r.get("num_iter") == 20]

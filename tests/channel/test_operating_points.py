@@ -38,7 +38,7 @@ def test_a_segmented_block_meets_the_target_at_the_edge_of_the_model():
     lo, hi = 14.0, 20.0
     for _ in range(20):
         mid = (lo + hi) / 2
-        if digital._largest_payload(digital.load_model("awgn"), 8192, m, mid, None) >= plan.payload_bits:
+        if digital._largest_payload(digital.load_model("awgn"), 8192, m, mid) >= plan.payload_bits:
             hi = mid
         else:
             lo = mid

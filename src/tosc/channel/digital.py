@@ -314,13 +314,13 @@ class Scheme:
         return self.plan.modulation
 
 
-def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db: float, osd_order: int = 0,
-                     code: str = "ldpc") -> int:
-    """Largest A whose every code block the model passes at ``snr_db`` (0 if none)."""
+def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, osd_order: int = 0, code: str = "ldpc") -> int:
+    """Largest A whose every code block the model passes at ``snr_db``, each row read by its own
+    margin (0 if none)."""
     if code == "polar":
-        a = model.max_info_bits(k, m, snr_db, margin_db, code="polar") - POLAR_CRC[1]
+        a = model.max_info_bits(k, m, snr_db, code="polar") - POLAR_CRC[1]
         return a if a > 0 else 0
-    whole = model.max_info_bits(k, m, snr_db, margin_db, osd_order)
+    whole = model.max_info_bits(k, m, snr_db, osd_order=osd_order)
     if whole < MIN_INFO_BITS:
         return 0
     a = whole - transport_crc(whole, k, osd_order)[1]
@@ -332,7 +332,7 @@ def _largest_payload(model: BlerModel, k: int, m: int, snr_db: float, margin_db:
         except DoesNotFitError:
             a -= max(1, a // 100)
             continue
-        worst = min(model.max_info_bits(s, m, snr_db, margin_db, osd_order) - kr
+        worst = min(model.max_info_bits(s, m, snr_db, osd_order=osd_order) - kr
                     for s, kr in zip(plan.symbols, plan.info_bits))
         if worst >= 0:
             return a
@@ -355,24 +355,23 @@ def choose_scheme(snr_db: float, n_channel_uses: int, channel: FadingChannel | s
     When none does, the most robust shape (QPSK at the lowest code rate 5G LDPC reaches without
     repetition, one payload bit where that is all that fits) with ``meets_target`` False.
     Raises :class:`DoesNotFitError` when not even that fits (too few channel uses).
-    model: the BLER model (default: the shipped one for the channel's ``model_kind``); it is
-    read ``chan.model_margin_db`` low where the channel sets one, else each row by its own margin.
+    model: the BLER model (default: the shipped one for the channel's ``model_kind``), each row
+    read by its own margin (:meth:`tosc.channel.bler.BlerModel.row_margin_db`).
     """
     snr_db = check_snr_db(snr_db)
     k = _check_uses(n_channel_uses)
     chan = channel if isinstance(channel, FadingChannel) else FadingChannel(channel)
     model_snr = chan.model_snr_db(snr_db, target_bler)
     model = model if model is not None else load_model(chan.model_kind)
-    margin = chan.model_margin_db  # None: each row's own (tosc.channel.bler.BlerModel.row_margin_db)
     best: TransportPlan | None = None
     for m in model.modulation_bits():
         for order in (0, osd_order) if osd_order and k * m <= OSD_MAX_CODED_BITS else (0,):
-            a = _largest_payload(model, k, m, model_snr, margin, order)
+            a = _largest_payload(model, k, m, model_snr, order)
             if a > 0 and (best is None or a > best.payload_bits):
                 best = plan_transport(k, m, a, order)
     if polar:
         for m in model.modulation_bits():
-            a = _largest_payload(model, k, m, model_snr, margin, code="polar")
+            a = _largest_payload(model, k, m, model_snr, code="polar")
             if a > 0 and (best is None or a > best.payload_bits):
                 best = plan_transport(k, m, a, code="polar")
     if best is not None:

@@ -198,10 +198,6 @@ class FadingChannel:
         """The SNR at which to read that model for a scheme that must meet ``target_bler`` here."""
         return check_snr_db(snr_db)
 
-    #: dB the model's thresholds are read below the SNR; None: the model's own
-    #: (:attr:`tosc.channel.bler.BlerModel.margin_db`: 0 for a refined model, 0.25 dB for a coarse one)
-    model_margin_db: float | None = None
-
 
 class AwgnChannel(FadingChannel):
     """Complex AWGN: h = 1."""
