@@ -146,14 +146,13 @@ class LearnedCodec:
         # escape codes allow latents up to 2**40; such (damaged) values overflow the synthesis
         if not torch.isfinite(images).all():
             raise CorruptFileError("stream decodes to latent values far outside the model's range (damaged data)")
-        return images
+        # 8-bit images, multiples of 1/255 like every classic decoder's (see conv_codec.decode)
+        return images.mul_(255).round_().div_(255)
 
     def decode(self, streams: list[bytes], image_hw: tuple[int, int] | None = None) -> torch.Tensor:
-        """Streams -> 8-bit images N x C x H x W in [0, 1], multiples of 1/255 like every classic
-        decoder's (H, W default to the training size)."""
+        """Streams -> 8-bit images N x C x H x W in [0, 1] (H, W default to the training size)."""
         h, w = image_hw or self.config.image_hw
-        images = self.reconstruct(self.decode_symbols(streams), self.model.padding_for(h, w))
-        return images.mul(255).round_().div_(255)
+        return self.reconstruct(self.decode_symbols(streams), self.model.padding_for(h, w))
 
     def encode_file(self, images: torch.Tensor) -> bytes:
         images = torch.as_tensor(images, dtype=torch.float32)
