@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tosc.errors import CorruptFileError, DataError
+from tosc.errors import ConfigError, CorruptFileError, DataError
 from tosc.source_coding.learned import arithmetic
 from tosc.source_coding.learned.conv import QUALITY_LEVELS, ConvCodec, ConvCodecConfig, scale_table
 from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, freeze_conv_codec, stream_bits
@@ -123,11 +123,18 @@ def test_integer_layer_is_exact_on_both_routes_at_the_float32_edge(transposed):
         assert got.std() > 0
 
 
-@pytest.fixture(scope="module")
-def tiny_codec():
+def _tiny_model(context: str = "none", **extra) -> ConvCodec:
     torch.manual_seed(0)
-    model = ConvCodec(ConvCodecConfig(**TINY))
-    return ConvLearnedCodec.from_trained(model, name="tiny")
+    model = ConvCodec(ConvCodecConfig(context=context, **TINY, **extra))
+    if model.ctx is not None:  # a fresh context starts near zero; give it corrections worth testing
+        with torch.no_grad():
+            model.ctx.layers[-1].weight.normal_(0, 0.3)
+    return model
+
+
+@pytest.fixture(scope="module", params=["none", "checkerboard"])
+def tiny_codec(request):
+    return ConvLearnedCodec.from_trained(_tiny_model(request.param), name="tiny")
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 16, 16), (1, 17, 45)])
@@ -484,9 +491,76 @@ def test_warm_start_from_a_shipped_frozen_codec_with_an_ensemble_semantic_term(t
     tiny_codec.save(frozen)
     cfg = train_conv.ConvTrainConfig(epochs=1, batch_size=16, train_images=16, lr=1e-12, final_lr=1e-12,
                                      init_from=str(frozen), lambda_s=0.03, semantic="kl",
-                                     task="classifier-cnn+classifier-mlp-train+classifier-linear-train", **TINY)
+                                     task="classifier-cnn+classifier-mlp-train+classifier-linear-train",
+                                     context=tiny_codec.model.config.context, **TINY)
     train_conv.train_conv_codec(cfg, tmp_path / "ft.pt", progress=False)
     start = load_checkpoint(frozen, kind="codec")["state_dict"]
     after = load_checkpoint(tmp_path / "ft.pt", kind="codec")["state_dict"]
-    for key in ("g_a.0.weight", "g_s.0.weight", "h_a.0.weight"):
+    for key in ("g_a.0.weight", "g_s.0.weight", "h_a.0.weight") + (("ctx.layers.0.weight",) if tiny_codec.model.ctx else ()):
         assert torch.allclose(after[key], start[key].float(), atol=1e-6), key
+
+
+def test_checkerboard_context_corrects_only_the_non_anchors_from_the_anchors():
+    model = _tiny_model("checkerboard")
+    freeze_conv_codec(model)
+    n, m, h, w = 3, TINY["latent_channels"], 7, 7
+    torch.manual_seed(1)
+    mean_num = torch.randint(-40, 40, (n, m, h, w))
+    index = torch.randint(0, 64, (n, m, h, w))
+    anchors = torch.randint(-6, 7, (n, m, h, w))
+    mask = ConvCodec.anchor_mask((h, w)).bool().expand(n, m, h, w)
+    assert mask[0, 0].sum() == 25  # (i + j) even on a 7 x 7 grid
+    mean2, index2 = model.context_exact(anchors, mean_num, index)
+    assert torch.equal(mean2[mask], mean_num[mask]) and torch.equal(index2[mask], index[mask])
+    assert (mean2 != mean_num)[~mask].any() and (index2 != index)[~mask].any()
+    assert index2.min() >= 0 and index2.max() <= 63
+    # the non-anchors' symbols are not the context's input: changing them changes nothing
+    noisy = anchors.clone()
+    noisy[~mask] += 5
+    assert all(torch.equal(a, b) for a, b in zip(model.context_exact(noisy, mean_num, index), (mean2, index2)))
+    # an anchor's symbol changes its neighbours' tables
+    moved = anchors.clone()
+    moved[:, :, 2, 2] += 9
+    assert not torch.equal(model.context_exact(moved, mean_num, index)[1], index2)
+    # the training path computes the same integers (float32 with straight-through rounding)
+    with torch.no_grad():
+        mean_t, index_t = model.context_params(anchors.float(), mean_num.float(), index.float())
+    assert (mean_t - mean2).abs().max() <= 1 and (index_t - index2).abs().max() <= 1
+    assert (mean_t == mean2).float().mean() > 0.99
+
+
+def test_checkerboard_stream_codes_the_anchors_first(fashion_test_slice):
+    """The decoder can only build the non-anchors' tables once every anchor is read: the stream
+    holds the anchors' symbols first, so truncating it after them still decodes the anchors."""
+    codec = ConvLearnedCodec.from_trained(_tiny_model("checkerboard"))
+    images = fashion_test_slice.images[:2]
+    symbols, _ = codec._symbols(codec.latents(images)[0], np.array([90, 90]))
+    m, (h, w) = TINY["latent_channels"], (7, 7)
+    z_count = 1 + TINY["hyper_channels"] * 2 * 2
+    order = codec._y_order((h, w))
+    anchor_count = 25 * m
+    assert sorted(order.tolist()) == list(range(m * h * w))
+    flat_mask = ConvCodec.anchor_mask((h, w)).expand(1, m, h, w).reshape(-1).bool().numpy()
+    assert flat_mask[order[:anchor_count]].all() and not flat_mask[order[anchor_count:]].any()
+    assert symbols.shape[1] == z_count + m * h * w
+
+
+def test_warm_start_adds_a_fresh_context_that_keeps_the_rate(tmp_path, fashion_test_slice):
+    from tosc.checkpoint import save_checkpoint
+    from tosc.source_coding.learned import train_conv
+
+    plain = _tiny_model()
+    save_checkpoint(tmp_path / "plain.pt", kind="codec", arch="conv-codec-v3", state_dict=plain.state_dict(),
+                    config={"codec": plain.config.to_dict()})
+    cfg = train_conv.ConvTrainConfig(epochs=1, batch_size=16, train_images=16, context="checkerboard",
+                                     init_from=str(tmp_path / "plain.pt"), lr=1e-9, final_lr=1e-9, **TINY)
+    train_conv.train_conv_codec(cfg, tmp_path / "cb.pt", progress=False)
+    cb = ConvLearnedCodec.load(tmp_path / "cb.pt")
+    assert cb.model.ctx is not None and cb.model.config.context == "checkerboard"
+    before = ConvLearnedCodec.from_trained(plain)
+    images = fashion_test_slice.images[:8]
+    bits = [np.mean([stream_bits(s) for s in c.encode(images, 100)]) for c in (before, cb)]
+    assert abs(bits[1] - bits[0]) < 0.02 * bits[0] + 16
+    assert cb.decode(cb.encode(images, 100), (28, 28)).shape == images.shape
+    with pytest.raises(ConfigError, match="context='causal'"):
+        ConvCodec(ConvCodecConfig(context="causal", **TINY))

@@ -11,6 +11,11 @@ Shapes (x: N x C x H x W in [0, 1], C = 1 or 3, any H, W >= 16 padded to a multi
     (mu, idx) = h_s(z_symbols)       an *integer* network (:mod:`.intnet`): means in 1/16 units
                                      and indices into a fixed table of Gaussian scales
     y_symbols = round(y_s - mu)      coded with the Gaussian CDF table idx
+    (context = "checkerboard")       the anchors (latent positions with i + j even) as above;
+                                     then a second integer network sees the anchors' symbols and
+                                     the hyper indices and adds a correction to (mu, idx) at the
+                                     other positions, which are coded after every anchor
+                                     (He et al., "Checkerboard context model", CVPR 2021)
     x_hat = g_s((y_symbols + mu) * inverse_gain(t))
 
 The quality index ``q`` (``QUALITY_LEVELS`` values, t = q / (levels - 1)) travels in the stream.
@@ -39,6 +44,8 @@ from .intnet import IntConv, IntNet, round_ste
 __all__ = ["ConvCodecConfig", "ConvCodec", "QUALITY_LEVELS", "MEAN_FRACTION", "scale_table", "quality_band"]
 
 QUALITY_LEVELS = 128  # 7 bits per image
+CONTEXTS = ("none", "checkerboard")
+CONTEXT_START_SCALE = 0.02
 MEAN_FRACTION = 16  # means are integers / 16
 MIN_IMAGE_SIDE = 16
 
@@ -68,6 +75,8 @@ class ConvCodecConfig:
     # how the quality index is coded: "uniform" (7 bits) or "graded" (p(q) ~ 1 / (q + 8): 4.5
     # bits at q = 0, 8.6 at q = 127, where they matter least)
     quality_code: str = "uniform"
+    # "none" (hyperprior only) or "checkerboard" (a two-pass spatial context, integer too)
+    context: str = "none"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +91,8 @@ class ConvCodec(nn.Module):
         super().__init__()
         if config.in_channels not in (1, 3) or min(config.width, config.latent_channels, config.hyper_channels,
                                                    config.hyper_width, config.gain_anchors - 1, config.z_bands) <= 0 \
-                or config.z_bands > QUALITY_LEVELS or config.quality_code not in ("uniform", "graded"):
+                or config.z_bands > QUALITY_LEVELS or config.quality_code not in ("uniform", "graded") \
+                or config.context not in CONTEXTS:
             raise ConfigError(f"invalid codec config {config}")
         self.config = config
         c, n, m, mz, nh = (config.in_channels, config.width, config.latent_channels, config.hyper_channels,
@@ -109,6 +119,17 @@ class ConvCodec(nn.Module):
             IntConv(nh, nh, 5, 2, transposed=True),
             IntConv(nh, 2 * m, 3, 1, final=True),
         ], input_bound=255)
+        self.ctx = None
+        if config.context == "checkerboard":
+            # input: the anchors' symbols (0 elsewhere) and the hyper scale indices, 2M channels;
+            # output: corrections to the means (1/16 units) and scale indices, 2M channels
+            self.ctx = IntNet([
+                IntConv(2 * m, nh, 5, 1),
+                IntConv(nh, nh, 1, 1),
+                IntConv(nh, 2 * m, 1, 1, final=True),
+            ], input_bound=255)
+            with torch.no_grad():  # start with small corrections (about 0.5 units): a warm start keeps its curve
+                self.ctx.layers[-1].log_alpha.fill_(math.log(CONTEXT_START_SCALE))
         anchors = torch.linspace(-1.0, 3.5, config.gain_anchors)[:, None].repeat(1, m)
         self.log_gain = nn.Parameter(anchors.clone())
         self.log_inverse_gain = nn.Parameter(-anchors.clone())
@@ -186,6 +207,34 @@ class ConvCodec(nn.Module):
         raw = raw[:, :, : y_hw[0], : y_hw[1]]
         return raw[:, :m], raw[:, m:].clamp(0, self.config.scale_levels - 1)
 
+    @staticmethod
+    def anchor_mask(y_hw: tuple[int, int]) -> torch.Tensor:
+        """1 x 1 x h x w: 1 at the checkerboard's anchors (i + j even), 0 elsewhere."""
+        i = torch.arange(y_hw[0]).view(-1, 1)
+        j = torch.arange(y_hw[1]).view(1, -1)
+        return ((i + j) % 2 == 0).to(torch.float32).view(1, 1, *y_hw)
+
+    def _apply_context(self, raw: torch.Tensor, mean_num: torch.Tensor, index: torch.Tensor,
+                       mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m, other = self.config.latent_channels, 1 - mask
+        return mean_num + raw[:, :m] * other, (index + raw[:, m:] * other).clamp(0, self.config.scale_levels - 1)
+
+    def context_params(self, anchor_symbols: torch.Tensor, mean_num: torch.Tensor,
+                       index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training path: anchors' symbols N x M x h x w (0 off the anchors), the hyper's (means,
+        indices) -> the same with the context's correction at the non-anchors."""
+        mask = self.anchor_mask(index.shape[-2:]).to(index.device)
+        raw = self.ctx(torch.cat([anchor_symbols * mask, index], 1))
+        return self._apply_context(raw, mean_num, index, mask)
+
+    @torch.no_grad()
+    def context_exact(self, anchor_symbols: torch.Tensor, mean_num: torch.Tensor,
+                      index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`context_params` on integers only (int64 in, int64 out, CPU): what the codec uses."""
+        mask = self.anchor_mask(index.shape[-2:]).to(torch.int64)
+        raw = self.ctx.run_exact(torch.cat([anchor_symbols.to(torch.int64) * mask, index.to(torch.int64)], 1))
+        return self._apply_context(raw, mean_num.to(torch.int64), index.to(torch.int64), mask)
+
     def synthesis(self, y_hat_s: torch.Tensor, t: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
         return crop_padding(self.g_s(y_hat_s * self.inverse_gain(t)), pad)
 
@@ -199,6 +248,8 @@ class ConvCodec(nn.Module):
         z_symbols = round_ste(z - self.z_medians(band))
         raw = self.h_s(z_symbols)
         mean_num, index = self.split_params(raw, y_s.shape[-2:])
+        if self.ctx is not None:
+            mean_num, index = self.context_params(round_ste(y_s - mean_num / MEAN_FRACTION), mean_num, index)
         means = mean_num / MEAN_FRACTION
         # straight-through: the table's scale forward, d sigma / d index = sigma * log(step) backward
         table_sigma = self.scales[index.detach().long()]

@@ -68,6 +68,10 @@ class ConvTrainConfig(TrainConfigBase):
     hyper_width: int = 64
     z_bands: int = 1
     quality_code: str = "uniform"
+    context: str = "none"  # "checkerboard": a spatial context after the hyperprior (conv.ConvCodec)
+    # the context network's learning rate (0: lr). A context added to a trained model starts from
+    # scratch while the rest is only fine-tuned, so it may learn faster than the rest
+    context_lr: float = 0.0
     checkpoint_every: int = 200
     flip: bool = True
     balance: float = 0.5  # exponent of the per-image loss normalisation (see the module docstring)
@@ -76,6 +80,8 @@ class ConvTrainConfig(TrainConfigBase):
         task_names(self.task)  # each name a training network (never a held-out one), none twice
 
     def check(self) -> None:
+        if not (math.isfinite(self.context_lr) and self.context_lr >= 0):
+            raise ConfigError(f"context_lr must be a finite number >= 0 (got {self.context_lr!r})")
         for name in ("lambda_min", "lambda_max", "final_lr", "aux_lr"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive finite number (got {getattr(self, name)!r})")
@@ -108,7 +114,7 @@ class ConvTrainConfig(TrainConfigBase):
     def codec_config(self, in_channels: int) -> ConvCodecConfig:
         return ConvCodecConfig(in_channels=in_channels, width=self.width, latent_channels=self.latent_channels,
                                hyper_channels=self.hyper_channels, hyper_width=self.hyper_width,
-                               z_bands=self.z_bands, quality_code=self.quality_code)
+                               z_bands=self.z_bands, quality_code=self.quality_code, context=self.context)
 
 
 def _widen_z_prior(state: dict, model: ConvCodec) -> dict:
@@ -230,6 +236,8 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         result = model.load_state_dict({k: v for k, v in state.items() if k not in tables and k not in frozen_only},
                                        strict=False)
         missing = set(result.missing_keys) - set(tables) - frozen_only
+        if not any(k.startswith("ctx.") for k in state):  # a context added to a warm start starts fresh
+            missing = {k for k in missing if not k.startswith("ctx.")}
         if missing or result.unexpected_keys:
             raise ConfigError(f"{cfg.init_from} does not fit this architecture (missing "
                               f"{sorted(missing)[:3]}, unexpected {result.unexpected_keys[:3]})")
@@ -239,7 +247,12 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
     main_params = [p for n, p in model.named_parameters() if not is_auxiliary(n)]
     aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
-    opt = torch.optim.Adam(main_params, lr=cfg.lr)
+    context_params = [p for n, p in model.named_parameters() if n.startswith("ctx.")]
+    rest = [p for n, p in model.named_parameters() if not is_auxiliary(n) and not n.startswith("ctx.")]
+    groups = [{"params": rest, "lr": cfg.lr}]
+    if context_params:  # (the cosine schedule below scales both groups alike)
+        groups.append({"params": context_params, "lr": cfg.context_lr or cfg.lr})
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
     steps_per_epoch = len(train) // cfg.batch_size
     total = cfg.epochs * steps_per_epoch
