@@ -89,6 +89,10 @@ def main() -> None:
     parser.add_argument("--codecs", nargs="+", default=["mse-only-v3", "tosc-sr-v3"])
     parser.add_argument("--classic", nargs="*", default=None,
                         help="classic codec names (default: all registered; --classic alone: none, v3 only)")
+    parser.add_argument("--classic-from", default=None, metavar="JSON",
+                        help="take the classic codecs' rows from an earlier report (its codec_v3.json) of the same "
+                             "images instead of encoding them again; for comparing checkpoints quickly, not for "
+                             "the README's report (which measures everything in one run)")
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="docs/codec_v3")
@@ -137,7 +141,21 @@ def main() -> None:
     classic_names = args.classic if args.classic is not None else registry.select("codec", family="classic")
     from tosc.source_coding.classic.table import RateTable
 
+    earlier = None
+    if args.classic_from:
+        import json
+
+        earlier = json.loads(Path(args.classic_from).read_text())
+        if earlier.get("images") != n or earlier["config"].get("limit") != args.limit:
+            raise SystemExit(f"error: {args.classic_from} holds a report of other images "
+                             f"({earlier.get('images')}, not {n})")
+        missing = [name for name in classic_names if name not in earlier["rows"]]
+        if missing:
+            raise SystemExit(f"error: {args.classic_from} has no rows for {', '.join(missing)}")
     for name in classic_names:
+        if earlier is not None:
+            rows[name] = earlier["rows"][name]
+            continue
         codec = classic.get_codec(name)
         table = RateTable(codec)
         index_bits = codec.quality_index_bits

@@ -45,7 +45,7 @@ __all__ = ["ConvCodecConfig", "ConvCodec", "QUALITY_LEVELS", "MEAN_FRACTION", "s
 
 QUALITY_LEVELS = 128  # 7 bits per image
 CONTEXTS = ("none", "checkerboard")
-CONTEXT_START_SCALE = 0.02
+CONTEXT_START_SCALE = 0.005
 MEAN_FRACTION = 16  # means are integers / 16
 MIN_IMAGE_SIDE = 16
 
@@ -128,7 +128,12 @@ class ConvCodec(nn.Module):
                 IntConv(nh, nh, 1, 1),
                 IntConv(nh, 2 * m, 1, 1, final=True),
             ], input_bound=255)
-            with torch.no_grad():  # start with small corrections (about 0.5 units): a warm start keeps its curve
+            with torch.no_grad():
+                # its inputs are small integers, so the first layer's activations start 4x larger
+                # than the hyper-synthesis's (on average 3 of 255 at q32 otherwise: the rounding
+                # drowned them and training let the ReLUs die); the corrections start small
+                # (about 0.5 units), so a warm start keeps its curve
+                self.ctx.layers[0].log_alpha.add_(math.log(4.0))
                 self.ctx.layers[-1].log_alpha.fill_(math.log(CONTEXT_START_SCALE))
         anchors = torch.linspace(-1.0, 3.5, config.gain_anchors)[:, None].repeat(1, m)
         self.log_gain = nn.Parameter(anchors.clone())
