@@ -132,7 +132,7 @@ class ConvCodec(nn.Module):
                 # its inputs are small integers, so the first layer's activations start 4x larger
                 # than the hyper-synthesis's (on average 3 of 255 at q32 otherwise: the rounding
                 # drowned them and training let the ReLUs die); the corrections start small
-                # (about 0.5 units), so a warm start keeps its curve
+                # (0.2 units on average at q96), so a warm start keeps its curve
                 self.ctx.layers[0].log_alpha.add_(math.log(4.0))
                 self.ctx.layers[-1].log_alpha.fill_(math.log(CONTEXT_START_SCALE))
         anchors = torch.linspace(-1.0, 3.5, config.gain_anchors)[:, None].repeat(1, m)

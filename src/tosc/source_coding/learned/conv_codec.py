@@ -235,7 +235,7 @@ class ConvLearnedCodec:
             mean_num, index = m.context_exact(anchors, mean_num, index)
         y_sym = torch.round(y_s - mean_num.double() / MEAN_FRACTION).long()
         n = len(y)
-        order = self._y_order(y.shape[-2:])
+        order, _ = self._y_order(y.shape[-2:])
         channel = band.view(-1, 1, 1, 1) * z.shape[1] + torch.arange(z.shape[1]).view(1, -1, 1, 1)
         z_index = channel.expand_as(z) + self._z_base
         symbols = np.concatenate([np.asarray(quality, dtype=np.int64)[:, None], z_sym.long().reshape(n, -1).numpy(),
@@ -314,14 +314,16 @@ class ConvLearnedCodec:
         """An empty :class:`QualityLadder` of ``images`` (N x C x H x W in [0, 1])."""
         return QualityLadder(self.latents(images)[0])
 
-    def _y_order(self, y_hw: tuple[int, int]) -> np.ndarray:
-        """The order of the flattened y symbols (M x h x w) in the stream: as they lie, or with the
-        checkerboard context every anchor first (:meth:`ConvCodec.anchor_mask`)."""
+    def _y_order(self, y_hw: tuple[int, int]) -> tuple[np.ndarray, int]:
+        """The order of the flattened y symbols (M x h x w) in the stream, and how many of them
+        lead it as anchors: as they lie, or with the checkerboard context every anchor first
+        (:meth:`ConvCodec.anchor_mask`)."""
         count = self.model.config.latent_channels * y_hw[0] * y_hw[1]
         if self.model.ctx is None:
-            return np.arange(count)
-        anchor = self.model.anchor_mask(y_hw).expand(1, self.model.config.latent_channels, *y_hw).reshape(-1).numpy()
-        return np.concatenate([np.flatnonzero(anchor), np.flatnonzero(anchor == 0)])
+            return np.arange(count), count
+        anchor = np.flatnonzero(self.model.anchor_mask(y_hw).expand(1, self.model.config.latent_channels, *y_hw)
+                                .reshape(-1).numpy())
+        return np.concatenate([anchor, np.setdiff1d(np.arange(count), anchor)]), len(anchor)
 
     # -- decoder ------------------------------------------------------------------
     def _geometry(self, image_hw: tuple[int, int]):
@@ -376,8 +378,7 @@ class ConvLearnedCodec:
         n, m = len(index), self.model.config.latent_channels
         if self.model.ctx is None:
             return dec.decode((index + self._y_base).reshape(n, -1).numpy()).reshape(n, m, *y_hw), mean_num
-        order = self._y_order(y_hw)
-        anchors = int(self.model.anchor_mask(y_hw).sum().item()) * m
+        order, anchors = self._y_order(y_hw)
         y_flat = np.zeros((n, len(order)), dtype=np.int64)
         y_flat[:, order[:anchors]] = dec.decode((index + self._y_base).reshape(n, -1).numpy()[:, order[:anchors]])
         mean_num, index = self.model.context_exact(torch.from_numpy(y_flat.reshape(n, m, *y_hw)), mean_num, index)

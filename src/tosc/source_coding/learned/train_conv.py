@@ -245,10 +245,10 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         for name in task_names(cfg.task):
             check_task_fits(name, train)
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
-    main_params = [p for n, p in model.named_parameters() if not is_auxiliary(n)]
     aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
     context_params = [p for n, p in model.named_parameters() if n.startswith("ctx.")]
     rest = [p for n, p in model.named_parameters() if not is_auxiliary(n) and not n.startswith("ctx.")]
+    main_params = rest + context_params
     groups = [{"params": rest, "lr": cfg.lr}]
     if context_params:  # (the cosine schedule below scales both groups alike)
         groups.append({"params": context_params, "lr": cfg.context_lr or cfg.lr})
