@@ -139,7 +139,7 @@ def main() -> None:
             rows[name].append({"quality": q, "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
 
     classic_names = args.classic if args.classic is not None else registry.select("codec", family="classic")
-    from tosc.source_coding.classic.table import RateTable
+    from tosc.source_coding.classic.table import RateCache, RateTable
 
     earlier = None
     if args.classic_from:
@@ -152,12 +152,14 @@ def main() -> None:
         missing = [name for name in classic_names if name not in earlier["rows"]]
         if missing:
             raise SystemExit(f"error: {args.classic_from} has no rows for {', '.join(missing)}")
+    cache = RateCache()
     for name in classic_names:
         if earlier is not None:
             rows[name] = earlier["rows"][name]
             continue
         codec = classic.get_codec(name)
-        table = RateTable(codec)
+        # the on-disk cache: a second report (or the evaluation grid) encodes nothing twice
+        table = RateTable(codec, cache)
         index_bits = codec.quality_index_bits
         rows[name] = []
         keys = [table.key_of(img) for img in x]
