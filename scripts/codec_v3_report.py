@@ -37,6 +37,34 @@ def _classic_qualities(codec, points: int = 12) -> list[int]:
     return sorted(set(np.linspace(codec.quality_min, codec.quality_max, points).round().astype(int).tolist()))
 
 
+def classic_rows(names, x: torch.Tensor, scores, cache) -> tuple[dict[str, list[dict]], int]:
+    """Each classic codec's rows over its whole quality knob for the images ``x`` (N x C x H x W
+    in [0, 1]): {"quality", "bpp" (payload plus quality-index bits), **scores(decoded)}.
+    ``cache``: a :class:`~tosc.source_coding.classic.table.RateCache` (or None), so a second
+    report, or the evaluation grid, encodes nothing twice. Also returns how many real encodes
+    were made."""
+    from tosc.source_coding import classic
+    from tosc.source_coding.classic.table import RateTable
+
+    n, c, h, w = x.shape
+    rows: dict[str, list[dict]] = {}
+    encodes = 0
+    for name in names:
+        codec = classic.get_codec(name)
+        table = RateTable(codec, cache)
+        index_bits = codec.quality_index_bits
+        rows[name] = []
+        keys = [table.key_of(img) for img in x]
+        for q in tqdm(_classic_qualities(codec), desc=name):
+            entries = [table.entry(img, q, key=k) for img, k in zip(x, keys)]
+            decoded = torch.stack([table.decoded_tensor(e.decoded) for e in entries]).reshape(n, c, h, w)
+            payload = np.array([8 * e.payload_bytes + index_bits for e in entries])
+            rows[name].append({"quality": q, "bpp": float(payload.mean() / (h * w)), **scores(decoded)})
+        encodes += table.encoder_calls
+        table.forget_memory()
+    return rows, encodes
+
+
 def semantic_verdict(semantic: list[dict], clean: dict, n: int, training: str, held_out: list[str]) -> dict:
     """The issue's criteria on equal-rate pairs: where MSE-only is >= 2 points below clean on
     the training network, TOSC-SR closes >= half the gap at <= 0.3 dB PSNR cost; each held-out
@@ -111,7 +139,6 @@ def main() -> None:
     from tosc.io import atomic_write_json, atomic_write_text
     from tosc.metrics import psnr_db
     from tosc.provenance import git_commit, package_versions
-    from tosc.source_coding import classic
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
     from tosc.tasks import HELD_OUT_TASKS, TRAINING_TASK, accuracy, load_task_network
 
@@ -139,7 +166,7 @@ def main() -> None:
             rows[name].append({"quality": q, "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
 
     classic_names = args.classic if args.classic is not None else registry.select("codec", family="classic")
-    from tosc.source_coding.classic.table import RateCache, RateTable
+    from tosc.source_coding.classic.table import RateCache
 
     earlier = None
     if args.classic_from:
@@ -152,23 +179,10 @@ def main() -> None:
         missing = [name for name in classic_names if name not in earlier["rows"]]
         if missing:
             raise SystemExit(f"error: {args.classic_from} has no rows for {', '.join(missing)}")
-    cache = RateCache()
-    for name in classic_names:
-        if earlier is not None:
-            rows[name] = earlier["rows"][name]
-            continue
-        codec = classic.get_codec(name)
-        # the on-disk cache: a second report (or the evaluation grid) encodes nothing twice
-        table = RateTable(codec, cache)
-        index_bits = codec.quality_index_bits
-        rows[name] = []
-        keys = [table.key_of(img) for img in x]
-        for q in tqdm(_classic_qualities(codec), desc=name):
-            entries = [table.entry(img, q, key=k) for img, k in zip(x, keys)]
-            decoded = torch.stack([table.decoded_tensor(e.decoded) for e in entries]).reshape(n, c, h, w)
-            payload = np.array([8 * e.payload_bytes + index_bits for e in entries])
-            rows[name].append({"quality": q, "bpp": float(payload.mean() / (h * w)), **scores(decoded)})
-        table.forget_memory()
+    if earlier is not None:
+        rows.update({name: earlier["rows"][name] for name in classic_names})
+    else:
+        rows.update(classic_rows(classic_names, x, scores, RateCache())[0])
 
     def curve(name: str) -> RateCurve:
         b, q = upper_envelope([(r["bpp"], r["psnr_db"]) for r in rows[name]])
