@@ -135,13 +135,13 @@ def scene_table(records) -> str:
     return "\n".join(lines)
 
 
-def bd_markdown(records) -> str:
-    """Markdown table: BD-rate and BD-PSNR of tosc-sr+ldpc against each baseline on the LDPC link."""
+def bd_markdown(records, test: str = "tosc-sr+ldpc") -> str:
+    """Markdown table: BD-rate and BD-PSNR of ``test`` against each baseline on the LDPC link."""
     from .evaluation.bd import bd_table
 
     lines = ["| anchor | channel | BD-rate % | BD-PSNR dB | rate overlap | PSNR overlap | rate points (test/anchor) |",
              "|---|---|--:|--:|--:|--:|--:|"]
-    for bd in bd_table(records, "tosc-sr+ldpc"):
+    for bd in bd_table(records, test):
         lines.append(f"| {bd.anchor} | {bd.channel} | {_fmt(bd.bd_rate_pct, '+.1f')} | {_fmt(bd.bd_quality, '+.2f')} | "
                      f"{_fmt(bd.rate_overlap, '.0%')} | {_fmt(bd.quality_overlap, '.0%')} | {bd.n_test}/{bd.n_anchor} |")
     return "\n".join(lines)
