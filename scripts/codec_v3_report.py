@@ -29,7 +29,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-V3_QUALITIES = list(range(0, 128, 8)) + [127]
+V3_QUALITIES = list(range(0, 128, 8)) + [127]  # the transform codec; every predictive step is added
+
+
+def pareto_rows(rows: list[dict]) -> list[dict]:
+    """The rows no other row beats in both rate and PSNR, by rate: a codec with two modes (the
+    transform codec's and the predictive indices of v3) as its encoder would use it."""
+    out: list[dict] = []
+    for r in sorted(rows, key=lambda r: (r["bpp"], -r["psnr_db"])):
+        if not out or r["psnr_db"] > out[-1]["psnr_db"]:
+            out.append(r)
+    return out
 
 
 def _classic_qualities(codec, points: int = 12) -> list[int]:
@@ -159,7 +169,7 @@ def main() -> None:
     for name in args.codecs:
         codec = ConvLearnedCodec.load(name)
         rows[name] = []
-        for q in tqdm(V3_QUALITIES, desc=name):
+        for q in tqdm(V3_QUALITIES + list(range(128, codec.quality_levels)), desc=name):
             streams = codec.encode(x, q)
             decoded = codec.decode(streams, (h, w))
             bits = np.array([stream_bits(s) for s in streams])
@@ -210,7 +220,7 @@ def main() -> None:
     semantic, verdict = [], {}
     mse_name, sr_name = args.pair
     if mse_name in rows and sr_name in rows:
-        semantic = equal_rate(rows[mse_name], rows[sr_name])
+        semantic = equal_rate(pareto_rows(rows[mse_name]), pareto_rows(rows[sr_name]))
         verdict = semantic_verdict(semantic, clean, n, TRAINING_TASK, list(HELD_OUT_TASKS))
 
     out = Path(args.out)
@@ -260,10 +270,23 @@ def main() -> None:
                          f"{'meets' if h['meets'] else 'misses'}")
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
 
+    def drawn(name: str) -> list[dict]:  # v3: the transform codec's rows, then the predictive mode's
+        return rows[name] if name not in args.codecs else sorted(rows[name], key=lambda r: (r["quality"] >= 128, r["bpp"]))
+
+    def plot(ax, name: str, values) -> None:
+        rs = drawn(name)
+        if name not in args.codecs:
+            ax.plot([r["bpp"] for r in rs], values(rs), "--.", label=name, markersize=3)
+            return
+        mode = [r for r in rs if r["quality"] < 128], [r for r in rs if r["quality"] >= 128]
+        line, = ax.plot([r["bpp"] for r in mode[0]], values(mode[0]), "-o", label=name, markersize=3)
+        if mode[1]:
+            ax.plot([r["bpp"] for r in mode[1]], values(mode[1]), ":^", color=line.get_color(), markersize=3,
+                    label=f"{name} predictive")
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, rs in rows.items():
-        style = "-o" if name in args.codecs else "--."
-        ax.plot([r["bpp"] for r in rs], [r["psnr_db"] for r in rs], style, label=name, markersize=3)
+    for name in rows:
+        plot(ax, name, lambda rs: [r["psnr_db"] for r in rs])
     ax.set_xscale("log")
     ax.set_xlabel("bits per pixel (payload)")
     ax.set_ylabel("PSNR (dB)")
@@ -273,9 +296,8 @@ def main() -> None:
     fig.savefig(out / "rate_psnr.png", dpi=120)
     fig, axes = plt.subplots(1, len(nets), figsize=(3.2 * len(nets), 3.2), sharey=True)
     for ax, k in zip(np.atleast_1d(axes), nets):
-        for name, rs in rows.items():
-            style = "-o" if name in args.codecs else "--."
-            ax.plot([r["bpp"] for r in rs], [100 * r[f"acc_{k}"] for r in rs], style, label=name, markersize=3)
+        for name in rows:
+            plot(ax, name, lambda rs, k=k: [100 * r[f"acc_{k}"] for r in rs])
         ax.axhline(100 * clean[f"acc_{k}"], color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_title(k, fontsize=8)

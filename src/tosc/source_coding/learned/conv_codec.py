@@ -2,8 +2,10 @@
 
 Stream of one image (one arithmetic-coded string, :mod:`.fastcoder`)::
 
-    q                  the quality index over QUALITY_LEVELS values: uniform (7 bits) or graded
+    q                  the quality index over QUALITY_LEVELS values (+ the predictive mode's
+                       steps, where the model has them): uniform (7 bits) or graded
                        (p ~ 1 / (q + 8)), as the model's ``quality_code`` says
+    q >= QUALITY_LEVELS: the pixels in the predictive mode (:mod:`.predictive`), nothing else
     z symbols          Mz x ceil(H/16) x ceil(W/16), CompressAI's per-channel factorized tables
                        of q's band (``z_bands`` sets of tables)
     y symbols          M x H'/4 x W'/4 (H', W': H, W rounded up to multiples of 4), Gaussian
@@ -37,6 +39,7 @@ from .bitstream import FileHeader, check_writer, pack_file, unpack_file
 from .compressai_adapter import freeze_factorized, freeze_gaussian, has_tables, prepare_tables, tables_of
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig, quality_band
 from .fastcoder import StreamDecoder, Tables, encode_batch
+from .predictive import PredictiveTables, analyse, decode_pixels, stream_symbols, to_pixels
 
 __all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bits", "ARCH"]
 
@@ -59,14 +62,14 @@ def _int_nets(model: ConvCodec) -> list[tuple[str, torch.nn.Module]]:
     return [("h_s", model.h_s)] + ([("ctx", model.ctx)] if model.ctx is not None else [])
 
 
-def _quality_table(code: str = "uniform") -> tuple[list[int], int, int]:
-    """The CDF of the quality index over QUALITY_LEVELS symbols (+ CompressAI's escape symbol):
+def _quality_table(code: str = "uniform", levels: int = QUALITY_LEVELS) -> tuple[list[int], int, int]:
+    """The CDF of the quality index over ``levels`` symbols (+ CompressAI's escape symbol):
     uniform, or graded p(q) ~ 1 / (q + 8), whose low indices (the small streams, where a bit
     is worth most) cost 4.5 to 6 bits instead of 7. Integer arithmetic only."""
     if code == "uniform":
-        freq = [1] * QUALITY_LEVELS
+        freq = [1] * levels
     else:
-        freq = [10**9 // (q + 8) for q in range(QUALITY_LEVELS)]
+        freq = [10**9 // (q + 8) for q in range(levels)]
     total, budget = sum(freq), _PRECISION_TOTAL - 1  # the last unit is the escape symbol's
     counts = [max(1, f * budget // total) for f in freq]
     cdf = [0]
@@ -98,6 +101,25 @@ def _load_tables_into(model: ConvCodec, state_dict: dict) -> None:
                 setattr(layer, name, torch.zeros_like(state_dict[key]))
 
 
+def _predictive_of(ckpt: dict, path: Path) -> PredictiveTables | None:
+    """The predictive tables a checkpoint names (``config.predictive``: ``<name>.npz`` beside
+    the checkpoint, in the zoo's codecs folder or the shipped one), checked against the digest
+    it was shipped with."""
+    config = ckpt.get("config") or {}
+    name = config.get("predictive")
+    if not name:
+        return None
+    from ... import zoo
+
+    # beside the checkpoint, else in $TOSC_ZOO, else the shipped one
+    places = [path.parent, zoo.zoo_dir() / "codecs", Path(zoo.__file__).resolve().parent / "codecs"]
+    file = next((p / f"{name}.npz" for p in places if (p / f"{name}.npz").exists()), places[0] / f"{name}.npz")
+    tables = PredictiveTables.load(file)
+    if tables.digest.hex() != config.get("predictive_digest"):
+        raise CorruptFileError(f"{path}: its predictive tables {name}.npz are not the ones it was shipped with")
+    return tables
+
+
 class QualityLadder:
     """One image batch's latents and every stream already coded from them, by (image row,
     quality index): what :meth:`ConvLearnedCodec.encode_to_budget` reuses from one budget to
@@ -108,9 +130,11 @@ class QualityLadder:
     y: the latents of :meth:`ConvLearnedCodec.latents` for the batch, N x M x H/4 x W/4.
     """
 
-    def __init__(self, y: torch.Tensor) -> None:
+    def __init__(self, y: torch.Tensor, pixels: np.ndarray | None = None) -> None:
         self.y = y
+        self.pixels = pixels  # N x C x H x W 8-bit values, for the predictive mode and the errors
         self.streams: dict[tuple[int, int], bytes] = {}
+        self.errors: dict[tuple[int, int], int] = {}  # (row, quality) -> summed squared 8-bit error
 
     def __len__(self) -> int:
         return len(self.y)
@@ -122,6 +146,7 @@ class ConvLearnedCodec:
     name: str = "unnamed"
     meta: dict = field(default_factory=dict)
     device: str | torch.device = "cpu"
+    predictive: PredictiveTables | None = None
 
     def __post_init__(self) -> None:
         from ...distributed import resolve_device
@@ -134,9 +159,14 @@ class ConvLearnedCodec:
             raise CorruptFileError("codec has no frozen entropy tables (call freeze_conv_codec)")
         eb, gc = self.model.entropy_bottleneck, self.model.gaussian
         cfg = self.model.config
-        q_cdf, q_len, q_off = _quality_table(cfg.quality_code)
+        self.quality_levels = QUALITY_LEVELS + (len(self.predictive.steps) if self.predictive is not None else 0)
+        q_cdf, q_len, q_off = _quality_table(cfg.quality_code, self.quality_levels)
         (z_cdfs, z_lengths, z_offsets), (y_cdfs, y_lengths, y_offsets) = tables_of(eb), tables_of(gc)
         cdfs, lengths, offsets = z_cdfs + y_cdfs + [q_cdf], z_lengths + y_lengths + [q_len], z_offsets + y_offsets + [q_off]
+        self._p_base = len(cdfs)  # the predictive mode's tables follow the quality index's
+        if self.predictive is not None:
+            p_cdfs, p_lengths, p_offsets = self.predictive.table_lists()
+            cdfs, lengths, offsets = cdfs + p_cdfs, lengths + p_lengths, offsets + p_offsets
         self.tables = Tables(cdfs, lengths, offsets)
         z_tables = cfg.hyper_channels * cfg.z_bands
         self._z_base, self._y_base, self._q_index = 0, z_tables, z_tables + cfg.scale_levels
@@ -148,6 +178,8 @@ class ConvLearnedCodec:
             if not key.startswith(("g_a.", "h_a.", "log_gain")):  # the decoder's identity
                 digest.update(key.encode())
                 digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        if self.predictive is not None:
+            digest.update(self.predictive.digest)
         self.model_id = digest.digest()[:8]
 
     # -- loading ------------------------------------------------------------------
@@ -184,7 +216,7 @@ class ConvLearnedCodec:
                 for name in _INT_BUFFERS:
                     setattr(layer, name, getattr(layer, name).to(torch.float64))
         meta = {k: ckpt.get(k) for k in ("config", "metrics", "variant")}
-        return cls(model, name=path.stem, meta=meta, device=device)
+        return cls(model, name=path.stem, meta=meta, device=device, predictive=_predictive_of(ckpt, path))
 
     def save(self, path: str | Path, **extra) -> None:
         # the integer network's numbers are integers: int32 halves the file against float64. The
@@ -203,6 +235,14 @@ class ConvLearnedCodec:
     @property
     def in_channels(self) -> int:
         return self.model.config.in_channels
+
+    def with_predictive(self, tables: PredictiveTables, name: str) -> "ConvLearnedCodec":
+        """This model with the predictive mode of ``tables`` (zoo file ``name``.npz) added: its
+        quality indices QUALITY_LEVELS .. are the tables' steps. Other streams than before
+        (the index has more values), so another model id."""
+        config = {**(self.meta.get("config") or {}), "predictive": name, "predictive_digest": tables.digest.hex()}
+        return ConvLearnedCodec(self.model, name=self.name, meta={**self.meta, "config": config}, device=self.device,
+                                predictive=tables)
 
     # -- encoder ------------------------------------------------------------------
     def _check(self, images: torch.Tensor) -> torch.Tensor:
@@ -244,38 +284,100 @@ class ConvLearnedCodec:
                                   (index + self._y_base).reshape(n, -1).numpy()[:, order]], axis=1)
         return symbols, indexes
 
+    def _qualities(self, quality, n: int) -> np.ndarray:
+        q = np.broadcast_to(np.asarray(quality, dtype=np.int64), (n,)).copy()
+        if len(q) and (q.min() < 0 or q.max() >= self.quality_levels):
+            raise DataError(f"quality index must lie in 0..{self.quality_levels - 1}")
+        return q
+
     def encode(self, images: torch.Tensor, quality: int | np.ndarray | float = QUALITY_LEVELS - 1) -> list[bytes]:
-        """Images N x C x H x W in [0, 1] at quality index (0..127, scalar or [N]) -> streams."""
-        y, _ = self.latents(images)
-        return self.encode_latents(y, quality)
+        """Images N x C x H x W in [0, 1] at quality index (scalar or [N]) -> streams: 0..127
+        the transform codec, 128.. (where the model has them) the predictive mode's steps."""
+        images = self._check(images)
+        q = self._qualities(quality, len(images))
+        out: list[bytes] = [b""] * len(q)
+        learned = np.flatnonzero(q < QUALITY_LEVELS)
+        if len(learned):
+            for r, stream in zip(learned, self.encode_latents(self.latents(images[learned])[0], q[learned])):
+                out[r] = stream
+        rows = np.flatnonzero(q >= QUALITY_LEVELS)
+        if len(rows):
+            for r, stream in zip(rows, self.encode_pixels(to_pixels(images[rows]), q[rows])[0]):
+                out[r] = stream
+        return out
 
     def encode_latents(self, y: torch.Tensor, quality) -> list[bytes]:
-        q = np.broadcast_to(np.asarray(quality, dtype=np.int64), (len(y),)).copy()
-        if len(q) and (q.min() < 0 or q.max() >= QUALITY_LEVELS):
-            raise DataError(f"quality index must lie in 0..{QUALITY_LEVELS - 1}")
+        q = self._qualities(quality, len(y))
+        if len(q) and q.max() >= QUALITY_LEVELS:
+            raise DataError(f"latents are coded at quality indices 0..{QUALITY_LEVELS - 1} only")
         if not len(y):
             return []
         symbols, indexes = self._symbols(y, q)
         return encode_batch(symbols, indexes, self.tables)
 
+    def encode_pixels(self, pixels: np.ndarray, quality) -> tuple[list[bytes], np.ndarray]:
+        """8-bit images N x C x H x W (int) in the predictive mode at quality indices
+        QUALITY_LEVELS.. -> (streams, summed squared error per image in 8-bit levels)."""
+        q = self._qualities(quality, len(pixels))
+        if self.predictive is None or (len(q) and q.min() < QUALITY_LEVELS):
+            raise DataError(f"the predictive mode takes quality indices {QUALITY_LEVELS}..{self.quality_levels - 1}")
+        if not len(q):
+            return [], np.zeros(0, dtype=np.int64)
+        k = q - QUALITY_LEVELS
+        sym, ctx, rec = analyse(pixels, self.predictive.steps[k])
+        ss, ii, counts = stream_symbols(sym, ctx, k, self.predictive, self._p_base)
+        ss = np.concatenate([q[:, None], ss], axis=1)
+        ii = np.concatenate([np.full((len(q), 1), self._q_index), ii], axis=1)
+        sse = ((rec - pixels) ** 2).reshape(len(q), -1).sum(1)
+        return encode_batch(ss, ii, self.tables, counts + 1), sse
+
     def encode_to_budget(self, images: torch.Tensor, budget_bits: int | np.ndarray, *,
                          ladder: QualityLadder | None = None) -> tuple[list[bytes | None], np.ndarray]:
-        """Per image, the highest quality whose stream needs <= budget bits (:func:`stream_bits`).
+        """Per image, the stream of smallest error among those that need <= budget bits
+        (:func:`stream_bits`): the highest transform-codec index that fits and, where the model
+        has the predictive mode, its highest step that fits.
 
-        Returns (streams, quality indices); None / -1 where even quality 0 does not fit.
-        Bisection on the quality index, all images at once (the rate grows with the index,
+        Returns (streams, quality indices); None / -1 where nothing fits. Bisection on the
+        quality index within each mode, all images at once (the rate grows with the index,
         not always strictly, so the result is checked against the budget). ``ladder``: the
         batch's :class:`QualityLadder` from earlier budgets (made from ``images`` by
-        :meth:`ladder`); streams it holds are not coded again, new ones are added to it.
+        :meth:`ladder`); streams and errors it holds are not computed again.
         """
         if ladder is None:
             ladder = self.ladder(images)
         elif len(ladder) != len(images):
             raise DataError(f"the quality ladder holds {len(ladder)} images, not {len(images)}")
-        y = ladder.y
-        n = len(y)
+        n = len(ladder)
         budget = np.broadcast_to(np.asarray(budget_bits, dtype=np.int64), (n,))
-        lo, hi = np.zeros(n, dtype=np.int64), np.full(n, QUALITY_LEVELS - 1, dtype=np.int64)
+        streams, quality = self._bisect(ladder, budget, 0, QUALITY_LEVELS - 1)
+        if self.predictive is None or not n:
+            return streams, quality
+        p_streams, p_quality = self._bisect(ladder, budget, QUALITY_LEVELS, self.quality_levels - 1)
+        both = np.flatnonzero((quality >= 0) & (p_quality >= 0))
+        self._errors(ladder, both, quality[both])
+        for r in range(n):
+            if p_quality[r] < 0:
+                continue
+            if quality[r] < 0 or ladder.errors[r, int(p_quality[r])] < ladder.errors[r, int(quality[r])]:
+                streams[r], quality[r] = p_streams[r], p_quality[r]
+        return streams, quality
+
+    def _errors(self, ladder: QualityLadder, rows: np.ndarray, quality: np.ndarray) -> None:
+        """Fill ``ladder.errors`` for the transform-codec streams (rows, quality): decode them."""
+        todo = [(int(r), int(q)) for r, q in zip(rows, quality) if (int(r), int(q)) not in ladder.errors]
+        if not todo:
+            return
+        h, w = ladder.pixels.shape[-2:]
+        decoded = self.decode([ladder.streams[key] for key in todo], (h, w))
+        decoded = np.rint(decoded.numpy() * 255).astype(np.int64)
+        for key, image in zip(todo, decoded):
+            ladder.errors[key] = int(((image - ladder.pixels[key[0]]) ** 2).sum())
+
+    def _bisect(self, ladder: QualityLadder, budget: np.ndarray, q_low: int, q_high: int
+                ) -> tuple[list[bytes | None], np.ndarray]:
+        """Per image, the highest index in q_low..q_high whose stream fits ``budget`` [N]."""
+        n = len(ladder)
+        lo, hi = np.full(n, q_low, dtype=np.int64), np.full(n, q_high, dtype=np.int64)
         chosen: list[bytes | None] = [None] * n  # the stream at quality lo, once one was seen to fit
 
         def probe(rows: np.ndarray, quality: np.ndarray) -> np.ndarray:
@@ -283,9 +385,15 @@ class ConvLearnedCodec:
             streams that fit."""
             missing = [j for j, (r, q) in enumerate(zip(rows, quality)) if (int(r), int(q)) not in ladder.streams]
             if missing:
-                coded = self.encode_latents(y[rows[missing]], quality[missing])
-                for j, stream in zip(missing, coded):
-                    ladder.streams[int(rows[j]), int(quality[j])] = stream
+                r_m, q_m = rows[missing], quality[missing]
+                if q_low >= QUALITY_LEVELS:
+                    coded, sse = self.encode_pixels(ladder.pixels[r_m], q_m)
+                    for r, q, e in zip(r_m, q_m, sse):
+                        ladder.errors[int(r), int(q)] = int(e)
+                else:
+                    coded = self.encode_latents(ladder.y[r_m], q_m)
+                for r, q, stream in zip(r_m, q_m, coded):
+                    ladder.streams[int(r), int(q)] = stream
             streams = [ladder.streams[int(r), int(q)] for r, q in zip(rows, quality)]
             fits = np.array([stream_bits(s) <= budget[r] for r, s in zip(rows, streams)], dtype=bool)
             for r, s, f in zip(rows, streams, fits):
@@ -296,7 +404,7 @@ class ConvLearnedCodec:
         every = np.arange(n)
         fits_top = probe(every, hi)
         lo[fits_top] = hi[fits_top]
-        # invariant for the rest: quality lo fits (or lo = 0, checked at the end), hi does not
+        # invariant for the rest: quality lo fits (or lo = q_low, checked at the end), hi does not
         while True:
             rows = np.flatnonzero(hi - lo > 1)  # only images whose interval is still open
             if not len(rows):
@@ -305,14 +413,15 @@ class ConvLearnedCodec:
             ok = probe(rows, mid)
             lo[rows[ok]], hi[rows[~ok]] = mid[ok], mid[~ok]
         unseen = np.array([r for r in every if chosen[r] is None], dtype=np.int64)
-        if len(unseen):  # quality 0 was never tried for these: does even it fit?
+        if len(unseen):  # the lowest index was never tried for these: does even it fit?
             probe(unseen, lo[unseen])
         quality = np.where([s is not None for s in chosen], lo, -1).astype(np.int64)
         return chosen, quality
 
     def ladder(self, images: torch.Tensor) -> QualityLadder:
         """An empty :class:`QualityLadder` of ``images`` (N x C x H x W in [0, 1])."""
-        return QualityLadder(self.latents(images)[0])
+        images = self._check(images)
+        return QualityLadder(self.latents(images)[0], to_pixels(images) if self.predictive is not None else None)
 
     def _y_order(self, y_hw: tuple[int, int]) -> tuple[np.ndarray, int]:
         """The order of the flattened y symbols (M x h x w) in the stream, and how many of them
@@ -336,6 +445,7 @@ class ConvLearnedCodec:
     @torch.no_grad()
     def decode(self, streams: list[bytes], image_hw: tuple[int, int], *, per_image: bool = False) -> torch.Tensor:
         """Streams -> 8-bit images N x C x H x W in [0, 1] (multiples of 1/255, like every classic decoder's).
+        Streams of the transform codec and of the predictive mode may share a batch.
 
         The entropy decoding and the integer hyper-decoder give the same latents for a stream
         whatever else is in the batch (integer arithmetic); the float synthesis may not, in the
@@ -348,8 +458,26 @@ class ConvLearnedCodec:
             return torch.zeros(0, cfg.in_channels, *image_hw)
         dec = StreamDecoder(streams, self.tables)
         quality = dec.decode(np.full((n, 1), self._q_index))[:, 0]
-        if quality.min() < 0 or quality.max() >= QUALITY_LEVELS:
+        if quality.min() < 0 or quality.max() >= self.quality_levels:
             raise CorruptFileError("stream holds a quality index out of range (damaged data)")
+        learned = np.flatnonzero(quality < QUALITY_LEVELS)
+        if len(learned) == n:
+            return self._decode_learned(dec, quality, pad, (yh, yw), (zh, zw), per_image)
+        images = torch.zeros(n, cfg.in_channels, *image_hw)
+        if len(learned):
+            images[learned] = self._decode_learned(dec.subset(learned), quality[learned], pad, (yh, yw), (zh, zw),
+                                                   per_image)
+        rows = np.flatnonzero(quality >= QUALITY_LEVELS)
+        pixels = decode_pixels(dec.subset(rows), quality[rows] - QUALITY_LEVELS, self.predictive, self._p_base,
+                               (cfg.in_channels, *image_hw))
+        images[rows] = torch.from_numpy(pixels).float() / 255
+        return images
+
+    def _decode_learned(self, dec: StreamDecoder, quality: np.ndarray, pad, y_hw, z_hw, per_image: bool) -> torch.Tensor:
+        """The transform codec's images from ``dec`` (positioned after the quality indices)."""
+        cfg = self.model.config
+        (yh, yw), (zh, zw) = y_hw, z_hw
+        n = len(quality)
         band = quality_band(quality, cfg.z_bands)
         z_index = (np.repeat(np.arange(cfg.hyper_channels), zh * zw)[None] + band[:, None] * cfg.hyper_channels
                    + self._z_base)

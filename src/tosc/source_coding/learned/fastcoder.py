@@ -95,14 +95,14 @@ def _raw(state, buf, value, n):
 
 
 @njit(cache=True)
-def _encode_rows(symbols, indexes, cdfs, lengths, offsets, out, sizes):
-    n, s = symbols.shape
+def _encode_rows(symbols, indexes, counts, cdfs, lengths, offsets, out, sizes):
+    n = symbols.shape[0]
     cap = out.shape[1]
     state = np.zeros(4, dtype=np.int64)
     for r in range(n):
         buf = out[r]
         state[0], state[1], state[2], state[3] = 0, _TOP, 0, 0
-        for i in range(s):
+        for i in range(counts[r]):
             if ((state[3] + state[2] + 128) >> 3) >= cap:
                 return r + 1  # buffer too small: caller retries with more room
             index = indexes[r, i]
@@ -139,9 +139,10 @@ def _encode_rows(symbols, indexes, cdfs, lengths, offsets, out, sizes):
     return 0
 
 
-def encode_batch(symbols: np.ndarray, indexes: np.ndarray, tables: Tables) -> list[bytes]:
+def encode_batch(symbols: np.ndarray, indexes: np.ndarray, tables: Tables, counts: np.ndarray | None = None) -> list[bytes]:
     """symbols, indexes: N x S integer arrays (symbol i of row r coded with table indexes[r, i])
-    -> one stream per row."""
+    -> one stream per row. ``counts`` [N]: code only each row's first counts[r] symbols (rows
+    of different lengths; the rest of a row is ignored)."""
     symbols = np.ascontiguousarray(symbols, dtype=np.int64)
     indexes = np.ascontiguousarray(indexes, dtype=np.int64)
     if symbols.shape != indexes.shape or symbols.ndim != 2:
@@ -149,11 +150,14 @@ def encode_batch(symbols: np.ndarray, indexes: np.ndarray, tables: Tables) -> li
     if indexes.size and (indexes.min() < 0 or indexes.max() >= len(tables)):
         raise ValueError("table index out of range")
     n, s = symbols.shape
+    counts = np.full(n, s, dtype=np.int64) if counts is None else np.ascontiguousarray(counts, dtype=np.int64)
+    if counts.shape != (n,) or (n and (counts.min() < 0 or counts.max() > s)):
+        raise ValueError("counts must give 0..S symbols for each of the N rows")
     cap = 2 * s + 64
     while True:
         out = np.zeros((n, cap), dtype=np.uint8)
         sizes = np.zeros(n, dtype=np.int64)
-        status = _encode_rows(symbols, indexes, tables.cdfs, tables.lengths, tables.offsets, out, sizes)
+        status = _encode_rows(symbols, indexes, counts, tables.cdfs, tables.lengths, tables.offsets, out, sizes)
         if status < 0:
             raise ValueError("escape value too large to code")
         if status == 0:
@@ -212,6 +216,37 @@ def _raw_bits(st, data, start, length, n):
 
 
 @njit(cache=True)
+def _decode_symbol(st, data, start, length, index, cdfs, lengths, offsets):
+    """The next symbol of one stream with table ``index`` -> (symbol, status): status 0 ok,
+    1 an escape code longer than any valid stream allows, 2 read far past the stream's end."""
+    max_value = lengths[index] - 2
+    t = _target(st, PRECISION)
+    lo, hi = 0, max_value + 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if cdfs[index, mid] <= t:
+            lo = mid
+        else:
+            hi = mid
+    value = lo
+    _consume(st, data, start, length, cdfs[index, value], cdfs[index, value + 1], PRECISION)
+    if value == max_value:
+        nb = 1
+        while _raw_bits(st, data, start, length, 1) == 0:
+            nb += 1
+            if nb > _MAX_ESCAPE_BITS:
+                return 0, 1
+        raw = ((1 << (nb - 1)) | _raw_bits(st, data, start, length, nb - 1)) - 1
+        if raw % 2:
+            value = -(raw + 1) // 2
+        else:
+            value = max_value + raw // 2
+    if st[3] - 8 * length > _MAX_OVERRUN_BITS:
+        return 0, 2
+    return value + offsets[index], 0
+
+
+@njit(cache=True)
 def _decode_rows(data, starts, lens, states, indexes, cdfs, lengths, offsets, out, status):
     n, s = indexes.shape
     for r in range(n):
@@ -220,36 +255,11 @@ def _decode_rows(data, starts, lens, states, indexes, cdfs, lengths, offsets, ou
         st = states[r]
         start, length = starts[r], lens[r]
         for i in range(s):
-            index = indexes[r, i]
-            max_value = lengths[index] - 2
-            t = _target(st, PRECISION)
-            lo, hi = 0, max_value + 1
-            while hi - lo > 1:
-                mid = (lo + hi) >> 1
-                if cdfs[index, mid] <= t:
-                    lo = mid
-                else:
-                    hi = mid
-            value = lo
-            _consume(st, data, start, length, cdfs[index, value], cdfs[index, value + 1], PRECISION)
-            if value == max_value:
-                nb = 1
-                while _raw_bits(st, data, start, length, 1) == 0:
-                    nb += 1
-                    if nb > _MAX_ESCAPE_BITS:
-                        status[r] = 1
-                        break
-                if status[r]:
-                    break
-                raw = ((1 << (nb - 1)) | _raw_bits(st, data, start, length, nb - 1)) - 1
-                if raw % 2:
-                    value = -(raw + 1) // 2
-                else:
-                    value = max_value + raw // 2
-            out[r, i] = value + offsets[index]
-            if st[3] - 8 * length > _MAX_OVERRUN_BITS:
-                status[r] = 2
+            value, bad = _decode_symbol(st, data, start, length, indexes[r, i], cdfs, lengths, offsets)
+            if bad:
+                status[r] = bad
                 break
+            out[r, i] = value
 
 
 class StreamDecoder:
@@ -271,6 +281,23 @@ class StreamDecoder:
                 code = (code << 1) | int(_bit(self.data, self.starts[r], self.lens[r], pos))
             self.states[r] = (0, _TOP, code, 32)
 
+    def subset(self, rows: np.ndarray) -> "StreamDecoder":
+        """A decoder of only the streams ``rows``, each where this one stopped (the data is
+        shared, the positions copied): a batch whose streams go on in different modes splits."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = object.__new__(StreamDecoder)
+        out.tables, out.data = self.tables, self.data
+        out.lens, out.starts = self.lens[rows], self.starts[rows]
+        out.states, out.status = self.states[rows].copy(), self.status[rows].copy()
+        return out
+
+    def raise_if_bad(self) -> None:
+        bad = np.flatnonzero(self.status)
+        if len(bad):
+            reason = "escape code longer than any valid stream allows" if self.status[bad[0]] == 1 else \
+                "stream ended long before all symbols were decoded"
+            raise CorruptFileError(f"image {bad[0]}: {reason}")
+
     def decode(self, indexes: np.ndarray) -> np.ndarray:
         indexes = np.ascontiguousarray(indexes, dtype=np.int64)
         if indexes.size and (indexes.min() < 0 or indexes.max() >= len(self.tables)):
@@ -278,9 +305,5 @@ class StreamDecoder:
         out = np.zeros(indexes.shape, dtype=np.int64)
         _decode_rows(self.data, self.starts, self.lens, self.states, indexes, self.tables.cdfs,
                      self.tables.lengths, self.tables.offsets, out, self.status)
-        bad = np.flatnonzero(self.status)
-        if len(bad):
-            reason = "escape code longer than any valid stream allows" if self.status[bad[0]] == 1 else \
-                "stream ended long before all symbols were decoded"
-            raise CorruptFileError(f"image {bad[0]}: {reason}")
+        self.raise_if_bad()
         return out

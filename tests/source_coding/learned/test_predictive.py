@@ -1,0 +1,164 @@
+"""Codec v3's predictive mode: near-lossless pixel coding with fitted context tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from tosc.errors import CorruptFileError, DataError
+from tosc.source_coding.learned.conv import QUALITY_LEVELS
+from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
+from tosc.source_coding.learned.fastcoder import StreamDecoder, Tables, encode_batch
+from tosc.source_coding.learned.predictive import (PredictiveTables, analyse, decode_pixels, fit_tables,
+                                                   stream_symbols, to_pixels)
+from tosc.zoo import zoo_dir
+
+
+@pytest.fixture(scope="module")
+def shipped_tables():
+    return PredictiveTables.load(zoo_dir() / "codecs" / "predictive-v1.npz")
+
+
+@pytest.fixture(scope="module")
+def shipped_codec():
+    return ConvLearnedCodec.load("mse-only-v3")
+
+
+def _round_trip(pixels: np.ndarray, step_index: np.ndarray, tables: PredictiveTables):
+    coder = Tables(*tables.table_lists())
+    sym, ctx, rec = analyse(pixels, tables.steps[step_index])
+    ss, ii, counts = stream_symbols(sym, ctx, step_index, tables, 0)
+    streams = encode_batch(ss, ii, coder, counts)
+    return streams, rec, decode_pixels(StreamDecoder(streams, coder), step_index, tables, 0, pixels.shape[1:])
+
+
+def test_every_step_bounds_the_error_and_decodes_what_the_encoder_reconstructed(shipped_tables, fashion_test_slice):
+    pixels = to_pixels(fashion_test_slice.images[:16])
+    for k, step in enumerate(shipped_tables.steps):
+        streams, rec, decoded = _round_trip(pixels, np.full(16, k), shipped_tables)
+        assert np.array_equal(decoded, rec)
+        assert np.abs(rec - pixels).max() <= step // 2
+        if step == 1:
+            assert np.array_equal(rec, pixels)  # lossless
+    # finer steps cost more bits
+    rates = [np.mean([stream_bits(s) for s in _round_trip(pixels, np.full(16, k), shipped_tables)[0]])
+             for k in range(len(shipped_tables.steps))]
+    assert rates[-1] > rates[len(rates) // 2] > rates[0]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 17, 23), (1, 5, 64)])
+def test_any_size_and_channels_and_residuals_beyond_the_alphabet(shipped_tables, shape):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(4, *shape))  # noise: many residuals go to the tail tables
+    pixels[1] = 0
+    pixels[2] = 255
+    index = np.array([0, 5, len(shipped_tables.steps) - 1, len(shipped_tables.steps) - 1])
+    sym, _, _ = analyse(pixels, shipped_tables.steps[index])
+    streams, rec, decoded = _round_trip(pixels, index, shipped_tables)
+    assert np.array_equal(decoded, rec)
+    assert np.array_equal(rec[3], pixels[3])
+    if shape[1] * shape[2] > 100:
+        assert (np.abs(sym[3]) > shipped_tables.half).any()
+
+
+def test_garbage_is_a_typed_error_or_an_image(shipped_tables):
+    coder = Tables(*shipped_tables.table_lists())
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        streams = [rng.integers(0, 256, size=rng.integers(0, 40)).astype(np.uint8).tobytes()]
+        try:
+            out = decode_pixels(StreamDecoder(streams, coder), np.array([trial % len(shipped_tables.steps)]),
+                                shipped_tables, 0, (1, 28, 28))
+            assert out.min() >= 0 and out.max() <= 255
+        except CorruptFileError:
+            pass
+
+
+def test_fitted_tables_save_and_load_exactly_and_refuse_damage(tmp_path, fashion_test_slice):
+    pixels = to_pixels(fashion_test_slice.images[:32])
+    tables = fit_tables(pixels, [9, 3, 1], half=4, min_count=50)
+    assert len(tables.cdfs) > 3  # some contexts got their own table
+    tables.save(tmp_path / "t.npz")
+    again = PredictiveTables.load(tmp_path / "t.npz")
+    assert again.digest == tables.digest
+    assert np.array_equal(again.cdfs, tables.cdfs) and np.array_equal(again.tails, tables.tails)
+    streams, rec, decoded = _round_trip(pixels[:4], np.array([0, 1, 2, 2]), again)
+    assert np.array_equal(decoded, rec)
+    (tmp_path / "bad.npz").write_bytes(b"not a table file")
+    with pytest.raises(CorruptFileError):
+        PredictiveTables.load(tmp_path / "bad.npz")
+
+
+def test_shipped_codec_has_both_modes_in_one_quality_index(shipped_codec, fashion_test_slice):
+    images = fashion_test_slice.images[:12]
+    levels = shipped_codec.quality_levels
+    assert levels == QUALITY_LEVELS + 15
+    quality = np.array([0, 64, 127, QUALITY_LEVELS, levels - 1, levels - 2] * 2)
+    streams = shipped_codec.encode(images, quality)
+    mixed = shipped_codec.decode(streams, (28, 28))
+    for i in range(len(images)):
+        assert torch.equal(shipped_codec.decode([streams[i]], (28, 28))[0], mixed[i])
+    assert torch.equal(mixed[4], torch.round(images[4] * 255) / 255)  # the finest step is lossless
+    with pytest.raises(DataError):
+        shipped_codec.encode(images[:1], levels)
+    with pytest.raises(DataError):
+        shipped_codec.encode_latents(shipped_codec.latents(images[:1])[0], QUALITY_LEVELS)
+
+
+def test_rate_control_keeps_the_smaller_error_and_never_exceeds(shipped_codec, fashion_test_slice):
+    images = fashion_test_slice.images[:24]
+    pixels = to_pixels(images)
+    ladder = shipped_codec.ladder(images)
+    for budget in (100, 500, 900, 1500, 3000):
+        streams, quality = shipped_codec.encode_to_budget(images, budget, ladder=ladder)
+        assert all(s is not None and stream_bits(s) <= budget for s in streams), [len(s or b"") for s in streams]
+        decoded = np.rint(shipped_codec.decode(streams, (28, 28)).numpy() * 255).astype(np.int64)
+        sse = ((decoded - pixels) ** 2).reshape(len(images), -1).sum(1)
+        # the transform codec's best fitting stream alone is never better
+        alone, q_alone = shipped_codec._bisect(ladder, np.full(len(images), budget), 0, QUALITY_LEVELS - 1)
+        dec_alone = np.rint(shipped_codec.decode(alone, (28, 28)).numpy() * 255).astype(np.int64)
+        assert (sse <= ((dec_alone - pixels) ** 2).reshape(len(images), -1).sum(1)).all()
+        if budget == 100:
+            assert (quality < QUALITY_LEVELS).all()  # no predictive step is that small
+        if budget == 3000:
+            assert (quality >= QUALITY_LEVELS).all()
+
+
+def test_predictive_streams_decode_bit_exactly_in_another_process(shipped_codec, tmp_path, fashion_test_slice):
+    images = fashion_test_slice.images[:6]
+    streams = shipped_codec.encode(images, QUALITY_LEVELS + np.arange(6) * 2)
+    (tmp_path / "s.bin").write_bytes(b"".join(len(s).to_bytes(4, "little") + s for s in streams))
+    torch.save(shipped_codec.decode(streams, (28, 28)), tmp_path / "here.pt")
+    script = textwrap.dedent(f"""
+        import sys, torch
+        torch.set_num_threads(int(sys.argv[1]))
+        from tosc.source_coding.learned.conv_codec import ConvLearnedCodec
+        codec = ConvLearnedCodec.load("mse-only-v3")
+        data = open(r"{tmp_path / 's.bin'}", "rb").read()
+        streams, pos = [], 0
+        while pos < len(data):
+            n = int.from_bytes(data[pos:pos + 4], "little"); streams.append(data[pos + 4:pos + 4 + n]); pos += 4 + n
+        print(int(torch.equal(codec.decode(streams, (28, 28)), torch.load(r"{tmp_path / 'here.pt'}"))))
+    """)
+    for threads in ("1", "2"):
+        result = subprocess.run([sys.executable, "-c", script, threads], capture_output=True, text=True, timeout=300)
+        assert result.stdout.strip().endswith("1"), result.stderr[-2000:]
+
+
+def test_a_checkpoint_refuses_tables_other_than_its_own(tmp_path, shipped_codec, fashion_test_slice):
+    from tosc.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(zoo_dir() / "codecs" / "mse-only-v3.pt")
+    other = fit_tables(to_pixels(fashion_test_slice.images[:8]), [5, 1], half=4, min_count=50)
+    other.save(tmp_path / "predictive-v1.npz")  # beside the checkpoint: found before the zoo's
+    payload = {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "versions", "git_commit")}
+    save_checkpoint(tmp_path / "c.pt", **payload)
+    with pytest.raises(CorruptFileError, match="not the ones it was shipped with"):
+        ConvLearnedCodec.load(tmp_path / "c.pt")
+    plain = ConvLearnedCodec(shipped_codec.model, name="plain", meta={})
+    assert plain.quality_levels == QUALITY_LEVELS and plain.model_id != shipped_codec.model_id
