@@ -132,7 +132,9 @@ def encode(
     model: str = typer.Option(..., "--model", "-m", help="Model name (see tosc models) or checkpoint path."),
     output: Path = typer.Option(..., "-o", "--output", help="The .tosc file to write."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q",
-                                          help="Codec v3 models only: quality index 0..127 (default 127)."),
+                                          help="Codec v3 models only: quality index 0..127 (transform codec, default 127); "
+                                               "128.. the predictive mode's steps, coarse to fine, where the model has it "
+                                               "(mse-only-v3, tosc-sr-v3: 128..142, 142 lossless)."),
 ) -> None:
     """Compress images into a .tosc file."""
     from ..io import atomic_write_bytes, check_input_file, check_output_file
