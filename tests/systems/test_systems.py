@@ -106,6 +106,9 @@ def test_v3_systems_fill_the_budget_and_record_it(variant, fashion_test_slice):
         budget = tx.info["budget_bits"]
         assert (tx.payload_bits <= budget).all() and tx.ok.all()
         assert tx.info["budget_filled_mean"] >= bar
+        # the predictive mode's coarsest step averages 0.81 bpp (less for simple images, which
+        # take it at 0.43 bpp already: 2 of these 16): a minority at 0.43, most images at 1.7
+        assert (tx.info["predictive_share"] > 0.5) if uses == 392 else (tx.info["predictive_share"] < 0.5)
     assert tx.info["budget_filled_min"] == pytest.approx(tx.payload_bits.min() / budget)
 
 
