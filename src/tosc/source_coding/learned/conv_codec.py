@@ -236,14 +236,6 @@ class ConvLearnedCodec:
     def in_channels(self) -> int:
         return self.model.config.in_channels
 
-    def with_predictive(self, tables: PredictiveTables, name: str) -> "ConvLearnedCodec":
-        """This model with the predictive mode of ``tables`` (zoo file ``name``.npz) added: its
-        quality indices QUALITY_LEVELS .. are the tables' steps. Other streams than before
-        (the index has more values), so another model id."""
-        config = {**(self.meta.get("config") or {}), "predictive": name, "predictive_digest": tables.digest.hex()}
-        return ConvLearnedCodec(self.model, name=self.name, meta={**self.meta, "config": config}, device=self.device,
-                                predictive=tables)
-
     # -- encoder ------------------------------------------------------------------
     def _check(self, images: torch.Tensor) -> torch.Tensor:
         images = torch.as_tensor(images, dtype=torch.float32)
@@ -368,8 +360,7 @@ class ConvLearnedCodec:
         if not todo:
             return
         h, w = ladder.pixels.shape[-2:]
-        decoded = self.decode([ladder.streams[key] for key in todo], (h, w))
-        decoded = np.rint(decoded.numpy() * 255).astype(np.int64)
+        decoded = to_pixels(self.decode([ladder.streams[key] for key in todo], (h, w)))
         for key, image in zip(todo, decoded):
             ladder.errors[key] = int(((image - ladder.pixels[key[0]]) ** 2).sum())
 
