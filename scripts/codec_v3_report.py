@@ -47,6 +47,42 @@ def _classic_qualities(codec, points: int = 12) -> list[int]:
     return sorted(set(np.linspace(codec.quality_min, codec.quality_max, points).round().astype(int).tolist()))
 
 
+def _warm_chunk(name: str, images: np.ndarray, qualities: list[int]) -> int:
+    """Encode ``images`` (N x C x H x W) at every quality into the disk cache, in a worker."""
+    from tosc.source_coding import classic
+    from tosc.source_coding.classic.table import RateCache, RateTable
+
+    torch.set_num_threads(1)
+    table = RateTable(classic.get_codec(name), RateCache())
+    for img in images:
+        key = table.key_of(img)
+        for q in qualities:
+            table.entry(img, q, key=key)
+        table.forget_memory()
+    return table.encoder_calls
+
+
+def warm_classic(names, x: torch.Tensor, jobs: int) -> int:
+    """Fill the disk cache with every classic encode the report needs, ``jobs`` processes over
+    chunks of images (the cache is per encode, so an interrupted run loses at most the encodes in
+    flight). Returns how many real encodes were made."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tosc.source_coding import classic
+
+    images = x.numpy()
+    calls = 0
+    for name in names:
+        qualities = _classic_qualities(classic.get_codec(name))
+        chunks = [c for c in np.array_split(np.arange(len(images)), max(1, len(images) // 50)) if len(c)]
+        with ProcessPoolExecutor(max(1, jobs)) as pool, tqdm(total=len(images), desc=f"warm {name}") as bar:
+            futures = {pool.submit(_warm_chunk, name, images[c], qualities): len(c) for c in chunks}
+            for future in as_completed(futures):
+                calls += future.result()
+                bar.update(futures[future])
+    return calls
+
+
 def classic_rows(names, x: torch.Tensor, scores, cache) -> tuple[dict[str, list[dict]], int]:
     """Each classic codec's rows over its whole quality knob for the images ``x`` (N x C x H x W
     in [0, 1]): {"quality", "bpp" (payload plus quality-index bits), **scores(decoded)}.
@@ -132,7 +168,9 @@ def main() -> None:
                              "images instead of encoding them again; for comparing checkpoints quickly, not for "
                              "the README's report (which measures everything in one run)")
     parser.add_argument("--limit", type=int, default=1000)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="processes for the classic encodes")
+    parser.add_argument("--warm-only", action="store_true",
+                        help="only fill the disk cache with the classic encodes (resumable), then exit")
     parser.add_argument("--out", default="docs/codec_v3")
     parser.add_argument("--pair", nargs=2, default=["mse-only-v3", "tosc-sr-v3"], metavar=("MSE", "TOSC"),
                         help="the two --codecs compared at equal rate (MSE-only, TOSC-SR)")
@@ -155,6 +193,12 @@ def main() -> None:
     started = time.time()
     test = load_dataset("fashion-mnist", "test", limit=args.limit)
     x, labels = test.images, test.labels
+    classic_names = args.classic if args.classic is not None else registry.select("codec", family="classic")
+    if args.warm_only or (args.jobs > 1 and not args.classic_from):
+        calls = warm_classic(classic_names, x, args.jobs)
+        if args.warm_only:
+            print(f"cache warm for {len(x)} images: {calls} new encodes")
+            return
     n, c, h, w = x.shape
     nets = {name: load_task_network(name) for name in (TRAINING_TASK, *HELD_OUT_TASKS)}
 
@@ -175,7 +219,6 @@ def main() -> None:
             bits = np.array([stream_bits(s) for s in streams])
             rows[name].append({"quality": q, "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
 
-    classic_names = args.classic if args.classic is not None else registry.select("codec", family="classic")
     from tosc.source_coding.classic.table import RateCache
 
     earlier = None
