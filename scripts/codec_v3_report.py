@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-V3_QUALITIES = list(range(0, 128, 8)) + [127]  # the transform codec; every predictive step is added
+V3_QUALITIES = list(range(0, 128, 8)) + [127]  # the transform codec; every predictive step and global level is added
+MODE_NAMES = ("transform", "predictive", "global")
 
 
 def pareto_rows(rows: list[dict]) -> list[dict]:
@@ -217,7 +218,8 @@ def main() -> None:
             streams = codec.encode(x, q)
             decoded = codec.decode(streams, (h, w))
             bits = np.array([stream_bits(s) for s in streams])
-            rows[name].append({"quality": q, "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
+            rows[name].append({"quality": q, "mode": int(codec.mode_of(np.array([q]))[0]),
+                               "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
 
     from tosc.source_coding.classic.table import RateCache
 
@@ -313,19 +315,18 @@ def main() -> None:
                          f"{'meets' if h['meets'] else 'misses'}")
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
 
-    def drawn(name: str) -> list[dict]:  # v3: the transform codec's rows, then the predictive mode's
-        return rows[name] if name not in args.codecs else sorted(rows[name], key=lambda r: (r["quality"] >= 128, r["bpp"]))
-
     def plot(ax, name: str, values) -> None:
-        rs = drawn(name)
+        rs = sorted(rows[name], key=lambda r: r["bpp"])
         if name not in args.codecs:
             ax.plot([r["bpp"] for r in rs], values(rs), "--.", label=name, markersize=3)
             return
-        mode = [r for r in rs if r["quality"] < 128], [r for r in rs if r["quality"] >= 128]
-        line, = ax.plot([r["bpp"] for r in mode[0]], values(mode[0]), "-o", label=name, markersize=3)
-        if mode[1]:
-            ax.plot([r["bpp"] for r in mode[1]], values(mode[1]), ":^", color=line.get_color(), markersize=3,
-                    label=f"{name} predictive")
+        # v3: each mode its own line, in the codec's colour
+        modes = [[r for r in rs if r.get("mode", int(r["quality"] >= 128)) == m] for m in range(len(MODE_NAMES))]
+        line, = ax.plot([r["bpp"] for r in modes[0]], values(modes[0]), "-o", label=name, markersize=3)
+        for m, style in ((1, ":^"), (2, "-.v")):
+            if modes[m]:
+                ax.plot([r["bpp"] for r in modes[m]], values(modes[m]), style, color=line.get_color(), markersize=3,
+                        label=f"{name} {MODE_NAMES[m]}")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name in rows:

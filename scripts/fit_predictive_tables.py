@@ -62,15 +62,12 @@ def main() -> None:
                         help="zoo v3 codecs to rewrite with the predictive mode named after --out")
     args = parser.parse_args()
 
-    import io
 
-    import torch
     from tqdm import tqdm
 
-    from tosc.checkpoint import load_checkpoint
+    from tosc.checkpoint import load_checkpoint, rewrite_checkpoint
     from tosc.data import load_dataset
     from tosc.errors import ToscError
-    from tosc.io import atomic_write_bytes
     from tosc.provenance import git_commit, package_versions
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
     from tosc.source_coding.learned.fastcoder import StreamDecoder, Tables, encode_batch
@@ -111,15 +108,10 @@ def main() -> None:
             ckpt = load_checkpoint(path, kind="codec")
             ckpt["config"].update({"predictive": out.stem, "predictive_digest": tables.digest.hex()})
             ckpt["predictive_attached"] = {"git_commit": git_commit(), "tables": out.name}
-            def write() -> None:
-                buffer = io.BytesIO()
-                torch.save(ckpt, buffer)
-                atomic_write_bytes(path, buffer.getvalue())
-
-            write()  # attached: now load it as users will, and add its steps to the curve `tosc models` shows
+            rewrite_checkpoint(path, ckpt)  # attached: now load it as users will, and add its steps to the curve `tosc models` shows
             codec = ConvLearnedCodec.load(name)
             ckpt["metrics"] = extend_curve(codec, ckpt["metrics"])
-            write()
+            rewrite_checkpoint(path, ckpt)
             print(f"{path}: quality indices 0..{codec.quality_levels - 1} "
                   f"(predictive from {codec.quality_levels - len(tables.steps)})")
     except ToscError as exc:

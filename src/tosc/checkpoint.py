@@ -51,6 +51,16 @@ def save_checkpoint(path: str | os.PathLike, *, kind: str, arch: str, state_dict
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def rewrite_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
+    """Write a checkpoint as :func:`load_checkpoint` returned it, changed in place (a shipped
+    codec gaining a mode): its versions, commit and training record stay those it was made with."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def load_checkpoint(path: str | os.PathLike, *, kind: str | None = None, arch: str | None = None) -> dict:
     """Read a checkpoint on the CPU; ``kind``/``arch`` must match when given."""
     import torch

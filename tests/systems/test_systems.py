@@ -110,6 +110,9 @@ def test_v3_systems_fill_the_budget_and_record_it(variant, fashion_test_slice):
         # take it at 0.43 bpp already: 2 of these 16): a minority at 0.43, most images at 1.7
         assert (tx.info["predictive_share"] > 0.5) if uses == 392 else (tx.info["predictive_share"] < 0.5)
     assert tx.info["budget_filled_min"] == pytest.approx(tx.payload_bits.min() / budget)
+    # at 0.06 bpp (49 bits) the global mode codes most images with less error than the transform codec
+    tx = build_system(f"{variant}-v3+ideal").transmit(images, snr_db=0.0, n_channel_uses=49, seed=0)
+    assert (tx.payload_bits <= tx.info["budget_bits"]).all() and tx.info["global_share"] > 0.5
 
 
 def test_models_lists_each_v3_checkpoint_with_its_measured_curve(capsys):

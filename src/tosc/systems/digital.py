@@ -299,7 +299,6 @@ class ConvCodecSource:
         self.codec = ConvLearnedCodec.load(name, device)
 
     def encode(self, images: torch.Tensor, budget_bits: int) -> SourceEncoding:
-        from ..source_coding.learned.conv import QUALITY_LEVELS
         from ..source_coding.learned.conv_codec import stream_bits
 
         # once per image batch and budget, not once per operating point (nor once per run)
@@ -311,8 +310,12 @@ class ConvCodecSource:
             out.append(None if s is None else bits_from_bytes(s)[: stream_bits(s)])
         sizes = np.array([len(b) for b in out if b is not None], dtype=np.float64)
         facts: dict = {"quality_index_mean": float(quality[quality >= 0].mean()) if (quality >= 0).any() else None}
-        if self.codec.predictive is not None and (quality >= 0).any():  # indices from 128 up: the predictive mode
-            facts["predictive_share"] = float((quality[quality >= 0] >= QUALITY_LEVELS).mean())
+        if (quality >= 0).any():  # the share of images each extra mode took
+            mode = self.codec.mode_of(quality[quality >= 0])
+            if self.codec.predictive is not None:
+                facts["predictive_share"] = float((mode == 1).mean())
+            if self.codec.global_mode is not None:
+                facts["global_share"] = float((mode == 2).mean())
         if len(sizes) and budget_bits > 0:
             facts["budget_filled_mean"] = float(sizes.mean() / budget_bits)
             facts["budget_filled_min"] = float(sizes.min() / budget_bits)

@@ -65,3 +65,22 @@ def test_both_adapters_share_one_version_rule(monkeypatch):
     monkeypatch.setattr(sionna, "__version__", "2.x-dev")
     with pytest.raises(DependencyMissingError):
         require_tested("sionna", "Sionna", ((2,),))
+
+
+def test_packed_tables_restore_exactly_and_refuse_wrong_lengths():
+    import pytest
+    import torch
+
+    from tosc.errors import CorruptFileError
+    from tosc.source_coding.learned.compressai_adapter import pack_tables, unpack_tables
+
+    table = torch.tensor([[0, 5, 65536, 0, 0], [0, 1, 2, 3, 65536], [0, 65536, 0, 0, 0]], dtype=torch.int32)
+    state = {"m._quantized_cdf": table, "m._cdf_length": torch.tensor([3, 5, 2], dtype=torch.int32), "other": 1}
+    packed = pack_tables(state, "m")
+    assert packed["m._quantized_cdf"].tolist() == [0, 5, 65536, 0, 1, 2, 3, 65536, 0, 65536]
+    assert torch.equal(unpack_tables(packed, "m")["m._quantized_cdf"], table)
+    assert unpack_tables(state, "m") is state  # padded: as it is
+    empty = {"m._quantized_cdf": torch.zeros(0, dtype=torch.int32), "m._cdf_length": torch.zeros(0, dtype=torch.int32)}
+    assert unpack_tables(empty, "m") is empty  # a model not frozen yet
+    with pytest.raises(CorruptFileError, match="does not match its lengths"):
+        unpack_tables({**packed, "m._cdf_length": torch.tensor([3, 5, 3])}, "m")

@@ -96,7 +96,7 @@ def test_fitted_tables_save_and_load_exactly_and_refuse_damage(tmp_path, fashion
 
 def test_shipped_codec_has_both_modes_in_one_quality_index(shipped_codec, fashion_test_slice):
     images = fashion_test_slice.images[:12]
-    levels = shipped_codec.quality_levels
+    levels = shipped_codec.global_first  # the global mode's levels follow (test_global_mode.py)
     assert levels == QUALITY_LEVELS + 15
     quality = np.array([0, 64, 127, QUALITY_LEVELS, levels - 1, levels - 2] * 2)
     streams = shipped_codec.encode(images, quality)
@@ -105,7 +105,9 @@ def test_shipped_codec_has_both_modes_in_one_quality_index(shipped_codec, fashio
         assert torch.equal(shipped_codec.decode([streams[i]], (28, 28))[0], mixed[i])
     assert torch.equal(mixed[4], torch.round(images[4] * 255) / 255)  # the finest step is lossless
     with pytest.raises(DataError):
-        shipped_codec.encode(images[:1], levels)
+        shipped_codec.encode(images[:1], shipped_codec.quality_levels)
+    with pytest.raises(DataError):
+        shipped_codec.encode_pixels(to_pixels(images[:1]), levels)  # a global level, not a step
     with pytest.raises(DataError):
         shipped_codec.encode_latents(shipped_codec.latents(images[:1])[0], QUALITY_LEVELS)
 
@@ -124,30 +126,15 @@ def test_rate_control_keeps_the_smaller_error_and_never_exceeds(shipped_codec, f
         dec_alone = np.rint(shipped_codec.decode(alone, (28, 28)).numpy() * 255).astype(np.int64)
         assert (sse <= ((dec_alone - pixels) ** 2).reshape(len(images), -1).sum(1)).all()
         if budget == 100:
-            assert (quality < QUALITY_LEVELS).all()  # no predictive step is that small
+            assert (shipped_codec.mode_of(quality) != 1).all()  # no predictive step is that small
         if budget == 3000:
-            assert (quality >= QUALITY_LEVELS).all()
+            assert (shipped_codec.mode_of(quality) == 1).all()
 
 
-def test_predictive_streams_decode_bit_exactly_in_another_process(shipped_codec, tmp_path, fashion_test_slice):
-    images = fashion_test_slice.images[:6]
-    streams = shipped_codec.encode(images, QUALITY_LEVELS + np.arange(6) * 2)
-    (tmp_path / "s.bin").write_bytes(b"".join(len(s).to_bytes(4, "little") + s for s in streams))
-    torch.save(shipped_codec.decode(streams, (28, 28)), tmp_path / "here.pt")
-    script = textwrap.dedent(f"""
-        import sys, torch
-        torch.set_num_threads(int(sys.argv[1]))
-        from tosc.source_coding.learned.conv_codec import ConvLearnedCodec
-        codec = ConvLearnedCodec.load("mse-only-v3")
-        data = open(r"{tmp_path / 's.bin'}", "rb").read()
-        streams, pos = [], 0
-        while pos < len(data):
-            n = int.from_bytes(data[pos:pos + 4], "little"); streams.append(data[pos + 4:pos + 4 + n]); pos += 4 + n
-        print(int(torch.equal(codec.decode(streams, (28, 28)), torch.load(r"{tmp_path / 'here.pt'}"))))
-    """)
-    for threads in ("1", "2"):
-        result = subprocess.run([sys.executable, "-c", script, threads], capture_output=True, text=True, timeout=300)
-        assert result.stdout.strip().endswith("1"), result.stderr[-2000:]
+def test_predictive_streams_decode_bit_exactly_in_another_process(shipped_codec, fashion_test_slice,
+                                                                 decodes_alike_elsewhere):
+    streams = shipped_codec.encode(fashion_test_slice.images[:6], QUALITY_LEVELS + np.arange(6) * 2)
+    decodes_alike_elsewhere("mse-only-v3", streams, (28, 28))
 
 
 def test_a_checkpoint_refuses_tables_other_than_its_own(tmp_path, shipped_codec, fashion_test_slice):

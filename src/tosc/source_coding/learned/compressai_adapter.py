@@ -20,7 +20,7 @@ from ...errors import CorruptFileError
 from ...provenance import require_tested
 
 __all__ = ["TESTED_VERSIONS", "TABLE_BUFFERS", "check_compressai", "table_keys", "has_tables", "tables_of",
-           "freeze_factorized", "freeze_gaussian", "prepare_tables", "medians", "gaussian_likelihood",
+           "freeze_factorized", "freeze_gaussian", "prepare_tables", "pack_tables", "unpack_tables", "medians", "gaussian_likelihood",
            "is_auxiliary"]
 
 TESTED_VERSIONS = ((1, 2),)  # (major, minor): 1.2.x (1.2.6 at the time of writing)
@@ -76,6 +76,40 @@ def prepare_tables(module, state_dict: dict, prefix: str, *, required: bool = Tr
                 raise CorruptFileError(f"checkpoint has no entropy table {key}: it was saved before tables were frozen")
             continue
         setattr(module, name, torch.zeros_like(state_dict[key]))
+
+
+def pack_tables(state_dict: dict, prefix: str) -> dict:
+    """``state_dict`` with ``prefix``'s CDF table stored without its padding: CompressAI keeps
+    one row per channel or scale, zero-padded to the longest (the Gaussian tables of codec v3:
+    200,512 entries, 27,256 of them used), so a checkpoint stores the used entries only, row
+    after row. :func:`unpack_tables` restores the padded table exactly."""
+    key, length = f"{prefix}._quantized_cdf", f"{prefix}._cdf_length"
+    table = state_dict.get(key)
+    if table is None or table.ndim != 2 or length not in state_dict:
+        return state_dict
+    lengths = state_dict[length].reshape(-1).tolist()
+    out = dict(state_dict)
+    out[key] = torch.cat([row[:n] for row, n in zip(table, lengths)]) if lengths else table.reshape(-1)
+    return out
+
+
+def unpack_tables(state_dict: dict, prefix: str) -> dict:
+    """The inverse of :func:`pack_tables` (a padded table is returned as it is)."""
+    key, length = f"{prefix}._quantized_cdf", f"{prefix}._cdf_length"
+    flat = state_dict.get(key)
+    if flat is None or flat.ndim != 1 or not flat.numel() or length not in state_dict:  # (empty: not frozen yet)
+        return state_dict
+    lengths = state_dict[length].reshape(-1).tolist()
+    if sum(lengths) != flat.numel() or min(lengths, default=1) < 1:
+        raise CorruptFileError(f"checkpoint's packed table {key} does not match its lengths")
+    table = torch.zeros(len(lengths), max(lengths, default=0), dtype=flat.dtype)
+    start = 0
+    for row, n in enumerate(lengths):
+        table[row, :n] = flat[start:start + n]
+        start += n
+    out = dict(state_dict)
+    out[key] = table
+    return out
 
 
 def medians(module) -> torch.Tensor:

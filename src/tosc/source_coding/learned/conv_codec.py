@@ -6,6 +6,9 @@ Stream of one image (one arithmetic-coded string, :mod:`.fastcoder`)::
                        steps, where the model has them): uniform (7 bits) or graded
                        (p ~ 1 / (q + 8)), as the model's ``quality_code`` says
     q >= QUALITY_LEVELS: the pixels in the predictive mode (:mod:`.predictive`), nothing else
+    q past the predictive steps (where the model has a global mode, :mod:`.global_mode`): the
+                       global mode's level q - first, its L symbols with that level's
+                       factorized tables, nothing else (images of the mode's one size only)
     z symbols          Mz x ceil(H/16) x ceil(W/16), CompressAI's per-channel factorized tables
                        of q's band (``z_bands`` sets of tables)
     y symbols          M x H'/4 x W'/4 (H', W': H, W rounded up to multiples of 4), Gaussian
@@ -36,12 +39,14 @@ from ...checkpoint import load_checkpoint, save_checkpoint
 from ...errors import CorruptFileError, DataError
 from ...zoo import codec_path
 from .bitstream import FileHeader, check_writer, pack_file, unpack_file
-from .compressai_adapter import freeze_factorized, freeze_gaussian, has_tables, prepare_tables, tables_of
+from .compressai_adapter import (freeze_factorized, freeze_gaussian, has_tables, pack_tables, prepare_tables,
+                                  tables_of, unpack_tables)
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig, quality_band
 from .fastcoder import StreamDecoder, Tables, encode_batch
+from .global_mode import GlobalMode, GlobalModeConfig
 from .predictive import PredictiveTables, analyse, decode_pixels, stream_symbols, to_pixels
 
-__all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bits", "ARCH"]
+__all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bits", "stored_global_mode", "ARCH"]
 
 ARCH = "conv-codec-v3"
 _INT_BUFFERS = ("int_weight", "int_bias", "multiplier")
@@ -62,14 +67,18 @@ def _int_nets(model: ConvCodec) -> list[tuple[str, torch.nn.Module]]:
     return [("h_s", model.h_s)] + ([("ctx", model.ctx)] if model.ctx is not None else [])
 
 
-def _quality_table(code: str = "uniform", levels: int = QUALITY_LEVELS) -> tuple[list[int], int, int]:
+def _quality_table(code: str = "uniform", levels: int = QUALITY_LEVELS,
+                   cheap_from: int | None = None) -> tuple[list[int], int, int]:
     """The CDF of the quality index over ``levels`` symbols (+ CompressAI's escape symbol):
     uniform, or graded p(q) ~ 1 / (q + 8), whose low indices (the small streams, where a bit
-    is worth most) cost 4.5 to 6 bits instead of 7. Integer arithmetic only."""
+    is worth most) cost 4.5 to 6 bits instead of 7. ``cheap_from``: the first index of the
+    global mode, whose levels are graded from their own start (they serve the smallest streams
+    of all). Integer arithmetic only."""
     if code == "uniform":
         freq = [1] * levels
     else:
-        freq = [10**9 // (q + 8) for q in range(levels)]
+        start = levels if cheap_from is None else cheap_from
+        freq = [10**9 // (q + 8) for q in range(start)] + [10**9 // (q - start + 8) for q in range(start, levels)]
     total, budget = sum(freq), _PRECISION_TOTAL - 1  # the last unit is the escape symbol's
     counts = [max(1, f * budget // total) for f in freq]
     cdf = [0]
@@ -101,6 +110,18 @@ def _load_tables_into(model: ConvCodec, state_dict: dict) -> None:
                 setattr(layer, name, torch.zeros_like(state_dict[key]))
 
 
+def stored_global_mode(global_mode: GlobalMode) -> dict:
+    """A global mode's weights as a v3 checkpoint stores them, under ``global_mode.``: frozen
+    tables first (computed here if missing), then float weights as float16 like the rest of the
+    file, except the prior's quantiles (its medians are what the decoder adds to each symbol)."""
+    if not has_tables(global_mode.entropy_bottleneck):
+        freeze_factorized(global_mode.entropy_bottleneck)
+    params = {name for name, _ in global_mode.named_parameters()}
+    state = {k: v.half() if k in params and v.dtype == torch.float32 and not k.endswith("quantiles") else v
+             for k, v in global_mode.state_dict().items()}
+    return {f"global_mode.{k}": v for k, v in pack_tables(state, "entropy_bottleneck").items()}
+
+
 def _predictive_of(ckpt: dict, path: Path) -> PredictiveTables | None:
     """The predictive tables a checkpoint names (``config.predictive``: ``<name>.npz`` beside
     the checkpoint, in the zoo's codecs folder or the shipped one), checked against the digest
@@ -130,9 +151,10 @@ class QualityLadder:
     y: the latents of :meth:`ConvLearnedCodec.latents` for the batch, N x M x H/4 x W/4.
     """
 
-    def __init__(self, y: torch.Tensor, pixels: np.ndarray | None = None) -> None:
+    def __init__(self, y: torch.Tensor, pixels: np.ndarray | None = None, g: torch.Tensor | None = None) -> None:
         self.y = y
         self.pixels = pixels  # N x C x H x W 8-bit values, for the predictive mode and the errors
+        self.g = g  # N x L, the global mode's ungained latents (None where it does not apply)
         self.streams: dict[tuple[int, int], bytes] = {}
         self.errors: dict[tuple[int, int], int] = {}  # (row, quality) -> summed squared 8-bit error
 
@@ -147,6 +169,7 @@ class ConvLearnedCodec:
     meta: dict = field(default_factory=dict)
     device: str | torch.device = "cpu"
     predictive: PredictiveTables | None = None
+    global_mode: GlobalMode | None = None
 
     def __post_init__(self) -> None:
         from ...distributed import resolve_device
@@ -159,14 +182,27 @@ class ConvLearnedCodec:
             raise CorruptFileError("codec has no frozen entropy tables (call freeze_conv_codec)")
         eb, gc = self.model.entropy_bottleneck, self.model.gaussian
         cfg = self.model.config
-        self.quality_levels = QUALITY_LEVELS + (len(self.predictive.steps) if self.predictive is not None else 0)
-        q_cdf, q_len, q_off = _quality_table(cfg.quality_code, self.quality_levels)
+        # quality indices: 0..127 the transform codec, then the predictive steps, then the global levels
+        self.global_first = QUALITY_LEVELS + (len(self.predictive.steps) if self.predictive is not None else 0)
+        self.quality_levels = self.global_first
+        if self.global_mode is not None:
+            self.global_mode.to(self.device).eval()
+            if not has_tables(self.global_mode.entropy_bottleneck):
+                raise CorruptFileError("codec's global mode has no frozen entropy tables")
+            self.quality_levels += self.global_mode.config.levels
+        q_cdf, q_len, q_off = _quality_table(cfg.quality_code, self.quality_levels,
+                                             self.global_first if self.global_mode is not None else None)
         (z_cdfs, z_lengths, z_offsets), (y_cdfs, y_lengths, y_offsets) = tables_of(eb), tables_of(gc)
         cdfs, lengths, offsets = z_cdfs + y_cdfs + [q_cdf], z_lengths + y_lengths + [q_len], z_offsets + y_offsets + [q_off]
         self._p_base = len(cdfs)  # the predictive mode's tables follow the quality index's
         if self.predictive is not None:
             p_cdfs, p_lengths, p_offsets = self.predictive.table_lists()
             cdfs, lengths, offsets = cdfs + p_cdfs, lengths + p_lengths, offsets + p_offsets
+        self._g_base = len(cdfs)  # then the global mode's: level k's latent i at k * L + i
+        if self.global_mode is not None:
+            g_cdfs, g_lengths, g_offsets = tables_of(self.global_mode.entropy_bottleneck)
+            cdfs, lengths, offsets = cdfs + g_cdfs, lengths + g_lengths, offsets + g_offsets
+            self._g_medians = self.global_mode.medians().detach().cpu().double()  # levels x L
         self.tables = Tables(cdfs, lengths, offsets)
         z_tables = cfg.hyper_channels * cfg.z_bands
         self._z_base, self._y_base, self._q_index = 0, z_tables, z_tables + cfg.scale_levels
@@ -180,7 +216,22 @@ class ConvLearnedCodec:
                 digest.update(value.detach().cpu().contiguous().numpy().tobytes())
         if self.predictive is not None:
             digest.update(self.predictive.digest)
+        if self.global_mode is not None:
+            for key, value in sorted(self.global_mode.state_dict().items()):
+                if not key.startswith(("g_a.", "log_gain")):
+                    digest.update(f"global_mode.{key}".encode())
+                    digest.update(value.detach().cpu().contiguous().numpy().tobytes())
         self.model_id = digest.digest()[:8]
+
+    def mode_of(self, quality: np.ndarray) -> np.ndarray:
+        """Quality indices [N] -> their modes [N]: 0 the transform codec, 1 the predictive mode,
+        2 the global mode."""
+        q = np.asarray(quality, dtype=np.int64)
+        return np.where(q < QUALITY_LEVELS, 0, np.where(q < self.global_first, 1, 2))
+
+    def global_applies(self, shape: tuple[int, ...]) -> bool:
+        """Whether the global mode can code images of ``shape`` (N x C x H x W or C x H x W)."""
+        return self.global_mode is not None and self.global_mode.applies(shape)
 
     # -- loading ------------------------------------------------------------------
     @classmethod
@@ -197,9 +248,22 @@ class ConvLearnedCodec:
         ckpt = load_checkpoint(path, kind="codec", arch=ARCH)
         try:
             model = ConvCodec(ConvCodecConfig.from_dict(ckpt["config"]["codec"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            g_config = ckpt["config"].get("global_mode")
+            global_mode = GlobalMode(GlobalModeConfig.from_dict(g_config)) if g_config else None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CorruptFileError(f"{path}: damaged codec configuration ({type(exc).__name__}: {exc})") from None
-        state = ckpt["state_dict"]
+        state = unpack_tables(unpack_tables(ckpt["state_dict"], "gaussian"), "entropy_bottleneck")
+        g_state = {k.removeprefix("global_mode."): v for k, v in state.items() if k.startswith("global_mode.")}
+        state = {k: v for k, v in state.items() if not k.startswith("global_mode.")}
+        if global_mode is not None:
+            g_state = unpack_tables(g_state, "entropy_bottleneck")
+            prepare_tables(global_mode.entropy_bottleneck, g_state, "entropy_bottleneck")
+            try:
+                global_mode.load_state_dict({k: v.float() if v.dtype == torch.float16 else v for k, v in g_state.items()})
+            except RuntimeError as exc:
+                raise CorruptFileError(f"{path}: global mode weights do not fit: {str(exc).splitlines()[0]}") from None
+        elif g_state:
+            raise CorruptFileError(f"{path}: global mode weights without a global mode configuration")
         if "h_s.layers.0.int_weight" not in state or state["h_s.layers.0.int_weight"].numel() == 0:
             freeze_from_training = True
         else:
@@ -216,7 +280,8 @@ class ConvLearnedCodec:
                 for name in _INT_BUFFERS:
                     setattr(layer, name, getattr(layer, name).to(torch.float64))
         meta = {k: ckpt.get(k) for k in ("config", "metrics", "variant")}
-        return cls(model, name=path.stem, meta=meta, device=device, predictive=_predictive_of(ckpt, path))
+        return cls(model, name=path.stem, meta=meta, device=device, predictive=_predictive_of(ckpt, path),
+                   global_mode=global_mode)
 
     def save(self, path: str | Path, **extra) -> None:
         # the integer network's numbers are integers: int32 halves the file against float64. The
@@ -228,8 +293,14 @@ class ConvLearnedCodec:
         state = {k: (v.to(torch.int8 if k.endswith(".int_weight") else torch.int32) if k.rsplit(".", 1)[-1] in _INT_BUFFERS
                      else v.half() if k in params and v.dtype == torch.float32 else v)
                  for k, v in self.model.state_dict().items()}
-        save_checkpoint(path, kind="codec", arch=ARCH, state_dict=state,
-                        config={"codec": self.model.config.to_dict(), **(self.meta.get("config") or {})},
+        # the CDF tables without their zero padding (2.1 MB of the three v3 files): see pack_tables
+        state = pack_tables(pack_tables(state, "gaussian"), "entropy_bottleneck")
+        config = {**(self.meta.get("config") or {}), "codec": self.model.config.to_dict()}
+        config.pop("global_mode", None)
+        if self.global_mode is not None:
+            state.update(stored_global_mode(self.global_mode))
+            config["global_mode"] = self.global_mode.config.to_dict()
+        save_checkpoint(path, kind="codec", arch=ARCH, state_dict=state, config=config,
                         variant=self.meta.get("variant"), metrics=self.meta.get("metrics") or {}, **extra)
 
     @property
@@ -284,19 +355,53 @@ class ConvLearnedCodec:
 
     def encode(self, images: torch.Tensor, quality: int | np.ndarray | float = QUALITY_LEVELS - 1) -> list[bytes]:
         """Images N x C x H x W in [0, 1] at quality index (scalar or [N]) -> streams: 0..127
-        the transform codec, 128.. (where the model has them) the predictive mode's steps."""
+        the transform codec, 128.. (where the model has them) the predictive mode's steps, then
+        the global mode's levels (images of its size only)."""
         images = self._check(images)
         q = self._qualities(quality, len(images))
+        mode = self.mode_of(q)
         out: list[bytes] = [b""] * len(q)
-        learned = np.flatnonzero(q < QUALITY_LEVELS)
+        learned = np.flatnonzero(mode == 0)
         if len(learned):
             for r, stream in zip(learned, self.encode_latents(self.latents(images[learned])[0], q[learned])):
                 out[r] = stream
-        rows = np.flatnonzero(q >= QUALITY_LEVELS)
+        rows = np.flatnonzero(mode == 1)
         if len(rows):
             for r, stream in zip(rows, self.encode_pixels(to_pixels(images[rows]), q[rows])[0]):
                 out[r] = stream
+        rows = np.flatnonzero(mode == 2)
+        if len(rows):
+            for r, stream in zip(rows, self.encode_global(self.global_latents(images[rows]), q[rows])):
+                out[r] = stream
         return out
+
+    @torch.no_grad()
+    def global_latents(self, images: torch.Tensor) -> torch.Tensor:
+        """The global mode's ungained latents N x L (CPU float32) of images of its size."""
+        images = self._check(images)
+        if not self.global_applies(images.shape):
+            size = "no global mode" if self.global_mode is None else \
+                f"a global mode for {self.global_mode.config.in_channels} x {self.global_mode.config.image_hw[0]} x " \
+                f"{self.global_mode.config.image_hw[1]} images"
+            raise DataError(f"{self.name} has {size}; got images of {tuple(images.shape[1:])}")
+        return self.global_mode.g_a(images.to(self.device)).cpu()
+
+    @torch.no_grad()
+    def encode_global(self, g: torch.Tensor, quality) -> list[bytes]:
+        """Global latents N x L (:meth:`global_latents`) at global-mode quality indices [N] -> streams."""
+        q = self._qualities(quality, len(g))
+        if len(q) and (self.mode_of(q) != 2).any():
+            raise DataError(f"the global mode takes quality indices {self.global_first}..{self.quality_levels - 1}")
+        if not len(q):
+            return []
+        level = torch.from_numpy(q - self.global_first)
+        latent = self.global_mode.config.latent_dim
+        y_s = (g.to(self.device) * self.global_mode.log_gain[level.to(self.device)].exp()).cpu().double()
+        symbols = torch.round(y_s - self._g_medians[level]).long().numpy()
+        indexes = self._g_base + level.numpy()[:, None] * latent + np.arange(latent)[None]
+        symbols = np.concatenate([q[:, None], symbols], axis=1)
+        indexes = np.concatenate([np.full((len(q), 1), self._q_index), indexes], axis=1)
+        return encode_batch(symbols, indexes, self.tables)
 
     def encode_latents(self, y: torch.Tensor, quality) -> list[bytes]:
         q = self._qualities(quality, len(y))
@@ -311,8 +416,8 @@ class ConvLearnedCodec:
         """8-bit images N x C x H x W (int) in the predictive mode at quality indices
         QUALITY_LEVELS.. -> (streams, summed squared error per image in 8-bit levels)."""
         q = self._qualities(quality, len(pixels))
-        if self.predictive is None or (len(q) and q.min() < QUALITY_LEVELS):
-            raise DataError(f"the predictive mode takes quality indices {QUALITY_LEVELS}..{self.quality_levels - 1}")
+        if self.predictive is None or (len(q) and (self.mode_of(q) != 1).any()):
+            raise DataError(f"the predictive mode takes quality indices {QUALITY_LEVELS}..{self.global_first - 1}")
         if not len(q):
             return [], np.zeros(0, dtype=np.int64)
         k = q - QUALITY_LEVELS
@@ -327,7 +432,7 @@ class ConvLearnedCodec:
                          ladder: QualityLadder | None = None) -> tuple[list[bytes | None], np.ndarray]:
         """Per image, the stream of smallest error among those that need <= budget bits
         (:func:`stream_bits`): the highest transform-codec index that fits and, where the model
-        has the predictive mode, its highest step that fits.
+        has them, the predictive mode's highest step and the global mode's highest level that fit.
 
         Returns (streams, quality indices); None / -1 where nothing fits. Bisection on the
         quality index within each mode, all images at once (the rate grows with the index,
@@ -342,20 +447,28 @@ class ConvLearnedCodec:
         n = len(ladder)
         budget = np.broadcast_to(np.asarray(budget_bits, dtype=np.int64), (n,))
         streams, quality = self._bisect(ladder, budget, 0, QUALITY_LEVELS - 1)
-        if self.predictive is None or not n:
+        others = []
+        if self.predictive is not None and n:
+            others.append(self._bisect(ladder, budget, QUALITY_LEVELS, self.global_first - 1))
+        if ladder.g is not None and n:
+            others.append(self._bisect(ladder, budget, self.global_first, self.quality_levels - 1))
+        if not others:
             return streams, quality
-        p_streams, p_quality = self._bisect(ladder, budget, QUALITY_LEVELS, self.quality_levels - 1)
-        both = np.flatnonzero((quality >= 0) & (p_quality >= 0))
-        self._errors(ladder, both, quality[both])
-        for r in range(n):
-            if p_quality[r] < 0:
-                continue
-            if quality[r] < 0 or ladder.errors[r, int(p_quality[r])] < ladder.errors[r, int(quality[r])]:
-                streams[r], quality[r] = p_streams[r], p_quality[r]
+        # the errors of every candidate that competes (the predictive mode's are known from coding)
+        for o_streams, o_quality in [(streams, quality)] + others:
+            rows = np.flatnonzero(o_quality >= 0)
+            if sum(int((q >= 0).sum()) for _, q in [(streams, quality)] + others) > len(rows):
+                self._errors(ladder, rows, o_quality[rows])
+        for o_streams, o_quality in others:
+            for r in range(n):
+                if o_quality[r] < 0:
+                    continue
+                if quality[r] < 0 or ladder.errors[r, int(o_quality[r])] < ladder.errors[r, int(quality[r])]:
+                    streams[r], quality[r] = o_streams[r], o_quality[r]
         return streams, quality
 
     def _errors(self, ladder: QualityLadder, rows: np.ndarray, quality: np.ndarray) -> None:
-        """Fill ``ladder.errors`` for the transform-codec streams (rows, quality): decode them."""
+        """Fill ``ladder.errors`` for the streams (rows, quality) it lacks: decode them."""
         todo = [(int(r), int(q)) for r, q in zip(rows, quality) if (int(r), int(q)) not in ladder.errors]
         if not todo:
             return
@@ -377,7 +490,9 @@ class ConvLearnedCodec:
             missing = [j for j, (r, q) in enumerate(zip(rows, quality)) if (int(r), int(q)) not in ladder.streams]
             if missing:
                 r_m, q_m = rows[missing], quality[missing]
-                if q_low >= QUALITY_LEVELS:
+                if q_low >= self.global_first:
+                    coded = self.encode_global(ladder.g[r_m], q_m)
+                elif q_low >= QUALITY_LEVELS:
                     coded, sse = self.encode_pixels(ladder.pixels[r_m], q_m)
                     for r, q, e in zip(r_m, q_m, sse):
                         ladder.errors[int(r), int(q)] = int(e)
@@ -412,7 +527,9 @@ class ConvLearnedCodec:
     def ladder(self, images: torch.Tensor) -> QualityLadder:
         """An empty :class:`QualityLadder` of ``images`` (N x C x H x W in [0, 1])."""
         images = self._check(images)
-        return QualityLadder(self.latents(images)[0], to_pixels(images) if self.predictive is not None else None)
+        g = self.global_latents(images) if self.global_applies(images.shape) else None
+        pixels = to_pixels(images) if self.predictive is not None or g is not None else None
+        return QualityLadder(self.latents(images)[0], pixels, g)
 
     def _y_order(self, y_hw: tuple[int, int]) -> tuple[np.ndarray, int]:
         """The order of the flattened y symbols (M x h x w) in the stream, and how many of them
@@ -451,18 +568,45 @@ class ConvLearnedCodec:
         quality = dec.decode(np.full((n, 1), self._q_index))[:, 0]
         if quality.min() < 0 or quality.max() >= self.quality_levels:
             raise CorruptFileError("stream holds a quality index out of range (damaged data)")
-        learned = np.flatnonzero(quality < QUALITY_LEVELS)
+        mode = self.mode_of(quality)
+        learned = np.flatnonzero(mode == 0)
         if len(learned) == n:
             return self._decode_learned(dec, quality, pad, (yh, yw), (zh, zw), per_image)
         images = torch.zeros(n, cfg.in_channels, *image_hw)
         if len(learned):
             images[learned] = self._decode_learned(dec.subset(learned), quality[learned], pad, (yh, yw), (zh, zw),
                                                    per_image)
-        rows = np.flatnonzero(quality >= QUALITY_LEVELS)
-        pixels = decode_pixels(dec.subset(rows), quality[rows] - QUALITY_LEVELS, self.predictive, self._p_base,
-                               (cfg.in_channels, *image_hw))
-        images[rows] = torch.from_numpy(pixels).float() / 255
+        rows = np.flatnonzero(mode == 1)
+        if len(rows):
+            pixels = decode_pixels(dec.subset(rows), quality[rows] - QUALITY_LEVELS, self.predictive, self._p_base,
+                                   (cfg.in_channels, *image_hw))
+            images[rows] = torch.from_numpy(pixels).float() / 255
+        rows = np.flatnonzero(mode == 2)
+        if len(rows):
+            images[rows] = self._decode_global(dec.subset(rows), quality[rows], (cfg.in_channels, *image_hw), per_image)
         return images
+
+    @torch.no_grad()
+    def _decode_global(self, dec: StreamDecoder, quality: np.ndarray, shape: tuple[int, int, int],
+                       per_image: bool) -> torch.Tensor:
+        """The global mode's images from ``dec`` (positioned after the quality indices)."""
+        if not self.global_applies(shape):
+            raise CorruptFileError(f"stream holds a global-mode index for {shape[0]} x {shape[1]} x {shape[2]} images, "
+                                   "a size that mode does not code (damaged data)")
+        level = quality - self.global_first
+        latent = self.global_mode.config.latent_dim
+        symbols = dec.decode(self._g_base + level[:, None] * latent + np.arange(latent)[None])
+        y_hat = (torch.from_numpy(symbols).double() + self._g_medians[torch.from_numpy(level)]).float()
+        lv = torch.from_numpy(level).to(self.device)
+        if per_image:
+            images = torch.cat([self.global_mode.synthesis(y_hat[i:i + 1].to(self.device), lv[i:i + 1])
+                                for i in range(len(level))])
+        else:
+            images = self.global_mode.synthesis(y_hat.to(self.device), lv)
+        images = images.clamp_(0, 1).cpu()
+        if not torch.isfinite(images).all():
+            raise CorruptFileError("stream decodes to latent values far outside the model's range (damaged data)")
+        return images.mul_(255).round_().div_(255)
 
     def _decode_learned(self, dec: StreamDecoder, quality: np.ndarray, pad, y_hw, z_hw, per_image: bool) -> torch.Tensor:
         """The transform codec's images from ``dec`` (positioned after the quality indices)."""

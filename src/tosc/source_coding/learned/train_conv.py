@@ -34,10 +34,13 @@ from ...training import TrainConfigBase, TrainingRun, check_task_fits
 from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_distortion, semantic_targets, task_names
 from .compressai_adapter import is_auxiliary, prepare_tables, table_keys
 from .conv import ConvCodec, ConvCodecConfig
+from .global_mode import GlobalMode, GlobalModeConfig
 
-__all__ = ["ConvTrainConfig", "train_conv_codec", "lambda_at", "semantic_weight", "ARCH"]
+__all__ = ["ConvTrainConfig", "train_conv_codec", "lambda_at", "semantic_weight", "ARCH", "GLOBAL_ARCH"]
 
 ARCH = "conv-codec-v3"
+GLOBAL_ARCH = "conv-codec-v3-global"  # a global mode alone (:mod:`.global_mode`), attached to a v3 checkpoint later
+MODES = ("transform", "global")
 
 
 @dataclass
@@ -75,6 +78,12 @@ class ConvTrainConfig(TrainConfigBase):
     checkpoint_every: int = 200
     flip: bool = True
     balance: float = 0.5  # exponent of the per-image loss normalisation (see the module docstring)
+    # "transform": the convolutional codec; "global": the global low-rate mode of one image size
+    # (:mod:`.global_mode`, the training images' size), trained at its levels' t = k / (levels - 1)
+    mode: str = "transform"
+    global_width: int = 32
+    global_latent: int = 96
+    global_levels: int = 16
 
     def check_task(self) -> None:
         task_names(self.task)  # each name a training network (never a held-out one), none twice
@@ -102,6 +111,10 @@ class ConvTrainConfig(TrainConfigBase):
             raise ConfigError("lambda_max must be >= lambda_min")
         if self.checkpoint_every <= 0:
             raise ConfigError(f"checkpoint_every must be a positive integer (got {self.checkpoint_every!r})")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)} (got {self.mode!r})")
+        if min(self.global_width, self.global_latent, self.global_levels - 1) <= 0:
+            raise ConfigError("global_width and global_latent must be positive and global_levels at least 2")
         if self.semantic not in SEMANTIC_KINDS:
             raise ConfigError(f"semantic must be one of {', '.join(SEMANTIC_KINDS)} (got {self.semantic!r})")
 
@@ -110,6 +123,14 @@ class ConvTrainConfig(TrainConfigBase):
         if self.pixel_weight == 0:
             return "task-only"
         return "mse-only" if self.lambda_s == 0 else "tosc-sr"
+
+    @property
+    def arch(self) -> str:
+        return GLOBAL_ARCH if self.mode == "global" else ARCH
+
+    def global_config(self, in_channels: int, image_hw: tuple[int, int]) -> GlobalModeConfig:
+        return GlobalModeConfig(in_channels=in_channels, image_hw=tuple(image_hw), width=self.global_width,
+                                latent_dim=self.global_latent, levels=self.global_levels)
 
     def codec_config(self, in_channels: int) -> ConvCodecConfig:
         return ConvCodecConfig(in_channels=in_channels, width=self.width, latent_channels=self.latent_channels,
@@ -202,7 +223,7 @@ def _step_seed(seed: int, epoch: int, step: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + step * 104_729 + 17) % (2**63)
 
 
-def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[str, torch.Tensor]:
+def _loss(model: ConvCodec | GlobalMode, task, x, labels, t, cfg: ConvTrainConfig) -> dict[str, torch.Tensor]:
     out = model(x, t)
     n, _, h, w = x.shape
     lam = lambda_at(cfg, t)
@@ -220,12 +241,23 @@ def _loss(model: ConvCodec, task, x, labels, t, cfg: ConvTrainConfig) -> dict[st
 
 def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True) -> dict:
     """Train (or resume) one codec v3 checkpoint at ``out``; returns the last logged means."""
-    run = TrainingRun(out, kind="codec", arch=ARCH, config=cfg, resume=resume, progress=progress)
+    run = TrainingRun(out, kind="codec", arch=cfg.arch, config=cfg, resume=resume, progress=progress)
     train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     c = train.shape[0]
     torch.manual_seed(cfg.seed)
-    model = ConvCodec(cfg.codec_config(c))
-    if cfg.init_from:
+    model: ConvCodec | GlobalMode
+    if cfg.mode == "global":
+        model = GlobalMode(cfg.global_config(c, train.shape[-2:]))
+    else:
+        model = ConvCodec(cfg.codec_config(c))
+    if cfg.init_from and cfg.mode == "global":
+        state = load_checkpoint(cfg.init_from, kind="codec", arch=GLOBAL_ARCH)["state_dict"]
+        prepare_tables(model.entropy_bottleneck, state, "entropy_bottleneck", required=False)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ConfigError(f"{cfg.init_from} does not fit this global mode: {str(exc).splitlines()[0]}") from None
+    elif cfg.init_from:
         state = _widen_z_prior(load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"], model)
         state = _widen_transforms(_colour_from_grey(state, model), model)
         tables = table_keys("entropy_bottleneck")
@@ -285,7 +317,10 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             if cfg.flip:
                 flip = torch.rand(len(x)) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            t = torch.rand(len(x))
+            if cfg.mode == "global":  # its levels only
+                t = torch.randint(0, cfg.global_levels, (len(x),)).float() / (cfg.global_levels - 1)
+            else:
+                t = torch.rand(len(x))
             terms = _loss(model, task, x, labels, t, cfg)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()

@@ -1,0 +1,129 @@
+"""Codec v3's global mode: a vector latent for the lowest rates at one image size."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from tosc.errors import ConfigError, CorruptFileError, DataError
+from tosc.source_coding.learned.compressai_adapter import freeze_factorized
+from tosc.source_coding.learned.conv import QUALITY_LEVELS
+from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
+from tosc.source_coding.learned.global_mode import GlobalMode, GlobalModeConfig
+
+SMALL = dict(width=4, latent_dim=8, levels=4)
+
+
+def _attached(tmp_path, base: ConvLearnedCodec, mode: GlobalMode, name: str = "g") -> ConvLearnedCodec:
+    """``base`` with ``mode`` attached (its tables frozen), saved and loaded back as users load it."""
+    freeze_factorized(mode.entropy_bottleneck)
+    codec = ConvLearnedCodec(base.model, name=name, meta=base.meta, predictive=base.predictive, global_mode=mode)
+    codec.save(tmp_path / f"{name}.pt")
+    return ConvLearnedCodec.load(tmp_path / f"{name}.pt")
+
+
+@pytest.fixture(scope="module")
+def base():
+    return ConvLearnedCodec.load("mse-only-v3")
+
+
+@pytest.fixture()
+def small(tmp_path, base):
+    torch.manual_seed(0)
+    return _attached(tmp_path, base, GlobalMode(GlobalModeConfig(**SMALL)))
+
+
+def test_global_levels_follow_the_other_modes_and_round_trip(small, fashion_test_slice):
+    images = fashion_test_slice.images[:8]
+    assert small.global_first == QUALITY_LEVELS + len(small.predictive.steps)
+    assert small.quality_levels == small.global_first + SMALL["levels"]
+    quality = np.array([0, small.global_first, 130, small.quality_levels - 1] * 2)
+    streams = small.encode(images, quality)
+    mixed = small.decode(streams, (28, 28))
+    assert torch.equal(mixed, small.decode(streams, (28, 28), per_image=True))
+    for i in range(len(images)):
+        assert torch.equal(small.decode([streams[i]], (28, 28))[0], mixed[i])
+    assert list(small.mode_of(quality[:4])) == [0, 2, 1, 2]
+    # a global stream is the index plus L symbols: no side information
+    one = small.encode_global(small.global_latents(images[:1]), [small.global_first])[0]
+    assert stream_bits(one) < 8 * (2 + SMALL["latent_dim"])
+
+
+def test_global_mode_codes_its_own_size_only(small, fashion_test_slice):
+    images = fashion_test_slice.images[:2]
+    bigger = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    with pytest.raises(DataError, match="global mode for 1 x 28 x 28"):
+        small.encode(bigger, small.global_first)
+    assert small.ladder(bigger).g is None  # rate control never offers it there
+    stream = small.encode(images[:1], small.global_first)[0]
+    with pytest.raises(CorruptFileError, match="does not code"):
+        small.decode([stream], (32, 32))
+    with pytest.raises(DataError):
+        small.encode_global(small.global_latents(images[:1]), [0])
+
+
+def test_saved_global_mode_keeps_its_identity_and_the_tables_are_stored_packed(tmp_path, small, base):
+    again = ConvLearnedCodec.load(tmp_path / "g.pt")
+    assert again.model_id == small.model_id != base.model_id
+    state = torch.load(tmp_path / "g.pt", weights_only=False)["state_dict"]
+    assert state["gaussian._quantized_cdf"].ndim == 1 and state["global_mode.entropy_bottleneck._quantized_cdf"].ndim == 1
+    torch.manual_seed(1)
+    other = _attached(tmp_path, base, GlobalMode(GlobalModeConfig(**SMALL)), name="other")
+    assert other.model_id != small.model_id  # other decoder weights, other identity
+
+
+def test_rate_control_takes_the_global_mode_only_where_its_error_is_smaller(small, fashion_test_slice):
+    images = fashion_test_slice.images[:16]
+    pixels = np.rint(images.numpy() * 255).astype(np.int64)
+    ladder = small.ladder(images)
+    for budget in (40, 60, 120):
+        streams, quality = small.encode_to_budget(images, budget, ladder=ladder)
+        fitting = [s for s in streams if s is not None]
+        assert all(stream_bits(s) <= budget for s in fitting)
+        decoded = np.rint(small.decode(fitting, (28, 28)).numpy() * 255).astype(np.int64)
+        sse = ((decoded - pixels[quality >= 0]) ** 2).reshape(len(fitting), -1).sum(1)
+        for mode_low, mode_high in ((0, QUALITY_LEVELS - 1), (small.global_first, small.quality_levels - 1)):
+            alone, q_alone = small._bisect(ladder, np.full(len(images), budget), mode_low, mode_high)
+            rows = np.flatnonzero((q_alone >= 0) & (quality >= 0))
+            dec = np.rint(small.decode([alone[r] for r in rows], (28, 28)).numpy() * 255).astype(np.int64)
+            own = ((dec - pixels[rows]) ** 2).reshape(len(rows), 28 * 28).sum(1)
+            kept = sse[np.searchsorted(np.flatnonzero(quality >= 0), rows)]
+            assert (kept <= own).all()
+
+
+def test_global_streams_decode_bit_exactly_in_another_process(small, tmp_path, fashion_test_slice,
+                                                             decodes_alike_elsewhere):
+    streams = small.encode(fashion_test_slice.images[:6], small.global_first + np.arange(6) % SMALL["levels"])
+    decodes_alike_elsewhere(str(tmp_path / "g.pt"), streams, (28, 28))
+
+
+def test_training_a_global_mode_and_attaching_it(tmp_path, base):
+    from tosc.source_coding.learned import train_conv
+
+    cfg = train_conv.ConvTrainConfig(mode="global", epochs=1, batch_size=16, train_images=64, global_width=4,
+                                     global_latent=8, global_levels=4, lambda_min=1.0, lambda_max=30.0)
+    log = train_conv.train_conv_codec(cfg, tmp_path / "g-train.pt", progress=False)
+    assert np.isfinite(log["bpp_low"])
+    from tosc.checkpoint import load_checkpoint, save_checkpoint
+    from tosc.zoo import codec_path
+
+    ckpt = load_checkpoint(codec_path("mse-only-v3"))
+    payload = {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "versions", "git_commit")}
+    payload["metrics"] = {**payload["metrics"], "images": 16}  # the curve's levels on 16 validation images
+    save_checkpoint(tmp_path / "v3.pt", **payload)
+    result = subprocess.run([sys.executable, "scripts/attach_global_mode.py", "--mode", str(tmp_path / "g-train.pt"),
+                             "--to", str(tmp_path / "v3.pt")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    codec = ConvLearnedCodec.load(tmp_path / "v3.pt")
+    assert codec.global_mode is not None and codec.quality_levels == codec.global_first + 4
+    curve = load_checkpoint(tmp_path / "v3.pt")["metrics"]
+    assert curve["qualities"][-4:] == list(range(codec.global_first, codec.quality_levels))
+    with pytest.raises(ConfigError, match="mode must be one of"):
+        train_conv.ConvTrainConfig(mode="vector")
+    with pytest.raises(ConfigError, match="global_levels"):
+        train_conv.ConvTrainConfig(mode="global", global_levels=1)
