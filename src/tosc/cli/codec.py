@@ -218,7 +218,7 @@ def models() -> None:
                f"{'accuracy':>13}")
     nan = float("nan")
     for name, info in entries.items():
-        m = info.get("metrics") or {}
+        m = _by_rate(info.get("metrics") or {})
         train = (info.get("config") or {}).get("train") or {}
         # a variable-rate (codec v3) checkpoint: lambda range and the measured curve's ends
         lam = (_span(train["lambda_min"], train["lambda_max"], "g") if "lambda_min" in train
@@ -228,12 +228,27 @@ def models() -> None:
                    f"{_cell(m.get('psnr_db'), '.2f'):>13}{_cell(m.get('accuracy'), '.3f'):>13}")
 
 
+def _by_rate(metrics: dict) -> dict:
+    """A measured curve (lists ``bpp``, ``psnr_db``, ``accuracy`` by quality index) in order of
+    rate: a v3 checkpoint lists its modes one after another (the global mode's lowest rates last)."""
+    bpp = metrics.get("bpp")
+    if not isinstance(bpp, (list, tuple)) or not bpp:
+        return metrics
+    order = sorted(range(len(bpp)), key=lambda i: _number(bpp[i]))
+    out = dict(metrics)
+    for key in ("bpp", "psnr_db", "accuracy"):
+        value = metrics.get(key)
+        if isinstance(value, (list, tuple)) and len(value) == len(bpp):
+            out[key] = [value[i] for i in order]
+    return out
+
+
 def _span(low, high, fmt: str) -> str:
     return f"{_number(low):{fmt}}-{_number(high):{fmt}}"
 
 
 def _cell(value, fmt: str) -> str:
-    """One number, or the first-last of a measured curve (one value per quality index)."""
+    """One number, or the first-last of a measured curve (one value per quality index, by rate)."""
     if isinstance(value, (list, tuple)) and value:
         return _span(value[0], value[-1], fmt)
     return f"{_number(value):{fmt}}"
