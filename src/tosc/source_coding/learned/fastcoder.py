@@ -291,11 +291,15 @@ class StreamDecoder:
         out.states, out.status = self.states[rows].copy(), self.status[rows].copy()
         return out
 
+    # what a stream's status says (0: fine); 3 is set by the predictive mode's decoder
+    _REASONS = {1: "escape code longer than any valid stream allows",
+                2: "stream ended long before all symbols were decoded",
+                3: "a residual symbol outside the alphabet (damaged data)"}
+
     def raise_if_bad(self) -> None:
         bad = np.flatnonzero(self.status)
         if len(bad):
-            reason = "escape code longer than any valid stream allows" if self.status[bad[0]] == 1 else \
-                "stream ended long before all symbols were decoded"
+            reason = self._REASONS.get(int(self.status[bad[0]]), f"decoder status {int(self.status[bad[0]])}")
             raise CorruptFileError(f"image {bad[0]}: {reason}")
 
     def decode(self, indexes: np.ndarray) -> np.ndarray:

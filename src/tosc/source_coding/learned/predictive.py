@@ -206,9 +206,6 @@ def decode_pixels(dec: StreamDecoder, step_index: np.ndarray, tables: "Predictiv
         _decode(dec.data, dec.starts, dec.lens, dec.states, dec.status, np.ascontiguousarray(step_index, dtype=np.int64),
                 tables.steps, tables.table_map, base, base + tables.tail_base, tables.half, dec.tables.cdfs,
                 dec.tables.lengths, dec.tables.offsets, out)
-    if (dec.status == 3).any():
-        raise CorruptFileError(f"image {np.flatnonzero(dec.status == 3)[0]}: a residual symbol outside the alphabet "
-                               "(damaged data)")
     dec.raise_if_bad()
     return out
 
