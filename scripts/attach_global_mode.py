@@ -20,54 +20,50 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from tosc.cli.script import exits_on_error  # noqa: E402 (after the path)
 
+
+@exits_on_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", required=True, help="a trained global mode (conv-codec-v3-global checkpoint)")
     parser.add_argument("--to", required=True, help="the v3 codec (zoo name or path) that gains it")
     args = parser.parse_args()
 
-    from fit_predictive_tables import extend_curve
+    from fit_predictive_tables import rewrite_with_curve
 
-    from tosc.checkpoint import load_checkpoint, rewrite_checkpoint
-    from tosc.errors import ToscError
+    from tosc.checkpoint import load_checkpoint
     from tosc.provenance import git_commit
     from tosc.source_coding.learned.compressai_adapter import pack_tables, prepare_tables
-    from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stored_global_mode
+    from tosc.source_coding.learned.conv_codec import stored_global_mode
     from tosc.source_coding.learned.global_mode import GlobalMode, GlobalModeConfig
     from tosc.source_coding.learned.train_conv import GLOBAL_ARCH
     from tosc.zoo import codec_path
 
-    try:
-        trained = load_checkpoint(args.mode, kind="codec", arch=GLOBAL_ARCH)
-        mode = GlobalMode(GlobalModeConfig.from_dict(trained["config"]["codec"]))
-        prepare_tables(mode.entropy_bottleneck, trained["state_dict"], "entropy_bottleneck", required=False)
-        mode.load_state_dict(trained["state_dict"])
-        path = Path(args.to) if Path(args.to).suffix else codec_path(args.to)
-        ckpt = load_checkpoint(path, kind="codec")
-        state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("global_mode.")}
-        state = pack_tables(pack_tables(state, "gaussian"), "entropy_bottleneck")
-        state.update(stored_global_mode(mode))
-        ckpt["state_dict"] = state
-        ckpt["config"]["global_mode"] = mode.config.to_dict()
-        ckpt["global_mode_attached"] = {"git_commit": git_commit(), "from": Path(args.mode).name,
-                                        "train": trained["config"].get("train"),
-                                        "train_time_s": trained.get("train_time_s"),
-                                        "trained_at_commit": trained.get("git_commit")}
+    trained = load_checkpoint(args.mode, kind="codec", arch=GLOBAL_ARCH)
+    mode = GlobalMode(GlobalModeConfig.from_dict(trained["config"]["codec"]))
+    prepare_tables(mode.entropy_bottleneck, trained["state_dict"], "entropy_bottleneck", required=False)
+    mode.load_state_dict(trained["state_dict"])
+    path = Path(args.to) if Path(args.to).suffix else codec_path(args.to)
+    ckpt = load_checkpoint(path, kind="codec")
+    state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("global_mode.")}
+    state = pack_tables(pack_tables(state, "gaussian"), "entropy_bottleneck")
+    state.update(stored_global_mode(mode))
+    ckpt["state_dict"] = state
+    ckpt["config"]["global_mode"] = mode.config.to_dict()
+    ckpt["global_mode_attached"] = {"git_commit": git_commit(), "from": Path(args.mode).name,
+                                    "train": trained["config"].get("train"),
+                                    "train_time_s": trained.get("train_time_s"),
+                                    "trained_at_commit": trained.get("git_commit")}
 
-        rewrite_checkpoint(path, ckpt)  # attached: now load it as users will, and add its levels to the curve `tosc models` shows
-        codec = ConvLearnedCodec.load(path)
-        ckpt["metrics"] = extend_curve(codec, ckpt["metrics"])
-        rewrite_checkpoint(path, ckpt)
-        print(f"{path}: quality indices 0..{codec.quality_levels - 1} (global from {codec.global_first}); "
-              f"{path.stat().st_size} bytes")
-        curve = ckpt["metrics"]
-        print(f"validation curve ({curve['images']} images): quality | bpp | PSNR dB | accuracy {curve.get('task', '')}")
-        for q, bpp, psnr, acc in zip(curve["qualities"], curve["bpp"], curve["psnr_db"], curve["accuracy"]):
-            if q < 8 or q >= codec.global_first:
-                print(f"{q} | {bpp:.4f} | {psnr:.2f} | {100 * acc:.1f}")
-    except ToscError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    codec = rewrite_with_curve(path, ckpt)  # attached: loaded as users load it, its levels added to the curve
+    print(f"{path}: quality indices 0..{codec.quality_levels - 1} (global from {codec.global_first}); "
+          f"{path.stat().st_size} bytes")
+    curve = ckpt["metrics"]
+    print(f"validation curve ({curve['images']} images): quality | bpp | PSNR dB | accuracy {curve.get('task', '')}")
+    for q, bpp, psnr, acc in zip(curve["qualities"], curve["bpp"], curve["psnr_db"], curve["accuracy"]):
+        if q < 8 or q >= codec.global_first:
+            print(f"{q} | {bpp:.4f} | {psnr:.2f} | {100 * acc:.1f}")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ import argparse
 import sys
 
 from tosc.data import load_dataset
-from tosc.errors import ToscError
+from tosc.cli.script import exits_on_error
 from tosc.io import atomic_write_text
 from tosc.source_coding import classic
 from tosc.source_coding.classic.survey import render_markdown, survey_codec
 
 
+@exits_on_error
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--dataset", default="fashion-mnist")
@@ -28,14 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codec", action="append", help="codec name (repeatable); default: all")
     parser.add_argument("--out", default=None, help="write the markdown here instead of stdout")
     args = parser.parse_args(argv)
-    try:
-        images = load_dataset(args.dataset, split=args.split, root=args.root, limit=args.limit).images
-        names = args.codec or classic.codec_names()
-        surveys = [survey_codec(classic.get_codec(name), images) for name in names]
-        text = render_markdown(surveys, dataset=args.dataset)
-    except ToscError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    images = load_dataset(args.dataset, split=args.split, root=args.root, limit=args.limit).images
+    names = args.codec or classic.codec_names()
+    surveys = [survey_codec(classic.get_codec(name), images) for name in names]
+    text = render_markdown(surveys, dataset=args.dataset)
     command = ["python scripts/classic_table.py", f"--limit {args.limit}"]
     if (args.dataset, args.split) != ("fashion-mnist", "test"):
         command.append(f"--dataset {args.dataset} --split {args.split}")

@@ -21,6 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from tosc.cli.script import exits_on_error  # noqa: E402 (after the path)
+
 STEPS = (40, 33, 27, 22, 18, 15, 12, 10, 8, 6, 5, 4, 3, 2, 1)  # coarse to fine; 1 is lossless. A step of 48
 # (0.73 bpp) beat the transform codec there too but left MSE-only and TOSC-SR identical at a rate
 # where classifier-cnn is still 2.3 points below clean, so the semantic mode keeps that rate
@@ -50,6 +52,20 @@ def extend_curve(codec, metrics: dict) -> dict:
     return out
 
 
+@exits_on_error
+def rewrite_with_curve(path, ckpt: dict):
+    """Write the changed checkpoint ``ckpt`` to ``path``, load it as users will, add its indices
+    from 128 up to the validation curve ``tosc models`` shows, write it again; returns the codec."""
+    from tosc.checkpoint import rewrite_checkpoint
+    from tosc.source_coding.learned.conv_codec import ConvLearnedCodec
+
+    rewrite_checkpoint(path, ckpt)
+    codec = ConvLearnedCodec.load(path)
+    ckpt["metrics"] = extend_curve(codec, ckpt["metrics"])
+    rewrite_checkpoint(path, ckpt)
+    return codec
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="src/tosc/zoo/codecs/predictive-v1.npz")
@@ -65,57 +81,50 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from tosc.checkpoint import load_checkpoint, rewrite_checkpoint
+    from tosc.checkpoint import load_checkpoint
     from tosc.data import load_dataset
-    from tosc.errors import ToscError
     from tosc.provenance import git_commit, package_versions
-    from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
+    from tosc.source_coding.learned.conv_codec import stream_bits
     from tosc.source_coding.learned.fastcoder import StreamDecoder, Tables, encode_batch
     from tosc.source_coding.learned.predictive import (PredictiveTables, analyse, decode_pixels, fit_tables,
                                                        stream_symbols, to_pixels)
     from tosc.zoo import codec_path
 
-    try:
-        started = time.time()
-        train = to_pixels(load_dataset("fashion-mnist", "train", seed=0).images)
-        with tqdm(total=len(args.steps) * -(-len(train) // 2000), desc="counting residuals") as bar:
-            tables = fit_tables(train, args.steps, half=args.half, min_count=args.min_count, progress=bar.update)
-        tables.meta.update({"dataset": "fashion-mnist", "split": "train", "seed": 0, "git_commit": git_commit(),
-                            "versions": package_versions(), "seconds": round(time.time() - started, 1)})
-        out = Path(args.out)
-        tables.save(out)
-        tables = PredictiveTables.load(out)
-        print(f"{out}: {len(tables)} tables, {out.stat().st_size / 1e6:.2f} MB")
+    started = time.time()
+    train = to_pixels(load_dataset("fashion-mnist", "train", seed=0).images)
+    with tqdm(total=len(args.steps) * -(-len(train) // 2000), desc="counting residuals") as bar:
+        tables = fit_tables(train, args.steps, half=args.half, min_count=args.min_count, progress=bar.update)
+    tables.meta.update({"dataset": "fashion-mnist", "split": "train", "seed": 0, "git_commit": git_commit(),
+                        "versions": package_versions(), "seconds": round(time.time() - started, 1)})
+    out = Path(args.out)
+    tables.save(out)
+    tables = PredictiveTables.load(out)
+    print(f"{out}: {len(tables)} tables, {out.stat().st_size / 1e6:.2f} MB")
 
-        check = to_pixels(load_dataset("fashion-mnist", "validation", seed=0, limit=args.check).images)
-        coder = Tables(*tables.table_lists())
-        size = check.shape[-1] * check.shape[-2]
-        print("step | bpp | PSNR dB | max error")
-        for k, step in enumerate(tables.steps):
-            index = np.full(len(check), k)
-            sym, ctx, rec = analyse(check, np.full(len(check), step))
-            symbols, indexes, counts = stream_symbols(sym, ctx, index, tables, 0)
-            streams = encode_batch(symbols, indexes, coder, counts)
-            if not (decode_pixels(StreamDecoder(streams, coder), index, tables, 0, check.shape[1:]) == rec).all():
-                raise SystemExit(f"error: step {step} does not decode to what the encoder reconstructed")
-            mse = ((rec - check) ** 2).reshape(len(check), -1).mean(1)
-            psnr = np.minimum(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)), 100.0)
-            bpp = np.mean([stream_bits(s) for s in streams]) / size
-            print(f"{step} | {bpp:.3f} | {psnr.mean():.2f} | {int(np.abs(rec - check).max())}")
+    check = to_pixels(load_dataset("fashion-mnist", "validation", seed=0, limit=args.check).images)
+    coder = Tables(*tables.table_lists())
+    size = check.shape[-1] * check.shape[-2]
+    print("step | bpp | PSNR dB | max error")
+    for k, step in enumerate(tables.steps):
+        index = np.full(len(check), k)
+        sym, ctx, rec = analyse(check, np.full(len(check), step))
+        symbols, indexes, counts = stream_symbols(sym, ctx, index, tables, 0)
+        streams = encode_batch(symbols, indexes, coder, counts)
+        if not (decode_pixels(StreamDecoder(streams, coder), index, tables, 0, check.shape[1:]) == rec).all():
+            raise SystemExit(f"error: step {step} does not decode to what the encoder reconstructed")
+        mse = ((rec - check) ** 2).reshape(len(check), -1).mean(1)
+        psnr = np.minimum(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)), 100.0)
+        bpp = np.mean([stream_bits(s) for s in streams]) / size
+        print(f"{step} | {bpp:.3f} | {psnr.mean():.2f} | {int(np.abs(rec - check).max())}")
 
-        for name in args.attach:  # the checkpoint as shipped (weights, lineage, curve), plus two config keys
-            path = codec_path(name)
-            ckpt = load_checkpoint(path, kind="codec")
-            ckpt["config"].update({"predictive": out.stem, "predictive_digest": tables.digest.hex()})
-            ckpt["predictive_attached"] = {"git_commit": git_commit(), "tables": out.name}
-            rewrite_checkpoint(path, ckpt)  # attached: now load it as users will, and add its steps to the curve `tosc models` shows
-            codec = ConvLearnedCodec.load(name)
-            ckpt["metrics"] = extend_curve(codec, ckpt["metrics"])
-            rewrite_checkpoint(path, ckpt)
-            print(f"{path}: quality indices 0..{codec.quality_levels - 1} "
-                  f"(predictive from {codec.quality_levels - len(tables.steps)})")
-    except ToscError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    for name in args.attach:  # the checkpoint as shipped (weights, lineage, curve), plus two config keys
+        path = codec_path(name)
+        ckpt = load_checkpoint(path, kind="codec")
+        ckpt["config"].update({"predictive": out.stem, "predictive_digest": tables.digest.hex()})
+        ckpt["predictive_attached"] = {"git_commit": git_commit(), "tables": out.name}
+        codec = rewrite_with_curve(path, ckpt)
+        print(f"{path}: quality indices 0..{codec.quality_levels - 1} "
+              f"(predictive from {codec.quality_levels - len(tables.steps)})")
 
 
 if __name__ == "__main__":

@@ -27,16 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tosc.cli.script import exits_on_error
+
 SNRS_DB = (0.0, 5.0, 10.0, 15.0, 20.0)
 CBRS = ("1/16", "1/8", "1/4", "1/2")
 IMAGE_SHAPE = (1, 28, 28)
 NA_FLOOR_BITS = 150  # the per-point target applies where the normal approximation allows this many
 
 
+@exits_on_error
 def main(argv: list[str] | None = None) -> int:
     from tosc.channel import DigitalLink, FiniteLengthLink, IdealLink, channel_uses
     from tosc.channel.digital import measure_operating_point
-    from tosc.errors import DoesNotFitError, ToscError
+    from tosc.errors import DoesNotFitError
     from tosc.io import atomic_write_json
     from tosc.provenance import git_commit, package_versions
 
@@ -49,54 +52,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cbr", nargs="+", default=list(CBRS))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    try:
-        link = DigitalLink(channel=args.channel)
-        fbl, ideal = FiniteLengthLink(args.channel), IdealLink(args.channel)
-        from tosc.channel import bler
+    link = DigitalLink(channel=args.channel)
+    fbl, ideal = FiniteLengthLink(args.channel), IdealLink(args.channel)
+    from tosc.channel import bler
 
-        model = bler.load_model(link.chan.model_kind)
-        model_info = {"file": Path(model.source).name, "git_commit": model.provenance.get("git_commit"),
-                      "threshold": model.params.get("threshold"), "num_iter": model.params.get("num_iter", 20)}
-        previous = {}
-        if args.out and Path(args.out).exists():
-            previous = {(p["snr_db"], p["cbr"]): p for p in json.loads(Path(args.out).read_text())["points"]}
-        points = []
-        for snr in args.snr_db:
-            for cbr in args.cbr:
-                k = channel_uses(cbr, IMAGE_SHAPE)
-                try:
-                    scheme = link.choose(snr, k)
-                    bits = scheme.plan.capacity_bits if scheme.meets_target else 0
-                except DoesNotFitError:
-                    scheme, bits = None, 0
-                na = fbl.capacity_bits(snr, k)
-                point = {"snr_db": snr, "cbr": cbr, "k": k, "link_bits": bits, "na_bits": na,
-                         "capacity_bits": ideal.capacity_bits(snr, k),
-                         "share": bits / na if na else None,
-                         "scheme": scheme.plan.describe() if scheme is not None and bits else "outage",
-                         "crc_bits": scheme.plan.crc_bits if scheme is not None and bits else 0}
-                old = previous.get((snr, cbr))
-                done = (old or {}).get("verify") or {}
-                if old and old.get("scheme") == point["scheme"] and done and done.get("codewords", 0) >= args.verify:
-                    point["verify"] = done
-                elif args.verify and bits:
-                    started = time.time()
-                    point["verify"] = measure_operating_point(link, snr, k, args.verify, seed=args.seed,
-                                                             progress=True)
-                    point["verify"]["elapsed_s"] = round(time.time() - started, 1)
-                points.append(point)
-                if args.out:
-                    atomic_write_json(args.out, {"table": "link_table", "channel": args.channel,
-                                                 "image_shape": IMAGE_SHAPE, "target_bler": link.target_bler,
-                                                 "link": repr(link), "bler_model": model_info,
-                                                 "seed": args.seed, "points": points + [
-                                                     p for key, p in previous.items()
-                                                     if key not in {(q["snr_db"], q["cbr"]) for q in points}],
-                                                 "versions": package_versions(), "git_commit": git_commit(),
-                                                 "argv": sys.argv[1:]})
-    except ToscError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    model = bler.load_model(link.chan.model_kind)
+    model_info = {"file": Path(model.source).name, "git_commit": model.provenance.get("git_commit"),
+                  "threshold": model.params.get("threshold"), "num_iter": model.params.get("num_iter", 20)}
+    previous = {}
+    if args.out and Path(args.out).exists():
+        previous = {(p["snr_db"], p["cbr"]): p for p in json.loads(Path(args.out).read_text())["points"]}
+    points = []
+    for snr in args.snr_db:
+        for cbr in args.cbr:
+            k = channel_uses(cbr, IMAGE_SHAPE)
+            try:
+                scheme = link.choose(snr, k)
+                bits = scheme.plan.capacity_bits if scheme.meets_target else 0
+            except DoesNotFitError:
+                scheme, bits = None, 0
+            na = fbl.capacity_bits(snr, k)
+            point = {"snr_db": snr, "cbr": cbr, "k": k, "link_bits": bits, "na_bits": na,
+                     "capacity_bits": ideal.capacity_bits(snr, k),
+                     "share": bits / na if na else None,
+                     "scheme": scheme.plan.describe() if scheme is not None and bits else "outage",
+                     "crc_bits": scheme.plan.crc_bits if scheme is not None and bits else 0}
+            old = previous.get((snr, cbr))
+            done = (old or {}).get("verify") or {}
+            if old and old.get("scheme") == point["scheme"] and done and done.get("codewords", 0) >= args.verify:
+                point["verify"] = done
+            elif args.verify and bits:
+                started = time.time()
+                point["verify"] = measure_operating_point(link, snr, k, args.verify, seed=args.seed,
+                                                         progress=True)
+                point["verify"]["elapsed_s"] = round(time.time() - started, 1)
+            points.append(point)
+            if args.out:
+                atomic_write_json(args.out, {"table": "link_table", "channel": args.channel,
+                                             "image_shape": IMAGE_SHAPE, "target_bler": link.target_bler,
+                                             "link": repr(link), "bler_model": model_info,
+                                             "seed": args.seed, "points": points + [
+                                                 p for key, p in previous.items()
+                                                 if key not in {(q["snr_db"], q["cbr"]) for q in points}],
+                                             "versions": package_versions(), "git_commit": git_commit(),
+                                             "argv": sys.argv[1:]})
     print(render(points, args.channel))
     print(crc_report(args.channel))
     return 0

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 import tosc  # noqa: F401
 from tosc import registry
-from tosc.errors import ToscError
+from tosc.cli.script import exits_on_error
 
 QUALITIES = (0, 8, 16, 24, 32, 48, 64, 96, 127)
 METRICS = ("psnr_db", "det_map_50", "det_map", "exact_hog", "f1_hog", "exact_cnn", "f1_cnn", "seg_iou")
@@ -80,6 +80,7 @@ def interpolate(bpp_curve: np.ndarray, values: np.ndarray, at: float) -> float:
     return float("nan") if value is None else value
 
 
+@exits_on_error
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--codecs", nargs="+", default=["mse-only-v3-scenes", "tosc-sr-v3-scenes",
@@ -100,13 +101,9 @@ def main() -> int:
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
     from tosc.tasks.scene_scores import load_scene_tasks
 
-    try:
-        scenes = load_dataset(args.dataset, args.split, seed=args.seed, limit=args.limit)
-        tasks = load_scene_tasks(channels=scenes.images.shape[1])
-        codecs = {name: ConvLearnedCodec.load(name) for name in args.codecs}  # zoo names or .pt paths
-    except ToscError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    scenes = load_dataset(args.dataset, args.split, seed=args.seed, limit=args.limit)
+    tasks = load_scene_tasks(channels=scenes.images.shape[1])
+    codecs = {name: ConvLearnedCodec.load(name) for name in args.codecs}  # zoo names or .pt paths
     x = scenes.images
     h, w = x.shape[-2:]
     started = time.time()

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 import tosc  # noqa: F401
-from tosc.errors import ToscError
+from tosc.cli.script import exits_on_error
 
 SHIP_QUALITIES = (0, 16, 32, 64, 96, 127)
 
 
+@exits_on_error
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src")
@@ -42,21 +43,17 @@ def main() -> int:
     from tosc.tasks.semantic import load_training_task
     from tosc.zoo import zoo_dir
 
-    try:
-        ckpts = [load_checkpoint(p, kind="codec") for p in [args.src, *args.warm_start]]
-        # a training checkpoint keeps its time in train_state; a shipped (zoo) codec, warm-started
-        # from, has the whole chain's time at the top level
-        times = [c.get("train_state", {}).get("train_time_s", c.get("train_time_s", 0.0)) for c in ckpts]
-        dest = zoo_dir() / "codecs" / f"{args.name}.pt"
-        # measure the model as it will be read back (float16 weights), not the training copy
-        ConvLearnedCodec.load(args.src).save(dest)
-        codec = ConvLearnedCodec.load(dest)
-        # the validation split of the data set it was trained on (Fashion-MNIST or scenes)
-        dataset = ckpts[0]["config"].get("train", {}).get("dataset", "fashion-mnist")
-        val = load_dataset(dataset, "validation", limit=args.images)
-    except ToscError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    ckpts = [load_checkpoint(p, kind="codec") for p in [args.src, *args.warm_start]]
+    # a training checkpoint keeps its time in train_state; a shipped (zoo) codec, warm-started
+    # from, has the whole chain's time at the top level
+    times = [c.get("train_state", {}).get("train_time_s", c.get("train_time_s", 0.0)) for c in ckpts]
+    dest = zoo_dir() / "codecs" / f"{args.name}.pt"
+    # measure the model as it will be read back (float16 weights), not the training copy
+    ConvLearnedCodec.load(args.src).save(dest)
+    codec = ConvLearnedCodec.load(dest)
+    # the validation split of the data set it was trained on (Fashion-MNIST or scenes)
+    dataset = ckpts[0]["config"].get("train", {}).get("dataset", "fashion-mnist")
+    val = load_dataset(dataset, "validation", limit=args.images)
     x, labels = val.images, val.labels
     h, w = x.shape[-2:]
     scenes = hasattr(val, "present")

@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
 
+from tosc.cli.script import exits_on_error
 
+
+@exits_on_error
 def main(argv: list[str] | None = None) -> int:
     from tosc.channel import bler
     from tosc.channel.ldpc import NUM_ITER
-    from tosc.errors import ToscError
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channel", default="awgn", help="awgn or rayleigh-fast")
@@ -64,27 +65,23 @@ def main(argv: list[str] | None = None) -> int:
                              "margin (the shipped fast-fading model: 0.5 for its coarse rows)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    try:
-        hint = None
-        if args.hint:
-            hint = bler.BlerModel.from_json(json.loads(Path(args.hint).read_text()), args.hint)
-        bler.simulate_thresholds(args.channel, args.out or bler.model_path(args.channel),
-                                 reference_uses=args.uses, modulation_bits=args.bits,
-                                 max_codewords=args.max_codewords, refine_codewords=args.refine_codewords,
-                                 num_iter=args.num_iter or NUM_ITER, seed=args.seed, hint=hint,
-                                 useful_below_db=args.useful_below_db,
-                                 shapes=json.loads(Path(args.shapes).read_text()) if args.shapes else None,
-                                 osd_order=args.osd_order, code=args.code,
-                                 progress=lambda line: print(line, flush=True))
-        if args.complete_from:
-            out = Path(args.out or bler.model_path(args.channel))
-            refined = bler.BlerModel.from_json(json.loads(out.read_text()), str(out))
-            older = bler.BlerModel.from_json(json.loads(Path(args.complete_from).read_text()), args.complete_from)
-            bler.save_model(bler.merge_models(refined, older, args.older_margin_db),
-                            args.merged_out or bler.model_path(args.channel))
-    except ToscError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    hint = None
+    if args.hint:
+        hint = bler.BlerModel.from_json(json.loads(Path(args.hint).read_text()), args.hint)
+    bler.simulate_thresholds(args.channel, args.out or bler.model_path(args.channel),
+                             reference_uses=args.uses, modulation_bits=args.bits,
+                             max_codewords=args.max_codewords, refine_codewords=args.refine_codewords,
+                             num_iter=args.num_iter or NUM_ITER, seed=args.seed, hint=hint,
+                             useful_below_db=args.useful_below_db,
+                             shapes=json.loads(Path(args.shapes).read_text()) if args.shapes else None,
+                             osd_order=args.osd_order, code=args.code,
+                             progress=lambda line: print(line, flush=True))
+    if args.complete_from:
+        out = Path(args.out or bler.model_path(args.channel))
+        refined = bler.BlerModel.from_json(json.loads(out.read_text()), str(out))
+        older = bler.BlerModel.from_json(json.loads(Path(args.complete_from).read_text()), args.complete_from)
+        bler.save_model(bler.merge_models(refined, older, args.older_margin_db),
+                        args.merged_out or bler.model_path(args.channel))
     return 0
 
 

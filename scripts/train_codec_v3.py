@@ -16,10 +16,11 @@ import json
 import sys
 
 import tosc  # noqa: F401
-from tosc.errors import ToscError
+from tosc.cli.script import exits_on_error
 from tosc.source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
 
 
+@exits_on_error
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
@@ -33,12 +34,8 @@ def main() -> int:
             settings[key] = json.loads(value)
         except json.JSONDecodeError:
             settings[key] = value
-    try:
-        cfg = ConvTrainConfig.from_dict(settings)
-        print(json.dumps(train_conv_codec(cfg, args.out)))
-    except ToscError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = ConvTrainConfig.from_dict(settings)
+    print(json.dumps(train_conv_codec(cfg, args.out)))
     return 0
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tosc.errors import ToscError
+from tosc.cli.script import exits_on_error
 
 
+@exits_on_error
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=20)
@@ -36,14 +37,10 @@ def main() -> int:
     from tosc.tasks import fit_linear_head, held_out_tasks, train_classifiers
 
     names = [n for n in held_out_tasks() if registry.get("task", n).meta.get("fit") is fit_linear_head]
-    try:
-        fitted = train_classifiers(names, args.only, what="a linear held-out classifier", zoo=args.zoo,
-                                   epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-        for name, metrics in fitted:
-            print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
-    except ToscError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    fitted = train_classifiers(names, args.only, what="a linear held-out classifier", zoo=args.zoo,
+                               epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    for name, metrics in fitted:
+        print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     return 0
 
 

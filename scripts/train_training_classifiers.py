@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tosc.errors import ToscError
+from tosc.cli.script import exits_on_error
 
 
+@exits_on_error
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
@@ -36,14 +37,10 @@ def main() -> int:
     from tosc.tasks.ensemble import EXTRA_TRAINING_ROLE
 
     names = registry.select("task", role=EXTRA_TRAINING_ROLE)
-    try:
-        fitted = train_classifiers(names, args.only, what="an extra training classifier", zoo=args.zoo,
-                                   epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False)
-        for name, metrics in fitted:
-            print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
-    except ToscError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    fitted = train_classifiers(names, args.only, what="an extra training classifier", zoo=args.zoo,
+                               epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False)
+    for name, metrics in fitted:
+        print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     return 0
 
 
