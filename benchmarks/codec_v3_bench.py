@@ -23,7 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="mse-only-v3")
     parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--quality", type=int, default=64, help="v3 quality index (0..127 transform codec; 128.. predictive mode, where the model has it)")
+    parser.add_argument("--quality", type=int, default=64, help="v3 quality index (0..127 transform codec; 128.. predictive mode, then global mode, where the model has them)")
     parser.add_argument("--jpeg-quality", type=int, default=75)
     args = parser.parse_args()
     torch.set_num_threads(1)
