@@ -34,8 +34,8 @@ def main() -> None:
 
     from tosc.checkpoint import load_checkpoint
     from tosc.provenance import git_commit
-    from tosc.source_coding.learned.compressai_adapter import pack_tables, prepare_tables
-    from tosc.source_coding.learned.conv_codec import stored_global_mode
+    from tosc.source_coding.learned.compressai_adapter import prepare_tables
+    from tosc.source_coding.learned.conv_codec import packed_tables, stored_global_mode
     from tosc.source_coding.learned.global_mode import GlobalMode, GlobalModeConfig
     from tosc.source_coding.learned.train_conv import GLOBAL_ARCH
     from tosc.zoo import codec_path
@@ -47,9 +47,8 @@ def main() -> None:
     path = Path(args.to) if Path(args.to).suffix else codec_path(args.to)
     ckpt = load_checkpoint(path, kind="codec")
     state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("global_mode.")}
-    state = pack_tables(pack_tables(state, "gaussian"), "entropy_bottleneck")
     state.update(stored_global_mode(mode))
-    ckpt["state_dict"] = state
+    ckpt["state_dict"] = packed_tables(state)
     ckpt["config"]["global_mode"] = mode.config.to_dict()
     ckpt["global_mode_attached"] = {"git_commit": git_commit(), "from": Path(args.mode).name,
                                     "train": trained["config"].get("train"),

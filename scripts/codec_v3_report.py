@@ -48,39 +48,18 @@ def _classic_qualities(codec, points: int = 12) -> list[int]:
     return sorted(set(np.linspace(codec.quality_min, codec.quality_max, points).round().astype(int).tolist()))
 
 
-def _warm_chunk(name: str, images: np.ndarray, qualities: list[int]) -> int:
-    """Encode ``images`` (N x C x H x W) at every quality into the disk cache, in a worker."""
-    from tosc.source_coding import classic
-    from tosc.source_coding.classic.table import RateCache, RateTable
-
-    torch.set_num_threads(1)
-    table = RateTable(classic.get_codec(name), RateCache())
-    for img in images:
-        key = table.key_of(img)
-        for q in qualities:
-            table.entry(img, q, key=key)
-        table.forget_memory()
-    return table.encoder_calls
-
-
 def warm_classic(names, x: torch.Tensor, jobs: int) -> int:
-    """Fill the disk cache with every classic encode the report needs, ``jobs`` processes over
-    chunks of images (the cache is per encode, so an interrupted run loses at most the encodes in
-    flight). Returns how many real encodes were made."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
+    """Fill the disk cache with every classic encode the report needs (each codec's
+    :func:`_classic_qualities` for the images ``x``), ``jobs`` processes over chunks of images
+    (:func:`~tosc.source_coding.classic.table.fill_table`). Returns how many real encodes were made."""
     from tosc.source_coding import classic
+    from tosc.source_coding.classic.table import RateCache, RateTable, fill_table
 
-    images = x.numpy()
     calls = 0
     for name in names:
-        qualities = _classic_qualities(classic.get_codec(name))
-        chunks = [c for c in np.array_split(np.arange(len(images)), max(1, len(images) // 50)) if len(c)]
-        with ProcessPoolExecutor(max(1, jobs)) as pool, tqdm(total=len(images), desc=f"warm {name}") as bar:
-            futures = {pool.submit(_warm_chunk, name, images[c], qualities): len(c) for c in chunks}
-            for future in as_completed(futures):
-                calls += future.result()
-                bar.update(futures[future])
+        codec = classic.get_codec(name)
+        calls += fill_table(RateTable(codec, RateCache()), x, [], "payload", qualities=_classic_qualities(codec),
+                            jobs=jobs)
     return calls
 
 

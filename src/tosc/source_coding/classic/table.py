@@ -196,42 +196,50 @@ class RateTable:
 
 
 
-def _fill_chunk(codec: ClassicCodec, cache: RateCache, images: np.ndarray, budgets: list[int], measure: str) -> int:
+def _fill_images(table: RateTable, images, budgets: list[int], measure: str, qualities: list[int]) -> None:
+    """Rate-match each image at every budget and encode it at every quality, into ``table``."""
     from .rate import match_rate
 
-    torch.set_num_threads(1)
-    table = RateTable(codec, cache)
     for image in images:
         for budget in budgets:
-            match_rate(codec, image, budget, measure, table)
+            match_rate(table.codec, image, budget, measure, table)
+        if qualities:
+            key = table.key_of(image)
+            for quality in qualities:
+                table.entry(image, quality, key=key)
+
+
+def _fill_chunk(codec: ClassicCodec, cache: RateCache, images: np.ndarray, budgets: list[int], measure: str,
+                qualities: list[int]) -> int:
+    torch.set_num_threads(1)
+    table = RateTable(codec, cache)
+    _fill_images(table, images, budgets, measure, qualities)
     return table.encoder_calls
 
 
-def fill_table(table: RateTable, images, budgets_bytes, measure: str, *, jobs: int = 1,
+def fill_table(table: RateTable, images, budgets_bytes, measure: str, *, qualities=(), jobs: int = 1,
                progress: bool = True) -> int:
-    """Rate-match every image (N x C x H x W) at every budget (bytes) once, so that later
-    matches only look up; ``jobs`` processes split the images (they share ``table.cache``).
-    Returns the number of real encodes made."""
+    """Rate-match every image (N x C x H x W) at every budget (bytes) once, and encode it at every
+    one of ``qualities``, so that later matches and sweeps only look up; ``jobs`` processes split
+    the images (they share ``table.cache``, which keeps each encode as it is made, so an
+    interrupted fill loses only the encodes in flight). Returns the number of real encodes made."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from tqdm import tqdm
 
-    from .rate import match_rate
-
     budgets = sorted({int(b) for b in budgets_bytes})
+    qualities = sorted({int(q) for q in qualities})
     images = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     desc = f"rate table {table.codec.name}"
     if jobs <= 1 or table.cache is None or len(images) < 2 * jobs:
-        for image in tqdm(images, desc=desc, disable=not progress, leave=False):
-            for budget in budgets:
-                match_rate(table.codec, image, budget, measure, table)
+        _fill_images(table, tqdm(images, desc=desc, disable=not progress, leave=False), budgets, measure, qualities)
         return table.encoder_calls
     # small chunks: the slow codecs (VVC) spread evenly over the processes
     chunks = [c for c in np.array_split(np.arange(len(images)), max(1, len(images) // 25)) if len(c)]
     calls = 0
     with ProcessPoolExecutor(jobs) as pool, tqdm(total=len(images), desc=desc, disable=not progress,
                                                   leave=False) as bar:
-        futures = {pool.submit(_fill_chunk, table.codec, table.cache, images[c], budgets, measure): len(c)
+        futures = {pool.submit(_fill_chunk, table.codec, table.cache, images[c], budgets, measure, qualities): len(c)
                    for c in chunks}
         for future in as_completed(futures):
             calls += future.result()

@@ -46,7 +46,8 @@ from .fastcoder import StreamDecoder, Tables, encode_batch
 from .global_mode import GlobalMode, GlobalModeConfig
 from .predictive import PredictiveTables, analyse, decode_pixels, stream_symbols, to_pixels
 
-__all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bits", "stored_global_mode", "ARCH"]
+__all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bits", "stored_global_mode", "packed_tables",
+           "unpacked_tables", "ARCH"]
 
 ARCH = "conv-codec-v3"
 _INT_BUFFERS = ("int_weight", "int_bias", "multiplier")
@@ -110,16 +111,35 @@ def _load_tables_into(model: ConvCodec, state_dict: dict) -> None:
                 setattr(layer, name, torch.zeros_like(state_dict[key]))
 
 
+# the entropy models whose CDF tables a v3 checkpoint stores without their zero padding
+_TABLED = ("gaussian", "entropy_bottleneck", "global_mode.entropy_bottleneck")
+
+
+def packed_tables(state: dict) -> dict:
+    """A v3 state dict with every CDF table packed (:func:`.compressai_adapter.pack_tables`)."""
+    for prefix in _TABLED:
+        state = pack_tables(state, prefix)
+    return state
+
+
+def unpacked_tables(state: dict) -> dict:
+    """The inverse of :func:`packed_tables` (padded tables, as older files hold them, pass as they are)."""
+    for prefix in _TABLED:
+        state = unpack_tables(state, prefix)
+    return state
+
+
 def stored_global_mode(global_mode: GlobalMode) -> dict:
     """A global mode's weights as a v3 checkpoint stores them, under ``global_mode.``: frozen
     tables first (computed here if missing), then float weights as float16 like the rest of the
-    file, except the prior's quantiles (its medians are what the decoder adds to each symbol)."""
+    file, except the prior's quantiles (its medians are what the decoder adds to each symbol).
+    The tables are packed with the rest of the file (:func:`packed_tables`)."""
     if not has_tables(global_mode.entropy_bottleneck):
         freeze_factorized(global_mode.entropy_bottleneck)
     params = {name for name, _ in global_mode.named_parameters()}
     state = {k: v.half() if k in params and v.dtype == torch.float32 and not k.endswith("quantiles") else v
              for k, v in global_mode.state_dict().items()}
-    return {f"global_mode.{k}": v for k, v in pack_tables(state, "entropy_bottleneck").items()}
+    return {f"global_mode.{k}": v for k, v in state.items()}
 
 
 def _predictive_of(ckpt: dict, path: Path) -> PredictiveTables | None:
@@ -252,14 +272,13 @@ class ConvLearnedCodec:
             global_mode = GlobalMode(GlobalModeConfig.from_dict(g_config)) if g_config else None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CorruptFileError(f"{path}: damaged codec configuration ({type(exc).__name__}: {exc})") from None
-        state = unpack_tables(unpack_tables(ckpt["state_dict"], "gaussian"), "entropy_bottleneck")
+        state = unpacked_tables(ckpt["state_dict"])
         g_state = {k.removeprefix("global_mode."): v for k, v in state.items() if k.startswith("global_mode.")}
         state = {k: v for k, v in state.items() if not k.startswith("global_mode.")}
         if global_mode is not None:
-            g_state = unpack_tables(g_state, "entropy_bottleneck")
             prepare_tables(global_mode.entropy_bottleneck, g_state, "entropy_bottleneck")
             try:
-                global_mode.load_state_dict({k: v.float() if v.dtype == torch.float16 else v for k, v in g_state.items()})
+                global_mode.load_state_dict(g_state)  # (float16 weights are read back as float32)
             except RuntimeError as exc:
                 raise CorruptFileError(f"{path}: global mode weights do not fit: {str(exc).splitlines()[0]}") from None
         elif g_state:
@@ -293,14 +312,13 @@ class ConvLearnedCodec:
         state = {k: (v.to(torch.int8 if k.endswith(".int_weight") else torch.int32) if k.rsplit(".", 1)[-1] in _INT_BUFFERS
                      else v.half() if k in params and v.dtype == torch.float32 else v)
                  for k, v in self.model.state_dict().items()}
-        # the CDF tables without their zero padding (2.1 MB of the three v3 files): see pack_tables
-        state = pack_tables(pack_tables(state, "gaussian"), "entropy_bottleneck")
         config = {**(self.meta.get("config") or {}), "codec": self.model.config.to_dict()}
         config.pop("global_mode", None)
         if self.global_mode is not None:
             state.update(stored_global_mode(self.global_mode))
             config["global_mode"] = self.global_mode.config.to_dict()
-        save_checkpoint(path, kind="codec", arch=ARCH, state_dict=state, config=config,
+        # the CDF tables without their zero padding (2.1 MB of the three v3 files): see pack_tables
+        save_checkpoint(path, kind="codec", arch=ARCH, state_dict=packed_tables(state), config=config,
                         variant=self.meta.get("variant"), metrics=self.meta.get("metrics") or {}, **extra)
 
     @property
@@ -454,11 +472,12 @@ class ConvLearnedCodec:
             others.append(self._bisect(ladder, budget, self.global_first, self.quality_levels - 1))
         if not others:
             return streams, quality
-        # the errors of every candidate that competes (the predictive mode's are known from coding)
-        for o_streams, o_quality in [(streams, quality)] + others:
-            rows = np.flatnonzero(o_quality >= 0)
-            if sum(int((q >= 0).sum()) for _, q in [(streams, quality)] + others) > len(rows):
-                self._errors(ladder, rows, o_quality[rows])
+        # the errors of the candidates of images with a choice (the predictive mode's are known from coding)
+        candidates = [quality] + [q for _, q in others]
+        choice = sum((q >= 0).astype(np.int64) for q in candidates) >= 2
+        for q in candidates:
+            rows = np.flatnonzero(choice & (q >= 0))
+            self._errors(ladder, rows, q[rows])
         for o_streams, o_quality in others:
             for r in range(n):
                 if o_quality[r] < 0:
