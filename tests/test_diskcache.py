@@ -97,3 +97,27 @@ def test_source_digest_changes_with_the_source(tmp_path):
     assert source_digest(a, b) == before != source_digest(b, a)
     a.write_text("x = 22\n")  # another size: the digest memo is keyed by size and mtime
     assert source_digest(a, b) != before
+
+
+def _open_together(args):
+    folder, rounds, barrier = args
+    try:
+        for round_ in range(rounds):
+            barrier.wait(timeout=60)
+            BlobCache(folder / f"race-{round_}.sqlite3").put("kind", b"key", b"value")
+    except BaseException:
+        barrier.abort()  # the others fail too instead of waiting for this one forever
+        raise
+    return rounds
+
+
+def test_processes_creating_one_new_cache_together_all_succeed(tmp_path):
+    # A new file is switched to WAL under an exclusive lock; SQLite refuses the second creator
+    # at once rather than waiting, which CI once hit as "database is locked".
+    context = multiprocessing.get_context("fork")
+    workers, rounds = 4, 25
+    barrier = context.Manager().Barrier(workers)
+    with context.Pool(workers) as pool:
+        assert pool.map(_open_together, [(tmp_path, rounds, barrier)] * workers) == [rounds] * workers
+    for round_ in range(rounds):
+        assert BlobCache(tmp_path / f"race-{round_}.sqlite3").get("kind", b"key") == b"value"

@@ -84,14 +84,32 @@ class SqliteStore:
         self.path, self.corrupt_rows = state["path"], state["corrupt_rows"]
         self._db, self._pid = None, -1
 
+    _OPEN_PATIENCE_S = 300.0
+
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=300, isolation_level=None)
-        db.execute("PRAGMA busy_timeout = 300000")
-        db.execute("PRAGMA journal_mode = WAL")
-        # no fsync per row: a crash may lose the last rows (they are computed again), never corrupt the file
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.executescript(self.schema)
-        return db
+        # Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is
+        # locked" at once, without its busy handler, when two processes create the same file
+        # together: so the whole opening is retried until the other one has finished.
+        deadline, pause = time.monotonic() + self._OPEN_PATIENCE_S, 0.01
+        while True:
+            db = sqlite3.connect(self.path, timeout=300, isolation_level=None)
+            try:
+                db.execute("PRAGMA busy_timeout = 300000")
+                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    db.execute("PRAGMA journal_mode = WAL")
+                # no fsync per row: a crash may lose the last rows (they are computed again), never corrupt the file
+                db.execute("PRAGMA synchronous = NORMAL")
+                db.executescript(self.schema)
+                return db
+            except sqlite3.OperationalError as exc:
+                db.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(2 * pause, 0.5)
+            except BaseException:
+                db.close()
+                raise
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None or self._pid != os.getpid():
