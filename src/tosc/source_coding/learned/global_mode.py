@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from compressai.entropy_models import EntropyBottleneck
 from compressai.layers import GDN
 
@@ -126,3 +127,40 @@ class GlobalMode(nn.Module):
 
     def aux_loss(self) -> torch.Tensor:
         return self.entropy_bottleneck.loss()
+
+    @torch.no_grad()
+    def start_from_single_rate(self, state: dict, anchor_level: int) -> None:
+        """Start from a single-rate codec of the same design (the old per-rate family,
+        :mod:`.model`; its ``state_dict``): its transforms, with ``anchor_level`` starting as
+        that codec exactly. The other levels start with gains e^(2 (k - anchor) / (levels - 1))
+        relative to it, and their priors are the codec's, rescaled to those gains (the density
+        of g y: the first layer of the cumulative's network divided by g, the quantiles times g).
+
+        Raises ConfigError when the codec's width, latent size or image size differ."""
+        k, latent = self.config.levels, self.config.latent_dim
+        if not 0 <= anchor_level < k:
+            raise ConfigError(f"anchor_level must be in 0..{k - 1} (got {anchor_level})")
+        own = self.state_dict()
+        transforms = {n: v for n, v in state.items() if n.split(".")[0] in ("g_a", "g_s_linear", "g_s")}
+        misfit = sorted(n for n in own if n.split(".")[0] in ("g_a", "g_s_linear", "g_s")
+                        and (n not in transforms or transforms[n].shape != own[n].shape))
+        if misfit:
+            raise ConfigError(f"the single-rate codec does not fit this global mode (width {self.config.width}, "
+                              f"{latent} latents, {self.config.image_hw}): {misfit[0]} differs")
+        self.load_state_dict(transforms, strict=False)
+        steps = torch.linspace(0.0, 2.0, k)
+        relative = (steps - steps[anchor_level])[:, None].repeat(1, latent)
+        self.log_gain.copy_(relative)
+        self.log_inverse_gain.copy_(-relative)
+        gain = relative.exp().reshape(k * latent)  # channel c = level * L + latent
+        bottleneck = self.entropy_bottleneck
+        for name, param in bottleneck.named_parameters():
+            source = state[f"entropy_bottleneck.{name}"]
+            if source.shape[0] != latent:
+                raise ConfigError(f"the single-rate codec's prior has {source.shape[0]} channels, not {latent}")
+            value = source.to(param.dtype).repeat(k, *[1] * (source.ndim - 1))
+            if name == "_matrix0":  # the cumulative's first layer multiplies softplus(matrix) by the input
+                value = torch.log(torch.expm1(F.softplus(value) / gain.view(-1, 1, 1)))
+            elif name == "quantiles":
+                value = value * gain.view(-1, 1, 1)
+            param.copy_(value)

@@ -40,6 +40,7 @@ __all__ = ["ConvTrainConfig", "train_conv_codec", "lambda_at", "semantic_weight"
 
 ARCH = "conv-codec-v3"
 GLOBAL_ARCH = "conv-codec-v3-global"  # a global mode alone (:mod:`.global_mode`), attached to a v3 checkpoint later
+SINGLE_RATE_ARCH = "tiny-image-codec"  # the old per-rate family (:mod:`.model`): a global mode may start from one
 MODES = ("transform", "global")
 
 
@@ -251,12 +252,21 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     else:
         model = ConvCodec(cfg.codec_config(c))
     if cfg.init_from and cfg.mode == "global":
-        state = load_checkpoint(cfg.init_from, kind="codec", arch=GLOBAL_ARCH)["state_dict"]
-        prepare_tables(model.entropy_bottleneck, state, "entropy_bottleneck", required=False)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ConfigError(f"{cfg.init_from} does not fit this global mode: {str(exc).splitlines()[0]}") from None
+        source = load_checkpoint(cfg.init_from, kind="codec")
+        if source.get("arch") == SINGLE_RATE_ARCH:  # a codec of the old family: its level by its lambda_p
+            t = torch.tensor(math.log(source["config"]["train"]["lambda_p"] / cfg.lambda_min)
+                             / math.log(cfg.lambda_max / cfg.lambda_min))
+            model.start_from_single_rate(source["state_dict"], int(model.level_of(t.view(1))))
+        elif source.get("arch") != GLOBAL_ARCH:
+            raise ConfigError(f"{cfg.init_from} is a {source.get('arch')} checkpoint; a global mode starts from "
+                              f"a {GLOBAL_ARCH} or a {SINGLE_RATE_ARCH} one")
+        else:
+            state = source["state_dict"]
+            prepare_tables(model.entropy_bottleneck, state, "entropy_bottleneck", required=False)
+            try:
+                model.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ConfigError(f"{cfg.init_from} does not fit this global mode: {str(exc).splitlines()[0]}") from None
     elif cfg.init_from:
         state = _widen_z_prior(load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"], model)
         state = _widen_transforms(_colour_from_grey(state, model), model)
