@@ -127,3 +127,32 @@ def test_training_a_global_mode_and_attaching_it(tmp_path, base):
         train_conv.ConvTrainConfig(mode="vector")
     with pytest.raises(ConfigError, match="global_levels"):
         train_conv.ConvTrainConfig(mode="global", global_levels=1)
+
+
+def test_a_mode_started_from_a_single_rate_codec_is_that_codec_at_its_anchor_level(fashion_test_slice):
+    from tosc.source_coding.learned.model import CodecConfig, TinyImageCodec
+
+    torch.manual_seed(1)
+    single = TinyImageCodec(CodecConfig(width=4, latent_dim=8)).eval()
+    with torch.no_grad():  # a prior that is not the initial one, so that copying it matters
+        for p in single.entropy_bottleneck.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    mode = GlobalMode(GlobalModeConfig(**SMALL)).eval()
+    mode.start_from_single_rate(single.state_dict(), anchor_level=2)
+    x = fashion_test_slice.images[:8]
+    with torch.no_grad():
+        want = single(x)
+        got = mode(x, torch.full((len(x),), 2 / 3))
+        assert torch.allclose(got["x_hat"], want["x_hat"], atol=1e-5)
+        assert torch.allclose(got["bits_y"], -want["likelihoods"].log2().sum(1), rtol=1e-4)
+        # at another level with gain g the prior is the density of g y: its cumulative at g v is
+        # the single-rate codec's at v
+        v = torch.linspace(-3, 3, 7)
+        theirs = single.entropy_bottleneck._logits_cumulative(v.expand(8, 1, 7), stop_gradient=True)
+        gain = mode.log_gain.exp()[:, 0]
+        level = 3
+        scaled = mode.entropy_bottleneck._logits_cumulative(
+            (gain[level] * v).expand(4 * 8, 1, 7), stop_gradient=True)[level * 8:(level + 1) * 8]
+        assert torch.allclose(scaled, theirs, atol=1e-4)
+    with pytest.raises(ConfigError, match="does not fit"):
+        GlobalMode(GlobalModeConfig(width=6, latent_dim=8, levels=4)).start_from_single_rate(single.state_dict(), 0)
