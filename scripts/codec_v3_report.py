@@ -13,7 +13,8 @@ bytes; v3 streams without their trailing zero bits), quality = mean per-image PS
 the accuracy of the training classifier and of every held-out classifier on the decoded
 images. Then the Bjontegaard deltas of each v3 codec against each classic codec (pchip,
 ``tosc.evaluation.bd``), PSNR at VVC's own operating points, and TOSC-SR against MSE-only
-at equal rate. Writes OUT/codec_v3.json (with config, versions, git commit), OUT/table.md,
+at equal rate, and the first v3 codec against the old fixed-rate family (``--family``, by
+default its three lowest-rate MSE-only models) at their own rates. Writes OUT/codec_v3.json (with config, versions, git commit), OUT/table.md,
 OUT/rate_psnr.png and OUT/rate_accuracy.png. Classic encodes are cached on disk
 (``tosc.source_coding.classic.table``), so a rerun is fast.
 """
@@ -152,6 +153,10 @@ def main() -> None:
     parser.add_argument("--warm-only", action="store_true",
                         help="only fill the disk cache with the classic encodes (resumable), then exit")
     parser.add_argument("--out", default="docs/codec_v3")
+    parser.add_argument("--family", nargs="*", default=["mse-only-r1", "mse-only-r2", "mse-only-r3"],
+                        help="codecs of the old fixed-rate family measured on the same images (rate: their whole "
+                             "bytes, as their systems send them); the first --codecs entry is compared with them at "
+                             "their rates (the issue's low-rate bar)")
     parser.add_argument("--pair", nargs=2, default=["mse-only-v3", "tosc-sr-v3"], metavar=("MSE", "TOSC"),
                         help="the two --codecs compared at equal rate (MSE-only, TOSC-SR)")
     args = parser.parse_args()
@@ -200,6 +205,15 @@ def main() -> None:
             rows[name].append({"quality": q, "mode": int(codec.mode_of(np.array([q]))[0]),
                                "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
 
+    from tosc.source_coding.learned.codec import LearnedCodec
+
+    for name in args.family:  # the old fixed-rate family: one rate per checkpoint, whole bytes
+        codec = LearnedCodec.load(name)
+        streams = codec.encode(x)
+        bits = np.array([8 * len(s) for s in streams])
+        rows[name] = [{"quality": 0, "mode": -1, "bpp": float(bits.mean() / (h * w)),
+                       **scores(codec.decode(streams, (h, w)))}]
+
     from tosc.source_coding.classic.table import RateCache
 
     earlier = None
@@ -241,6 +255,16 @@ def main() -> None:
                 at_vvc.append({"test": test_name, "vvc_quality": r["quality"], "bpp": r["bpp"],
                                "vvc_psnr_db": r["psnr_db"], "test_psnr_db": ours})
 
+    against_family = []
+    if args.family:  # v3 at each family codec's own rate and PSNR
+        tb, tq = curve(args.codecs[0]).bpp, curve(args.codecs[0]).quality
+        for name in args.family:
+            r = rows[name][0]
+            ours = value_at_rate(tb, tq, r["bpp"])
+            against_family.append({"test": args.codecs[0], "family": name, "bpp": r["bpp"],
+                                   "family_psnr_db": r["psnr_db"], "test_psnr_db": ours,
+                                   "delta_db": None if ours is None else ours - r["psnr_db"]})
+
     semantic, verdict = [], {}
     mse_name, sr_name = args.pair
     if mse_name in rows and sr_name in rows:
@@ -250,7 +274,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"config": vars(args), "images": n, "clean": clean, "rows": rows, "bd": bd, "at_vvc_points": at_vvc,
-              "semantic_at_equal_rate": semantic, "semantic_verdict": verdict, "versions": package_versions(), "git_commit": git_commit(),
+              "against_family": against_family, "semantic_at_equal_rate": semantic, "semantic_verdict": verdict, "versions": package_versions(), "git_commit": git_commit(),
               "seconds": time.time() - started}
     atomic_write_json(out / "codec_v3.json", result)
 
@@ -273,6 +297,13 @@ def main() -> None:
         for a in at_vvc:
             ours = "outside range" if a["test_psnr_db"] is None else f"{a['test_psnr_db']:.2f}"
             lines.append(f"| {a['test']} | {63 - a['vvc_quality']} | {a['bpp']:.3f} | {a['vvc_psnr_db']:.2f} | {ours} |")
+    if against_family:
+        lines += ["", f"{args.codecs[0]} against the old fixed-rate family at the family's rates (interpolated on "
+                  f"{args.codecs[0]}'s curve):", "", "| family | bpp | family PSNR | test PSNR | delta dB |",
+                  "|---|---|---|---|---|"]
+        for a in against_family:
+            ours = "outside range" if a["test_psnr_db"] is None else f"{a['test_psnr_db']:.2f} | {a['delta_db']:+.2f}"
+            lines.append(f"| {a['family']} | {a['bpp']:.3f} | {a['family_psnr_db']:.2f} | {ours} |")
     if semantic:
         keys = list(semantic[0]["mse_only"])
         lines += ["", f"{sr_name} against {mse_name} at {mse_name}'s rates ({sr_name} interpolated in log-rate):", "",
