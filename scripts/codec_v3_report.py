@@ -154,9 +154,9 @@ def main() -> None:
                         help="only fill the disk cache with the classic encodes (resumable), then exit")
     parser.add_argument("--out", default="docs/codec_v3")
     parser.add_argument("--family", nargs="*", default=["mse-only-r1", "mse-only-r2", "mse-only-r3"],
-                        help="codecs of the old fixed-rate family measured on the same images (rate: their whole "
-                             "bytes, as their systems send them); the first --codecs entry is compared with them at "
-                             "their rates (the issue's low-rate bar)")
+                        help="codecs of the old fixed-rate family measured on the same images (rate: whole bytes "
+                             "plus the model index, as their systems send them); the first --codecs entry is "
+                             "compared with them at their rates (the issue's low-rate bar)")
     parser.add_argument("--pair", nargs=2, default=["mse-only-v3", "tosc-sr-v3"], metavar=("MSE", "TOSC"),
                         help="the two --codecs compared at equal rate (MSE-only, TOSC-SR)")
     args = parser.parse_args()
@@ -207,11 +207,18 @@ def main() -> None:
 
     from tosc.source_coding.learned.codec import LearnedCodec
 
-    for name in args.family:  # the old fixed-rate family: one rate per checkpoint, whole bytes
+    from tosc.source_coding.learned import list_codecs
+
+    for name in args.family:  # the old fixed-rate family: one rate per checkpoint
         codec = LearnedCodec.load(name)
         streams = codec.encode(x)
         bits = np.array([8 * len(s) for s in streams])
-        rows[name] = [{"quality": 0, "mode": -1, "bpp": float(bits.mean() / (h * w)),
+        # its system sends whole bytes plus which of its variant's models wrote them, the rule
+        # the classic rows follow (payload plus quality-index bits)
+        members = sum(e.variant == codec.meta.get("variant") and e.arch == "tiny-image-codec" for e in list_codecs())
+        index_bits = max(1, math.ceil(math.log2(max(members, 1))))
+        rows[name] = [{"quality": 0, "mode": -1, "bpp": float((bits.mean() + index_bits) / (h * w)),
+                       "bpp_bytes_only": float(bits.mean() / (h * w)), "index_bits": index_bits,
                        **scores(codec.decode(streams, (h, w)))}]
 
     from tosc.source_coding.classic.table import RateCache
@@ -260,10 +267,12 @@ def main() -> None:
         tb, tq = curve(args.codecs[0]).bpp, curve(args.codecs[0]).quality
         for name in args.family:
             r = rows[name][0]
-            ours = value_at_rate(tb, tq, r["bpp"])
+            ours, bytes_only = value_at_rate(tb, tq, r["bpp"]), value_at_rate(tb, tq, r["bpp_bytes_only"])
             against_family.append({"test": args.codecs[0], "family": name, "bpp": r["bpp"],
-                                   "family_psnr_db": r["psnr_db"], "test_psnr_db": ours,
-                                   "delta_db": None if ours is None else ours - r["psnr_db"]})
+                                   "bpp_bytes_only": r["bpp_bytes_only"], "family_psnr_db": r["psnr_db"],
+                                   "test_psnr_db": ours, "delta_db": None if ours is None else ours - r["psnr_db"],
+                                   "test_psnr_db_at_bytes_only": bytes_only,
+                                   "delta_db_at_bytes_only": None if bytes_only is None else bytes_only - r["psnr_db"]})
 
     semantic, verdict = [], {}
     mse_name, sr_name = args.pair
@@ -299,11 +308,17 @@ def main() -> None:
             lines.append(f"| {a['test']} | {63 - a['vvc_quality']} | {a['bpp']:.3f} | {a['vvc_psnr_db']:.2f} | {ours} |")
     if against_family:
         lines += ["", f"{args.codecs[0]} against the old fixed-rate family at the family's rates (interpolated on "
-                  f"{args.codecs[0]}'s curve):", "", "| family | bpp | family PSNR | test PSNR | delta dB |",
-                  "|---|---|---|---|---|"]
+                  f"{args.codecs[0]}'s curve); the family's rate with its model index (its system's rule, the classic "
+                  "rows' rule) and, after the slash, its bytes alone:", "",
+                  "| family | bpp | family PSNR | test PSNR | delta dB |", "|---|---|---|---|---|"]
+
+        def pair(a, b, fmt):
+            return " / ".join("outside range" if v is None else format(v, fmt) for v in (a, b))
+
         for a in against_family:
-            ours = "outside range" if a["test_psnr_db"] is None else f"{a['test_psnr_db']:.2f} | {a['delta_db']:+.2f}"
-            lines.append(f"| {a['family']} | {a['bpp']:.3f} | {a['family_psnr_db']:.2f} | {ours} |")
+            lines.append(f"| {a['family']} | {a['bpp']:.4f} / {a['bpp_bytes_only']:.4f} | {a['family_psnr_db']:.2f} | "
+                         f"{pair(a['test_psnr_db'], a['test_psnr_db_at_bytes_only'], '.2f')} | "
+                         f"{pair(a['delta_db'], a['delta_db_at_bytes_only'], '+.2f')} |")
     if semantic:
         keys = list(semantic[0]["mse_only"])
         lines += ["", f"{sr_name} against {mse_name} at {mse_name}'s rates ({sr_name} interpolated in log-rate):", "",

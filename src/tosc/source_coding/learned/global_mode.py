@@ -35,7 +35,7 @@ from compressai.layers import GDN
 from ...errors import ConfigError, DataError
 from .compressai_adapter import medians
 
-__all__ = ["GlobalModeConfig", "GlobalMode", "INT8_WEIGHTS", "to_int8_rows", "from_int8_rows"]
+__all__ = ["GlobalModeConfig", "GlobalMode"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,6 @@ class GlobalModeConfig:
     width: int = 32
     latent_dim: int = 96
     levels: int = 16
-    # store the two linear layers' weights (most of the mode) as int8 with a scale per row,
-    # instead of float16: they only shape the pixels and the encoder's choice of symbols
-    int8_linear: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -59,24 +56,6 @@ class GlobalModeConfig:
         d = dict(d)
         d["image_hw"] = tuple(d["image_hw"])
         return cls(**d)
-
-
-#: the weights an ``int8_linear`` mode stores as int8 (rows x columns; a scale per row)
-INT8_WEIGHTS = ("g_a.5.weight", "g_s_linear.weight")
-
-
-def to_int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight R x C -> (int8 R x C, float32 scale R x 1), weight ~ int8 * scale.
-
-    The scale is max |row| / 127 rounded to float16, so that int8 * scale is exact in float32
-    and storing the weights read back from a file gives the same integers and scales again."""
-    scale = (weight.detach().abs().amax(1, keepdim=True) / 127).half().float().clamp_min(2.0 ** -24)
-    return torch.round(weight.detach() / scale).clamp(-127, 127).to(torch.int8), scale
-
-
-def from_int8_rows(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """The inverse of :func:`to_int8_rows` (float32)."""
-    return values.float() * scale.float()
 
 
 class GlobalMode(nn.Module):
