@@ -15,6 +15,7 @@ CDF tables of every entropy model are stored without their zero padding.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", required=True, help="a trained global mode (conv-codec-v3-global checkpoint)")
     parser.add_argument("--to", required=True, help="the v3 codec (zoo name or path) that gains it")
+    parser.add_argument("--int8-weights", action="store_true",
+                        help="store the mode's transform weights as int8 rows instead of float16 (half their size)")
     args = parser.parse_args()
 
     from fit_predictive_tables import rewrite_with_curve
@@ -41,7 +44,8 @@ def main() -> None:
     from tosc.zoo import codec_path
 
     trained = load_checkpoint(args.mode, kind="codec", arch=GLOBAL_ARCH)
-    mode = GlobalMode(GlobalModeConfig.from_dict(trained["config"]["codec"]))
+    config = GlobalModeConfig.from_dict(trained["config"]["codec"])
+    mode = GlobalMode(dataclasses.replace(config, int8_weights=args.int8_weights or config.int8_weights))
     prepare_tables(mode.entropy_bottleneck, trained["state_dict"], "entropy_bottleneck", required=False)
     mode.load_state_dict(trained["state_dict"])
     path = Path(args.to) if Path(args.to).suffix else codec_path(args.to)

@@ -115,6 +115,17 @@ def test_v3_systems_fill_the_budget_and_record_it(variant, fashion_test_slice):
     assert (tx.payload_bits <= tx.info["budget_bits"]).all() and tx.info["global_share"] > 0.5
 
 
+def test_task_only_v3_takes_its_global_mode_at_the_lowest_budgets(fashion_test_slice):
+    """task-only-v3 has a global mode of its own (trained with the task term alone), which its
+    rate control prefers at 49 bits, and a receiver's classifier gets most of these images right."""
+    images, labels = fashion_test_slice.images[:32], fashion_test_slice.labels[:32]
+    tx = build_system("task-only-v3+ideal").transmit(images, snr_db=0.0, n_channel_uses=49, seed=0)
+    assert (tx.payload_bits <= tx.info["budget_bits"]).all() and tx.info["global_share"] > 0.5
+    from tosc.tasks import TRAINING_TASK, accuracy, load_task_network
+
+    assert accuracy(load_task_network(TRAINING_TASK), tx.received, labels) > 0.7
+
+
 def test_models_lists_each_v3_checkpoint_with_its_measured_curve(capsys):
     assert main(["models"]) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}

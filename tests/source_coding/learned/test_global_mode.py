@@ -156,3 +156,28 @@ def test_a_mode_started_from_a_single_rate_codec_is_that_codec_at_its_anchor_lev
         assert torch.allclose(scaled, theirs, atol=1e-4)
     with pytest.raises(ConfigError, match="does not fit"):
         GlobalMode(GlobalModeConfig(width=6, latent_dim=8, levels=4)).start_from_single_rate(single.state_dict(), 0)
+
+
+def test_an_int8_weights_mode_stores_int8_rows_and_keeps_its_identity_when_saved_again(tmp_path, base,
+                                                                                    fashion_test_slice):
+    torch.manual_seed(2)
+    floats = GlobalMode(GlobalModeConfig(width=8, latent_dim=16, levels=4))
+    int8 = GlobalMode(GlobalModeConfig(width=8, latent_dim=16, levels=4, int8_weights=True))
+    int8.load_state_dict(floats.state_dict())
+    a = _attached(tmp_path, base, floats, name="f16")
+    b = _attached(tmp_path, base, int8, name="i8")
+    stored = torch.load(tmp_path / "i8.pt", weights_only=False)["state_dict"]
+    assert stored["global_mode.g_s_linear.weight"].dtype == torch.int8
+    assert stored["global_mode.g_s_linear.weight_scale"].shape == (8 * 7 * 7, 1)  # a scale per output row
+    # the same mode to within int8 rounding: the same symbols nearly everywhere, close pixels
+    x = fashion_test_slice.images[:16]
+    q = b.global_first + 2
+    decoded_a, decoded_b = a.decode(a.encode(x, q), (28, 28)), b.decode(b.encode(x, q), (28, 28))
+    assert (decoded_a - decoded_b).abs().mean() < 2 / 255
+    # saved again from the loaded codec: the same integers, scales and identity
+    b.save(tmp_path / "i8-again.pt")
+    again = torch.load(tmp_path / "i8-again.pt", weights_only=False)["state_dict"]
+    for key in ("global_mode.g_a.5.weight", "global_mode.g_a.5.weight_scale", "global_mode.g_s_linear.weight",
+                "global_mode.g_s.3.weight", "global_mode.g_a.0.weight_scale"):
+        assert torch.equal(again[key], stored[key])
+    assert ConvLearnedCodec.load(tmp_path / "i8-again.pt").model_id == b.model_id != a.model_id

@@ -43,7 +43,7 @@ from .compressai_adapter import (freeze_factorized, freeze_gaussian, has_tables,
                                   tables_of, unpack_tables)
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig, quality_band
 from .fastcoder import StreamDecoder, Tables, encode_batch
-from .global_mode import GlobalMode, GlobalModeConfig
+from .global_mode import GlobalMode, GlobalModeConfig, from_int8_rows, stored_as_int8, to_int8_rows
 from .predictive import PredictiveTables, analyse, decode_pixels, stream_symbols, to_pixels
 
 __all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bits", "stored_global_mode", "packed_tables",
@@ -139,7 +139,19 @@ def stored_global_mode(global_mode: GlobalMode) -> dict:
     params = {name for name, _ in global_mode.named_parameters()}
     state = {k: v.half() if k in params and v.dtype == torch.float32 and not k.endswith("quantiles") else v
              for k, v in global_mode.state_dict().items()}
+    if global_mode.config.int8_weights:  # see GlobalModeConfig
+        for key, value in global_mode.state_dict().items():
+            if stored_as_int8(key):
+                state[key], state[f"{key}_scale"] = to_int8_rows(value)
     return {f"global_mode.{k}": v for k, v in state.items()}
+
+
+def loaded_global_state(g_state: dict) -> dict:
+    """A stored global mode's state (keys without ``global_mode.``) with int8 rows made float again."""
+    g_state = dict(g_state)
+    for key in [k for k in g_state if stored_as_int8(k) and f"{k}_scale" in g_state]:
+        g_state[key] = from_int8_rows(g_state[key], g_state.pop(f"{key}_scale"))
+    return g_state
 
 
 def _predictive_of(ckpt: dict, path: Path) -> PredictiveTables | None:
@@ -278,7 +290,7 @@ class ConvLearnedCodec:
         if global_mode is not None:
             prepare_tables(global_mode.entropy_bottleneck, g_state, "entropy_bottleneck")
             try:
-                global_mode.load_state_dict(g_state)  # (float16 weights are read back as float32)
+                global_mode.load_state_dict(loaded_global_state(g_state))  # (float16 weights are read back as float32)
             except RuntimeError as exc:
                 raise CorruptFileError(f"{path}: global mode weights do not fit: {str(exc).splitlines()[0]}") from None
         elif g_state:

@@ -35,7 +35,7 @@ from compressai.layers import GDN
 from ...errors import ConfigError, DataError
 from .compressai_adapter import medians
 
-__all__ = ["GlobalModeConfig", "GlobalMode"]
+__all__ = ["GlobalModeConfig", "GlobalMode", "INT8_WEIGHTS", "stored_as_int8", "to_int8_rows", "from_int8_rows"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ class GlobalModeConfig:
     width: int = 32
     latent_dim: int = 96
     levels: int = 16
+    # store the weights of the transforms (linear and convolutional layers: most of the mode) and
+    # the prior's density parameters as int8 with a scale per row, instead of float16: they shape
+    # only the pixels and the encoder's choice of symbols, never the coder's tables (kept exact)
+    int8_weights: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -56,6 +60,35 @@ class GlobalModeConfig:
         d = dict(d)
         d["image_hw"] = tuple(d["image_hw"])
         return cls(**d)
+
+
+#: the transform weights an ``int8_weights`` mode stores as int8 (a scale per slice along the first dimension)
+INT8_WEIGHTS = ("g_a.0.weight", "g_a.2.weight", "g_a.5.weight", "g_s_linear.weight", "g_s.1.weight", "g_s.3.weight")
+
+
+def stored_as_int8(name: str) -> bool:
+    """Whether an ``int8_weights`` mode stores the state entry ``name`` as int8 rows: the weights
+    of its linear and convolutional layers, and its prior's density parameters (used in training
+    only: the coder reads the frozen tables, and the medians come from the quantiles, kept)."""
+    if name.startswith("entropy_bottleneck."):
+        return name.split(".", 1)[1].startswith(("_matrix", "_bias", "_factor"))
+    return name in INT8_WEIGHTS
+
+
+def to_int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight R x ... -> (int8 R x ..., float16 scale R x 1 x ...), weight ~ int8 * scale.
+
+    The scale is max |slice| / 127 in float16, so that int8 * scale is exact in float32 and
+    storing the weights read back from a file gives the same integers and scales again."""
+    w = weight.detach().float()
+    scale = (w.abs().reshape(len(w), -1).amax(1) / 127).half().clamp_min(2.0 ** -24)
+    scale = scale.view(-1, *[1] * (w.ndim - 1))
+    return torch.round(w / scale.float()).clamp(-127, 127).to(torch.int8), scale
+
+
+def from_int8_rows(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`to_int8_rows` (float32)."""
+    return values.float() * scale.float()
 
 
 class GlobalMode(nn.Module):
