@@ -136,7 +136,7 @@ def encode(
                                                "128.. the predictive mode's steps, coarse to fine, where the model has it "
                                                "(mse-only-v3, tosc-sr-v3: 128..142, 142 lossless); then the global "
                                                "mode's levels, small to large, for images of its one size "
-                                               "(mse-only-v3, tosc-sr-v3: 143..158, 28 x 28 grey)."),
+                                               "(mse-only-v3, tosc-sr-v3: 143..158; task-only-v3: 128..143; 28 x 28 grey)."),
 ) -> None:
     """Compress images into a .tosc file."""
     from ..io import atomic_write_bytes, check_input_file, check_output_file
