@@ -50,7 +50,7 @@ def _worker(args: argparse.Namespace) -> None:
             from tosc.evaluation import GridSpec, run_grid
             from tosc.evaluation.grid import run_grid_on_ranks
 
-            spec = GridSpec(("mse-only+ldpc", "webp-payload+ldpc"), ("awgn",), (0.0, 10.0),
+            spec = GridSpec(("mse-only-family+ldpc", "webp-payload+ldpc"), ("awgn",), (0.0, 10.0),
                             (Fraction(1, 8), Fraction(1, 4)), limit=args.grid_limit, seed=0)
             ctx.barrier()
             started = time.perf_counter()

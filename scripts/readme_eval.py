@@ -25,8 +25,6 @@ from pathlib import Path
 
 from tosc.evaluation.report import format_value
 
-# codec v3's BD table goes on the detail page (the README block keeps the family's)
-V3_BD_TEST = "tosc-sr-v3+ldpc"
 BEGIN, END = "<!-- readme_eval:begin -->", "<!-- readme_eval:end -->"
 MAP_METRICS = (("psnr_db", "PSNR dB", ".1f"), ("accuracy", "accuracy (training-time classifier)", ".3f"),
                ("accuracy_classifier-resnet", "held-out ResNet accuracy", ".3f"),
@@ -161,12 +159,6 @@ def detail_page(folder: Path, records, command: str | None = None) -> str:
 
     for metric, label, spec in (*DETAIL_METRICS, *((k, name, ".3f") for k, name in SCENE_METRICS)):
         lines += pivot_tables(records, metric, label, spec)
-    if any(r.system == V3_BD_TEST for r in records):
-        from tosc.demo import bd_markdown
-
-        lines += [f"Bjøntegaard deltas of {V3_BD_TEST} (test) against each system on the LDPC link (anchor), "
-                  "over each system's upper envelope; negative BD-rate favours the test:", "",
-                  bd_markdown(records, V3_BD_TEST), ""]
     return "\n".join(lines)
 
 

@@ -162,7 +162,7 @@ def run(out: Path, *, full: bool = False, limit: int | None = None, shard: str |
     sample = load_dataset("fashion-mnist", "test", limit=16)
     save_image_arrays(out / "sample.npz", sample.images.numpy(), sample.labels.numpy(), sample.indices.numpy())
     _step("codec: 16 test images to a .tosc file and back",
-          ["encode", str(out / "sample.npz"), "--model", "tosc-sr-r3", "-o", str(out / "sample.tosc")])
+          ["encode", str(out / "sample.npz"), "--model", "tosc-sr-v3", "--quality", "40", "-o", str(out / "sample.tosc")])
     _step("codec: decode (the model is found by the id in the file)",
           ["decode", str(out / "sample.tosc"), "-o", str(out / "sample_decoded.npz")])
     folder = out / ("eval-full" if full else "eval")

@@ -51,7 +51,7 @@ def _scene_zoo(tmp_path, monkeypatch, codec_links: dict[str, str] | None = None,
 
 def test_eight_scenes_through_learned_classic_and_analog_systems(tmp_path, monkeypatch):
     _scene_zoo(tmp_path, monkeypatch)
-    spec = GridSpec(systems=("mse-only-v3+ideal", "jpeg2000-payload+ldpc", "deep-jscc"), channels=("awgn",),
+    spec = GridSpec(systems=("mse-only+ideal", "jpeg2000-payload+ldpc", "deep-jscc"), channels=("awgn",),
                     snrs_db=(20.0,), cbrs=(Fraction(1, 2),), dataset="fashion-scenes", limit=8, seed=1)
     records = run_grid(spec, tmp_path / "ev", jobs=1, progress=False)
     assert sorted(r.system for r in records) == sorted(spec.systems)
@@ -106,22 +106,22 @@ def test_scenes_are_judged_only_by_networks_of_their_channels():
 
 
 def test_the_old_learned_family_is_refused_on_scenes_before_any_work(tmp_path):
-    assert image_support("mse-only+ldpc").hw == (28, 28)
-    assert image_support("mse-only-v3+ldpc").hw is None and image_support("jpeg+ldpc").channels is None
-    check_codes("mse-only-v3+ldpc", (1, 64, 64))
-    spec = GridSpec(systems=("jpeg2000-payload+ldpc", "mse-only+ldpc"), channels=("awgn",), snrs_db=(10.0,),
+    assert image_support("mse-only-family+ldpc").hw == (28, 28)
+    assert image_support("mse-only+ldpc").hw is None and image_support("jpeg+ldpc").channels is None
+    check_codes("mse-only+ldpc", (1, 64, 64))  # codec v3, trained on items, codes any size
+    spec = GridSpec(systems=("jpeg2000-payload+ldpc", "mse-only-family+ldpc"), channels=("awgn",), snrs_db=(10.0,),
                     cbrs=(Fraction(1, 8),), dataset="fashion-scenes", limit=8)
-    with pytest.raises(IncompatibleSystemError, match=r"mse-only\+ldpc .*1x64x64"):
+    with pytest.raises(IncompatibleSystemError, match=r"mse-only-family\+ldpc .*1x64x64"):
         run_grid(spec, tmp_path / "ev", jobs=1, progress=False)
     assert not (tmp_path / "ev" / "results.jsonl").exists()
 
 
 def test_cli_says_which_system_cannot_code_the_scenes(tmp_path, capsys):
-    status = main(["evaluate", "--systems", "tosc-sr+ldpc", "--dataset", "fashion-scenes", "--snr-db", "10",
+    status = main(["evaluate", "--systems", "tosc-sr-family+ldpc", "--dataset", "fashion-scenes", "--snr-db", "10",
                    "--cbr", "1/8", "--limit", "8", "--jobs", "1", "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1
-    assert err[0].startswith("error: tosc-sr+ldpc cannot code the 1x64x64 images of fashion-scenes")
+    assert err[0].startswith("error: tosc-sr-family+ldpc cannot code the 1x64x64 images of fashion-scenes")
 
 
 def test_default_selections_follow_trained_on(tmp_path, monkeypatch):
@@ -130,7 +130,7 @@ def test_default_selections_follow_trained_on(tmp_path, monkeypatch):
         meta = registry.meta_of("system", name)
         assert meta.get("trained_on", "items") == "items"
         assert meta["family"] != "classic" or (meta["measure"], meta["link"]) == ("payload", "ldpc")
-    assert {"tosc-sr+ldpc", "mse-only-v3+ldpc", "deep-jscc", "jpeg2000-payload+ldpc"} <= set(items)
+    assert {"tosc-sr+ldpc", "mse-only-family+ldpc", "deep-jscc", "jpeg2000-payload+ldpc"} <= set(items)
     # a scene-trained codec v3 file appears: its systems join the scene selection, not the items one
     _scene_zoo(tmp_path, monkeypatch, {"tosc-sr-v3-scenes": "tosc-sr-v3"}, leave_out=("mse-only-v3-scenes",))
     said = []

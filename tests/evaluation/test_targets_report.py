@@ -78,7 +78,7 @@ def test_summary_says_who_wins_where(tmp_path):
 
 def test_every_system_of_the_full_grid_gets_its_own_line_style():
     # the full grid draws 20 systems in one panel: the old 10-colour cycle gave two systems the same
-    # colour and marker (tosc-sr-v3+ldpc and mse-only+ldpc looked alike)
+    # colour and marker (tosc-sr-v3+ldpc and mse-only+ldpc, as they were named, looked alike)
     from tosc.demo import full_systems
     from tosc.evaluation.report import system_styles
 

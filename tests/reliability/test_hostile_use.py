@@ -332,7 +332,7 @@ def test_damaged_zoo_model_is_recorded_in_result_json(small_zoo, tmp_path, monke
     damaged.write_bytes(damaged.read_bytes()[:1000])
     out = tmp_path / "tx"
     with pytest.warns(UserWarning, match="tosc-sr-r3"):
-        assert main(["transmit", "--system", "tosc-sr+ideal", "--limit", "4", "--snr-db", "10", "--cbr", "1/8",
+        assert main(["transmit", "--system", "tosc-sr-family+ideal", "--limit", "4", "--snr-db", "10", "--cbr", "1/8",
                      "--out", str(out)]) == 0
     record = json.loads((out / "result.json").read_text())
     assert record["config"]["zoo_skipped_damaged"] == ["tosc-sr-r3.pt"]

@@ -17,7 +17,7 @@ from tosc.systems.memo import Memo, batch_key, bits_key, caching
 # of the grid on two channel kinds. At 0 dB the LDPC link carries 34 bits at CBR 1/8 on either
 # channel (every stream truncated to fit; one budget at two points) and 73 or 92 at CBR 1/4
 # (images 5 and 6 truncated again, to another length); at 20 dB CBR 1/2, 1333 or 2136.
-SPEC = GridSpec(systems=("tosc-sr+ldpc", "tosc-sr-v3+ideal", "webp-payload+ldpc", "deep-jscc"),
+SPEC = GridSpec(systems=("tosc-sr-family+ldpc", "tosc-sr+ideal", "webp-payload+ldpc", "deep-jscc"),
                 channels=("awgn", "rayleigh-fast"), snrs_db=(0.0, 20.0), cbrs=(Fraction(1, 8), Fraction(1, 4), Fraction(1, 2)),
                 limit=7, seed=5)
 
@@ -57,7 +57,7 @@ def test_grid_results_identical_with_and_without_caches(tmp_path, monkeypatch):
     off, on = _records(tmp_path / "off"), _records(tmp_path / "on")
     assert len(off) == len(SPEC.systems) * points and on == off
     # the points reach truncation, fallbacks and fitted streams, so the comparison covers them
-    learned = [r for r in on if r["system"] == "tosc-sr+ldpc"]
+    learned = [r for r in on if r["system"] == "tosc-sr-family+ldpc"]
     assert sum(r["config"]["images_truncated_to_fit"] > 0 for r in learned) >= 3
     assert any(r["metrics"]["failure_rate"] == 0.0 for r in learned)
     for example in sorted((tmp_path / "off" / "examples").glob("*.npz")):

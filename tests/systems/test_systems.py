@@ -102,7 +102,7 @@ def test_v3_systems_fill_the_budget_and_record_it(variant, fashion_test_slice):
     the encoder prefers: 94.5% on these 16 images, so the bar there is 90%."""
     images = fashion_test_slice.images[:16]
     for uses, bar in ((98, 0.95), (392, 0.90)):
-        tx = build_system(f"{variant}-v3+ideal").transmit(images, snr_db=10.0, n_channel_uses=uses, seed=0)
+        tx = build_system(f"{variant}+ideal").transmit(images, snr_db=10.0, n_channel_uses=uses, seed=0)
         budget = tx.info["budget_bits"]
         assert (tx.payload_bits <= budget).all() and tx.ok.all()
         assert tx.info["budget_filled_mean"] >= bar
@@ -111,7 +111,7 @@ def test_v3_systems_fill_the_budget_and_record_it(variant, fashion_test_slice):
         assert (tx.info["predictive_share"] > 0.5) if uses == 392 else (tx.info["predictive_share"] < 0.5)
     assert tx.info["budget_filled_min"] == pytest.approx(tx.payload_bits.min() / budget)
     # at 0.06 bpp (49 bits) the global mode codes most images with less error than the transform codec
-    tx = build_system(f"{variant}-v3+ideal").transmit(images, snr_db=0.0, n_channel_uses=49, seed=0)
+    tx = build_system(f"{variant}+ideal").transmit(images, snr_db=0.0, n_channel_uses=49, seed=0)
     assert (tx.payload_bits <= tx.info["budget_bits"]).all() and tx.info["global_share"] > 0.5
 
 
@@ -119,7 +119,7 @@ def test_task_only_v3_takes_its_global_mode_at_the_lowest_budgets(fashion_test_s
     """task-only-v3 has a global mode of its own (trained with the task term alone), which its
     rate control prefers at 49 bits, and a receiver's classifier gets most of these images right."""
     images, labels = fashion_test_slice.images[:32], fashion_test_slice.labels[:32]
-    tx = build_system("task-only-v3+ideal").transmit(images, snr_db=0.0, n_channel_uses=49, seed=0)
+    tx = build_system("task-only+ideal").transmit(images, snr_db=0.0, n_channel_uses=49, seed=0)
     assert (tx.payload_bits <= tx.info["budget_bits"]).all() and tx.info["global_share"] > 0.5
     from tosc.tasks import TRAINING_TASK, accuracy, load_task_network
 

@@ -535,22 +535,24 @@ def _register_classic(codec: str) -> None:
                     name, lambda: ClassicSource(codec, measure), link, device=device, **kw))
 
 
-def _register_learned(variant: str, proposed: bool) -> None:
-    """Two systems per learned codec family (the zoo's models of that variant), one per link."""
+def _register_learned(variant: str) -> None:
+    """One system per link for the old fixed-rate family of a variant (the zoo's
+    ``<variant>-r<k>`` models, 28 x 28 grey only), named ``<variant>-family+<link>``: codec v3
+    serves the plain names since it matched the family at its lowest rates and passed it above.
+    Kept to compare with and to read the family's files; never a proposed system."""
     for link, (mode, link_desc) in _LINKS.items():
-        name = f"{variant}+{link}"
-        registry.register("system", name, f"learned {variant} codec family over the {link_desc}", mode=mode,
-                          link=link, family="learned", source=variant, proposed=proposed, trained_on="items",
-                          devices=("cpu", "cuda"))(
+        name = f"{variant}-family+{link}"
+        registry.register("system", name, f"the old fixed-rate learned {variant} family (28 x 28 grey) over the "
+                          f"{link_desc}", mode=mode, link=link, family="learned", source=variant, proposed=False,
+                          trained_on="items", devices=("cpu", "cuda"))(
             lambda variant=variant, link=link, name=name, device="cpu", **kw: DigitalSystem(
                 name, lambda: LearnedFamilySource(variant, device), link, device=device, **kw))
 
 
 for _codec in registry.select("codec", family="classic"):
     _register_classic(_codec)
-_register_learned("mse-only", proposed=False)
-_register_learned("tosc-sr", proposed=True)
-_register_learned("task-only", proposed=False)
+for _variant in ("mse-only", "tosc-sr", "task-only"):
+    _register_learned(_variant)
 
 
 def _register_conv(variant: str, proposed: bool, images: str) -> None:
@@ -561,7 +563,8 @@ def _register_conv(variant: str, proposed: bool, images: str) -> None:
     source = f"{variant}-v3" if images == "items" else f"{variant}-v3-{images}"
     trained_on = "items" if images == "items" else "scenes"  # the kind; the channel count is the checkpoint's
     for link, (mode, link_desc) in _LINKS.items():
-        name = f"{source}+{link}"
+        # the item codecs serve the variants' plain names (``tosc-sr+ldpc``), the scene ones their own
+        name = f"{variant}+{link}" if images == "items" else f"{source}+{link}"
         registry.register("system", name, f"learned {variant} codec v3 (variable rate, trained on {images}) over the "
                           f"{link_desc}", mode=mode, link=link, family="learned-v3", source=source, proposed=proposed,
                           trained_on=trained_on, devices=("cpu", "cuda"))(
