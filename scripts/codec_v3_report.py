@@ -22,6 +22,7 @@ OUT/rate_psnr.png and OUT/rate_accuracy.png. Classic encodes are cached on disk
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -92,6 +93,40 @@ def classic_rows(names, x: torch.Tensor, scores, cache) -> tuple[dict[str, list[
     return rows, encodes
 
 
+class RowStore:
+    """Each codec's finished rows in ``folder/<name>.json`` under a key of everything they depend
+    on, so an interrupted report (the 10k one runs for about an hour) resumes at the next codec.
+    ``base``: the key parts every codec shares (the images, the judging networks, this script's
+    source); a codec adds its own (checkpoint digest or classic codec key)."""
+
+    def __init__(self, folder: Path | None, base: list[str]) -> None:
+        self.folder, self.base = folder, base
+
+    def _key(self, parts: list[str]) -> str:
+        return hashlib.sha256("\n".join(self.base + parts).encode()).hexdigest()
+
+    def rows(self, name: str, parts: list[str], compute) -> list[dict]:
+        """The rows of ``name``: stored ones when their key matches, else ``compute()`` (stored)."""
+        import json
+
+        from tosc.io import atomic_write_json
+
+        if self.folder is None:
+            return compute()
+        file, key = self.folder / f"{name.replace('/', '_')}.json", self._key(parts)
+        if file.exists():
+            try:
+                stored = json.loads(file.read_text())
+                if stored.get("key") == key:
+                    return stored["rows"]
+            except (OSError, ValueError):
+                pass  # unreadable: computed again
+        rows = compute()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(file, {"key": key, "rows": rows})
+        return rows
+
+
 def semantic_verdict(semantic: list[dict], clean: dict, n: int, training: str, held_out: list[str]) -> dict:
     """The issue's criteria on equal-rate pairs: where MSE-only is >= 2 points below clean on
     the training network, TOSC-SR closes >= half the gap at <= 0.3 dB PSNR cost; each held-out
@@ -153,6 +188,10 @@ def main() -> None:
     parser.add_argument("--warm-only", action="store_true",
                         help="only fill the disk cache with the classic encodes (resumable), then exit")
     parser.add_argument("--out", default="docs/codec_v3")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep each codec's finished rows in OUT/rows/ and reuse them when nothing they depend "
+                             "on changed (images, checkpoint, networks, versions, this script), so an interrupted "
+                             "report resumes at the next codec")
     parser.add_argument("--family", nargs="*", default=["mse-only-r1", "mse-only-r2", "mse-only-r3"],
                         help="codecs of the old fixed-rate family measured on the same images (rate: whole bytes "
                              "plus the model index, as their systems send them); the first --codecs entry is "
@@ -194,22 +233,35 @@ def main() -> None:
         return out
 
     clean = {f"acc_{k}": accuracy(net, x, labels) for k, net in nets.items()}
-    rows: dict[str, list[dict]] = {}
-    for name in args.codecs:
-        codec = ConvLearnedCodec.load(name)
-        rows[name] = []
-        for q in tqdm(V3_QUALITIES + list(range(128, codec.quality_levels)), desc=name):
+    from tosc.diskcache import file_digest, source_digest
+    from tosc.provenance import package_versions
+    from tosc.zoo import codec_path, task_path
+
+    pixels = np.rint(x.numpy() * 255).astype(np.uint8)
+    store = RowStore(Path(args.out) / "rows" if args.resume else None,
+                     [hashlib.sha256(pixels.tobytes()).hexdigest(), str(pixels.shape), str(sorted(package_versions().items())),
+                      source_digest(__file__), *(file_digest(task_path(k)) for k in nets)])
+
+    def v3_rows(codec) -> list[dict]:
+        out = []
+        for q in tqdm(V3_QUALITIES + list(range(128, codec.quality_levels)), desc=codec.name):
             streams = codec.encode(x, q)
             decoded = codec.decode(streams, (h, w))
             bits = np.array([stream_bits(s) for s in streams])
-            rows[name].append({"quality": q, "mode": int(codec.mode_of(np.array([q]))[0]),
-                               "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
+            out.append({"quality": q, "mode": int(codec.mode_of(np.array([q]))[0]),
+                        "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
+        return out
+
+    rows: dict[str, list[dict]] = {}
+    for name in args.codecs:
+        path = Path(name) if Path(name).suffix else codec_path(name)
+        rows[name] = store.rows(name, [file_digest(path)], lambda name=name: v3_rows(ConvLearnedCodec.load(name)))
 
     from tosc.source_coding.learned.codec import LearnedCodec
 
     from tosc.source_coding.learned import list_codecs
 
-    for name in args.family:  # the old fixed-rate family: one rate per checkpoint
+    def family_rows(name: str) -> list[dict]:
         codec = LearnedCodec.load(name)
         streams = codec.encode(x)
         bits = np.array([8 * len(s) for s in streams])
@@ -217,9 +269,13 @@ def main() -> None:
         # the classic rows follow (payload plus quality-index bits)
         members = sum(e.variant == codec.meta.get("variant") and e.arch == "tiny-image-codec" for e in list_codecs())
         index_bits = max(1, math.ceil(math.log2(max(members, 1))))
-        rows[name] = [{"quality": 0, "mode": -1, "bpp": float((bits.mean() + index_bits) / (h * w)),
-                       "bpp_bytes_only": float(bits.mean() / (h * w)), "index_bits": index_bits,
-                       **scores(codec.decode(streams, (h, w)))}]
+        return [{"quality": 0, "mode": -1, "bpp": float((bits.mean() + index_bits) / (h * w)),
+                 "bpp_bytes_only": float(bits.mean() / (h * w)), "index_bits": index_bits,
+                 **scores(codec.decode(streams, (h, w)))}]
+
+    for name in args.family:  # the old fixed-rate family: one rate per checkpoint
+        members = sorted(str(e.path) for e in list_codecs() if e.arch == "tiny-image-codec")
+        rows[name] = store.rows(name, [file_digest(codec_path(name)), *members], lambda name=name: family_rows(name))
 
     from tosc.source_coding.classic.table import RateCache
 
@@ -237,7 +293,13 @@ def main() -> None:
     if earlier is not None:
         rows.update({name: earlier["rows"][name] for name in classic_names})
     else:
-        rows.update(classic_rows(classic_names, x, scores, RateCache())[0])
+        from tosc.source_coding import classic
+        from tosc.source_coding.classic.table import codec_key
+
+        cache = RateCache()
+        for name in classic_names:
+            rows[name] = store.rows(name, [codec_key(classic.get_codec(name))],
+                                    lambda name=name: classic_rows([name], x, scores, cache)[0][name])
 
     def curve(name: str) -> RateCurve:
         b, q = upper_envelope([(r["bpp"], r["psnr_db"]) for r in rows[name]])
