@@ -480,3 +480,24 @@ def test_diverging_training_is_an_error_line(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "c.pt"), "--config", str(config), "--lr", "5", "--epochs", "2",
                  "--device", "cpu"]) == 2
     _one_error_line(capsys, "diverged", "lr 5")
+
+
+def test_an_interrupt_python_cannot_raise_prints_no_traceback(capsys, monkeypatch):
+    """Ctrl-C inside a callback (numba compiling through ctypes on a first run) is 'unraisable':
+    the CLI drops that message, as the command reports the interrupt itself; other unraisable
+    errors still print."""
+    from tosc.cli import _quiet_interrupts
+
+    monkeypatch.setattr(sys, "unraisablehook", _quiet_interrupts)
+
+    class Raises:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def __del__(self):
+            raise self.exc
+
+    Raises(KeyboardInterrupt())
+    assert capsys.readouterr().err == ""
+    Raises(ValueError("kept"))
+    assert "ValueError: kept" in capsys.readouterr().err

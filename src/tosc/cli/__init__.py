@@ -48,8 +48,19 @@ def expand_multi_value_options(argv: list[str]) -> list[str]:
     return out
 
 
+def _quiet_interrupts(unraisable) -> None:
+    """``sys.unraisablehook`` of the CLI: a Ctrl-C that lands inside a callback Python cannot
+    raise from (numba's compiler calls back through ctypes on a first run) would print an
+    "Exception ignored ... KeyboardInterrupt" traceback beside the one ``error:`` line; the
+    interrupt itself is handled by the command, so only that message is dropped."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = expand_multi_value_options(list(sys.argv[1:] if argv is None else argv))
+    sys.unraisablehook = _quiet_interrupts  # before any worker is forked, so they inherit it
     try:
         status = app(args=argv, prog_name="tosc", standalone_mode=False)
     except InterruptedRun as exc:
