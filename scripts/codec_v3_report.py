@@ -94,8 +94,8 @@ def classic_rows(names, x: torch.Tensor, scores, cache) -> tuple[dict[str, list[
 
 
 class RowStore:
-    """Each codec's finished rows in ``folder/<name>.json`` under a key of everything they depend
-    on, so an interrupted report (the 10k one runs for about an hour) resumes at the next codec.
+    """Finished rows in ``folder/<name>.json`` under a key of everything they depend on, so an
+    interrupted report (the 10k one runs for about an hour) resumes where it stopped.
     ``base``: the key parts every codec shares (the images, the judging networks, this script's
     source); a codec adds its own (checkpoint digest or classic codec key)."""
 
@@ -189,9 +189,9 @@ def main() -> None:
                         help="only fill the disk cache with the classic encodes (resumable), then exit")
     parser.add_argument("--out", default="docs/codec_v3")
     parser.add_argument("--resume", action="store_true",
-                        help="keep each codec's finished rows in OUT/rows/ and reuse them when nothing they depend "
-                             "on changed (images, checkpoint, networks, versions, this script), so an interrupted "
-                             "report resumes at the next codec")
+                        help="keep finished rows in OUT/rows/ (per v3 quality, per classic codec) and reuse them "
+                             "when nothing they depend on changed (images, checkpoint, networks, versions, this "
+                             "script), so an interrupted report resumes where it stopped")
     parser.add_argument("--family", nargs="*", default=["mse-only-r1", "mse-only-r2", "mse-only-r3"],
                         help="codecs of the old fixed-rate family measured on the same images (rate: whole bytes "
                              "plus the model index, as their systems send them); the first --codecs entry is "
@@ -242,20 +242,21 @@ def main() -> None:
                      [hashlib.sha256(pixels.tobytes()).hexdigest(), str(pixels.shape), str(sorted(package_versions().items())),
                       source_digest(__file__), *(file_digest(task_path(k)) for k in nets)])
 
-    def v3_rows(codec) -> list[dict]:
-        out = []
-        for q in tqdm(V3_QUALITIES + list(range(128, codec.quality_levels)), desc=codec.name):
-            streams = codec.encode(x, q)
-            decoded = codec.decode(streams, (h, w))
-            bits = np.array([stream_bits(s) for s in streams])
-            out.append({"quality": q, "mode": int(codec.mode_of(np.array([q]))[0]),
-                        "bpp": float(bits.mean() / (h * w)), **scores(decoded)})
-        return out
+    def v3_row(codec, q: int) -> list[dict]:
+        streams = codec.encode(x, q)
+        decoded = codec.decode(streams, (h, w))
+        bits = np.array([stream_bits(s) for s in streams])
+        return [{"quality": q, "mode": int(codec.mode_of(np.array([q]))[0]),
+                 "bpp": float(bits.mean() / (h * w)), **scores(decoded)}]
 
     rows: dict[str, list[dict]] = {}
     for name in args.codecs:
         path = Path(name) if Path(name).suffix else codec_path(name)
-        rows[name] = store.rows(name, [file_digest(path)], lambda name=name: v3_rows(ConvLearnedCodec.load(name)))
+        codec = ConvLearnedCodec.load(name)
+        rows[name] = []
+        for q in tqdm(V3_QUALITIES + list(range(128, codec.quality_levels)), desc=name):
+            # one stored row per quality: at 10k images each takes about a minute
+            rows[name] += store.rows(f"{name}@{q}", [file_digest(path), str(q)], lambda q=q: v3_row(codec, q))
 
     from tosc.source_coding.learned.codec import LearnedCodec
 
