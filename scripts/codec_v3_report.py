@@ -237,10 +237,11 @@ def main() -> None:
     from tosc.provenance import package_versions
     from tosc.zoo import codec_path, task_path
 
-    pixels = np.rint(x.numpy() * 255).astype(np.uint8)
+    from tosc.systems.memo import batch_key
+
     store = RowStore(Path(args.out) / "rows" if args.resume else None,
-                     [hashlib.sha256(pixels.tobytes()).hexdigest(), str(pixels.shape), str(sorted(package_versions().items())),
-                      source_digest(__file__), *(file_digest(task_path(k)) for k in nets)])
+                     [batch_key(x).hex(), str(sorted(package_versions().items())), source_digest(__file__),
+                      *(file_digest(task_path(k)) for k in nets)])
 
     def v3_row(codec, q: int) -> list[dict]:
         streams = codec.encode(x, q)
@@ -258,9 +259,9 @@ def main() -> None:
             # one stored row per quality: at 10k images each takes about a minute
             rows[name] += store.rows(f"{name}@{q}", [file_digest(path), str(q)], lambda q=q: v3_row(codec, q))
 
-    from tosc.source_coding.learned.codec import LearnedCodec
-
     from tosc.source_coding.learned import list_codecs
+    from tosc.source_coding.learned.codec import LearnedCodec
+    from tosc.systems.digital import LearnedFamilySource
 
     def family_rows(name: str) -> list[dict]:
         codec = LearnedCodec.load(name)
@@ -268,8 +269,7 @@ def main() -> None:
         bits = np.array([8 * len(s) for s in streams])
         # its system sends whole bytes plus which of its variant's models wrote them, the rule
         # the classic rows follow (payload plus quality-index bits)
-        members = sum(e.variant == codec.meta.get("variant") and e.arch == "tiny-image-codec" for e in list_codecs())
-        index_bits = max(1, math.ceil(math.log2(max(members, 1))))
+        index_bits = LearnedFamilySource(codec.meta["variant"]).index_bits
         return [{"quality": 0, "mode": -1, "bpp": float((bits.mean() + index_bits) / (h * w)),
                  "bpp_bytes_only": float(bits.mean() / (h * w)), "index_bits": index_bits,
                  **scores(codec.decode(streams, (h, w)))}]
