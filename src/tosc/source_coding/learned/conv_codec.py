@@ -137,12 +137,12 @@ def stored_global_mode(global_mode: GlobalMode) -> dict:
     if not has_tables(global_mode.entropy_bottleneck):
         freeze_factorized(global_mode.entropy_bottleneck)
     params = {name for name, _ in global_mode.named_parameters()}
+    weights = global_mode.state_dict()
     state = {k: v.half() if k in params and v.dtype == torch.float32 and not k.endswith("quantiles") else v
-             for k, v in global_mode.state_dict().items()}
+             for k, v in weights.items()}
     if global_mode.config.int8_weights:  # see GlobalModeConfig
-        for key, value in global_mode.state_dict().items():
-            if stored_as_int8(key):
-                state[key], state[f"{key}_scale"] = to_int8_rows(value)
+        for key in filter(stored_as_int8, weights):
+            state[key], state[f"{key}_scale"] = to_int8_rows(weights[key])
     return {f"global_mode.{k}": v for k, v in state.items()}
 
 
