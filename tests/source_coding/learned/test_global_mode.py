@@ -181,3 +181,9 @@ def test_an_int8_weights_mode_stores_int8_rows_and_keeps_its_identity_when_saved
                 "global_mode.g_s.3.weight", "global_mode.g_a.0.weight_scale"):
         assert torch.equal(again[key], stored[key])
     assert ConvLearnedCodec.load(tmp_path / "i8-again.pt").model_id == b.model_id != a.model_id
+    # rows of tiny values too (a float16 scale below 2^-14 once moved on every save)
+    from tosc.source_coding.learned.global_mode import from_int8_rows, to_int8_rows
+
+    tiny = torch.tensor([[1.1356e-5], [-6.008e-4], [3e-5], [0.0], [0.5]]) * torch.tensor([1.0, 0.7, -0.2])
+    values, scale = to_int8_rows(tiny)
+    assert all(torch.equal(u, v) for u, v in zip(to_int8_rows(from_int8_rows(values, scale)), (values, scale)))

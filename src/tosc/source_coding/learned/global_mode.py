@@ -78,10 +78,13 @@ def stored_as_int8(name: str) -> bool:
 def to_int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight R x ... -> (int8 R x ..., float16 scale R x 1 x ...), weight ~ int8 * scale.
 
-    The scale is max |slice| / 127 in float16, so that int8 * scale is exact in float32 and
-    storing the weights read back from a file gives the same integers and scales again."""
+    The scale is max |slice| / 127 in float16, so that int8 * scale is exact in float32, and
+    at least float16's smallest normal number (2^-14): a normal scale is within 2^-11 of
+    max / 127, so the largest entry maps to +-127 and storing the weights read back from a file
+    gives the same integers and scales again; a subnormal scale could map it to less, and the
+    next save would pick another scale."""
     w = weight.detach().float()
-    scale = (w.abs().reshape(len(w), -1).amax(1) / 127).half().clamp_min(2.0 ** -24)
+    scale = (w.abs().reshape(len(w), -1).amax(1) / 127).half().clamp_min(2.0 ** -14)
     scale = scale.view(-1, *[1] * (w.ndim - 1))
     return torch.round(w / scale.float()).clamp(-127, 127).to(torch.int8), scale
 
