@@ -187,3 +187,52 @@ def test_an_int8_weights_mode_stores_int8_rows_and_keeps_its_identity_when_saved
     tiny = torch.tensor([[1.1356e-5], [-6.008e-4], [3e-5], [0.0], [0.5]]) * torch.tensor([1.0, 0.7, -0.2])
     values, scale = to_int8_rows(tiny)
     assert all(torch.equal(u, v) for u, v in zip(to_int8_rows(from_int8_rows(values, scale)), (values, scale)))
+
+
+def test_lambda_s_as_an_input_doubles_the_levels_and_starts_both_halves_as_the_trained_mode(tmp_path,
+                                                                                          fashion_test_slice):
+    from tosc.source_coding.learned import train_conv
+    from tosc.source_coding.learned.global_mode import tile_levels
+
+    torch.manual_seed(2)
+    mode = GlobalMode(GlobalModeConfig(**SMALL)).eval()
+    with torch.no_grad():  # levels that differ, so that a wrong tiling shows
+        for p in mode.entropy_bottleneck.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        mode.log_gain.add_(0.2 * torch.randn_like(mode.log_gain))
+    twice = GlobalMode(GlobalModeConfig(**{**SMALL, "levels": 8})).eval()
+    twice.load_state_dict(tile_levels(mode.state_dict(), 2))
+    x = fashion_test_slice.images[:8]
+    with torch.no_grad():
+        for level in range(4):
+            one = mode(x, torch.full((8,), level / 3))
+            for copy in (level, level + 4):
+                two = twice(x, torch.full((8,), copy / 7))
+                assert torch.allclose(two["x_hat"], one["x_hat"], atol=1e-6)
+                assert torch.allclose(two["bits_y"], one["bits_y"], rtol=1e-5)
+    cfg = train_conv.ConvTrainConfig(mode="global", global_levels=4, lambda_s=0.1, semantic_input=True)
+    t, semantic = cfg.level_terms(torch.arange(8))
+    assert torch.equal(t, torch.tensor([0, 1, 2, 3, 0, 1, 2, 3]) / 3)
+    assert semantic.tolist() == [False] * 4 + [True] * 4
+    assert cfg.mode_levels == 8
+    plain = train_conv.ConvTrainConfig(mode="global", global_levels=4, lambda_s=0.1)
+    assert plain.level_terms(torch.arange(4))[1].all() and plain.mode_levels == 4
+    for bad in (dict(lambda_s=0.0), dict(mode="transform"), dict(pixel_weight=0.0)):
+        with pytest.raises(ConfigError, match="semantic_input"):
+            train_conv.ConvTrainConfig(**{"mode": "global", "lambda_s": 0.1, "semantic_input": True, **bad})
+    # the MSE-only half gets no semantic term: the loss of an MSE-only level does not depend on the task
+    terms = {}
+    for scale in (1.0, 100.0):
+        class Task(torch.nn.Module):
+            def forward(self, x):
+                return scale * x.flatten(1)[:, :10]
+        cfg = train_conv.ConvTrainConfig(mode="global", global_levels=4, global_width=4, global_latent=8,
+                                         lambda_s=0.1, semantic_input=True, semantic="kl")
+        torch.manual_seed(3)
+        model = GlobalMode(GlobalModeConfig(**{**SMALL, "levels": 8}))
+        labels = fashion_test_slice.labels[:8]
+        level = torch.tensor([0, 1, 2, 3] * 2)
+        terms[scale] = [train_conv._loss(model, Task(), x, labels, None, cfg, level=level)["loss"].item(),
+                        train_conv._loss(model, Task(), x, labels, None, cfg, level=level + 4)["loss"].item()]
+    assert terms[1.0][0] == pytest.approx(terms[100.0][0], rel=1e-6)
+    assert terms[1.0][1] != pytest.approx(terms[100.0][1], rel=1e-3)

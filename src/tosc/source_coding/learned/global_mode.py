@@ -33,9 +33,9 @@ from compressai.entropy_models import EntropyBottleneck
 from compressai.layers import GDN
 
 from ...errors import ConfigError, DataError
-from .compressai_adapter import medians
+from .compressai_adapter import TABLE_BUFFERS, medians
 
-__all__ = ["GlobalModeConfig", "GlobalMode", "INT8_WEIGHTS", "stored_as_int8", "to_int8_rows", "from_int8_rows"]
+__all__ = ["GlobalModeConfig", "GlobalMode", "INT8_WEIGHTS", "stored_as_int8", "to_int8_rows", "from_int8_rows", "tile_levels"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,25 @@ def to_int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def from_int8_rows(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """The inverse of :func:`to_int8_rows` (float32)."""
     return values.float() * scale.float()
+
+
+def tile_levels(state: dict, copies: int) -> dict:
+    """A global mode's ``state_dict`` with its levels repeated ``copies`` times (level k of the
+    result is level k mod levels of ``state``): the level-indexed entries (the gains, levels x L,
+    and the prior's per-channel parameters, levels * L x ...) tiled, the frozen tables emptied (as
+    in a mode being trained), the transforms as they are. How a mode with lambda_s as a second
+    input starts from a trained one."""
+    levels, latent = state["log_gain"].shape
+    tables = {f"entropy_bottleneck.{name}" for name in TABLE_BUFFERS}
+    out = {}
+    for name, value in state.items():
+        if name in tables:
+            value = value.new_empty(0)
+        if name in ("log_gain", "log_inverse_gain") or (
+                name.startswith("entropy_bottleneck.") and value.ndim and value.shape[0] == levels * latent):
+            value = value.repeat(copies, *[1] * (value.ndim - 1))
+        out[name] = value
+    return out
 
 
 class GlobalMode(nn.Module):

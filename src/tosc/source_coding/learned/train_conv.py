@@ -34,7 +34,7 @@ from ...training import TrainConfigBase, TrainingRun, check_task_fits
 from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_distortion, semantic_targets, task_names
 from .compressai_adapter import is_auxiliary, prepare_tables, table_keys
 from .conv import ConvCodec, ConvCodecConfig
-from .global_mode import GlobalMode, GlobalModeConfig
+from .global_mode import GlobalMode, GlobalModeConfig, tile_levels
 
 __all__ = ["ConvTrainConfig", "train_conv_codec", "lambda_at", "semantic_weight", "ARCH", "GLOBAL_ARCH"]
 
@@ -85,6 +85,11 @@ class ConvTrainConfig(TrainConfigBase):
     global_width: int = 32
     global_latent: int = 96
     global_levels: int = 16
+    # global mode only: lambda_s as a second input of one model instead of a checkpoint of its
+    # own. The mode gets 2 x global_levels levels sharing the transforms: the first global_levels
+    # are trained without the semantic term (MSE-only), the others with it (TOSC-SR), each pair
+    # at the same lambda_p. Measured against two separate modes (docs: "lambda_s: input or checkpoint")
+    semantic_input: bool = False
 
     def check_task(self) -> None:
         task_names(self.task)  # each name a training network (never a held-out one), none twice
@@ -118,6 +123,9 @@ class ConvTrainConfig(TrainConfigBase):
             raise ConfigError("global_width and global_latent must be positive and global_levels at least 2")
         if self.semantic not in SEMANTIC_KINDS:
             raise ConfigError(f"semantic must be one of {', '.join(SEMANTIC_KINDS)} (got {self.semantic!r})")
+        if self.semantic_input and (self.mode != "global" or self.lambda_s == 0 or self.pixel_weight == 0):
+            raise ConfigError("semantic_input needs mode=global, lambda_s > 0 and a pixel term "
+                              "(its first half of levels is the MSE-only codec)")
 
     @property
     def variant(self) -> str:
@@ -131,7 +139,21 @@ class ConvTrainConfig(TrainConfigBase):
 
     def global_config(self, in_channels: int, image_hw: tuple[int, int]) -> GlobalModeConfig:
         return GlobalModeConfig(in_channels=in_channels, image_hw=tuple(image_hw), width=self.global_width,
-                                latent_dim=self.global_latent, levels=self.global_levels)
+                                latent_dim=self.global_latent, levels=self.mode_levels)
+
+    @property
+    def mode_levels(self) -> int:
+        """The global mode's levels: ``global_levels``, twice that with ``semantic_input``."""
+        return 2 * self.global_levels if self.semantic_input else self.global_levels
+
+    def level_terms(self, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Global-mode levels [N] -> (t [N] in [0, 1] of their lambda_p, semantic mask [N] bool):
+        with ``semantic_input`` levels k and k + global_levels share lambda_p and only the second
+        has the semantic term."""
+        k = self.global_levels
+        rate = level % k if self.semantic_input else level
+        semantic = level >= k if self.semantic_input else torch.ones_like(level, dtype=torch.bool)
+        return rate.float() / (k - 1), semantic
 
     def codec_config(self, in_channels: int) -> ConvCodecConfig:
         return ConvCodecConfig(in_channels=in_channels, width=self.width, latent_channels=self.latent_channels,
@@ -224,8 +246,16 @@ def _step_seed(seed: int, epoch: int, step: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + step * 104_729 + 17) % (2**63)
 
 
-def _loss(model: ConvCodec | GlobalMode, task, x, labels, t, cfg: ConvTrainConfig) -> dict[str, torch.Tensor]:
-    out = model(x, t)
+def _loss(model: ConvCodec | GlobalMode, task, x, labels, t, cfg: ConvTrainConfig,
+          level: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """``t`` [N]: each image's quality; ``level`` [N]: its global-mode level instead (then t,
+    the semantic term's mask and the model's input come from :meth:`ConvTrainConfig.level_terms`)."""
+    semantic_on = None
+    if level is not None:
+        t, semantic_on = cfg.level_terms(level)
+        out = model(x, level.float() / (cfg.mode_levels - 1))
+    else:
+        out = model(x, t)
     n, _, h, w = x.shape
     lam = lambda_at(cfg, t)
     bpp = (out["bits_y"] + out["bits_z"]) / (h * w)
@@ -234,7 +264,10 @@ def _loss(model: ConvCodec | GlobalMode, task, x, labels, t, cfg: ConvTrainConfi
     terms = {"bpp": bpp, "mse": mse}
     if cfg.lambda_s > 0 and task is not None:
         sem = semantic_distortion(task, out["x_hat"], x, labels, cfg.semantic)
-        per_image = per_image + semantic_weight(cfg, lam) * sem
+        weight = semantic_weight(cfg, lam)
+        if semantic_on is not None:
+            weight = torch.where(semantic_on, weight, torch.zeros_like(weight))
+        per_image = per_image + weight * sem
         terms["semantic"] = sem
     terms["loss"] = (per_image / (lam / cfg.lambda_min) ** cfg.balance).mean()
     return terms
@@ -262,6 +295,8 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
                               f"a {GLOBAL_ARCH} or a {SINGLE_RATE_ARCH} one")
         else:
             state = source["state_dict"]
+            if cfg.semantic_input and len(state["log_gain"]) == cfg.global_levels:
+                state = tile_levels(state, 2)  # both halves start as the trained mode
             prepare_tables(model.entropy_bottleneck, state, "entropy_bottleneck", required=False)
             try:
                 model.load_state_dict(state)
@@ -328,10 +363,12 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
                 flip = torch.rand(len(x)) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             if cfg.mode == "global":  # its levels only
-                t = torch.randint(0, cfg.global_levels, (len(x),)).float() / (cfg.global_levels - 1)
+                level = torch.randint(0, cfg.mode_levels, (len(x),))
+                t = cfg.level_terms(level)[0]
+                terms = _loss(model, task, x, labels, t, cfg, level=level)
             else:
                 t = torch.rand(len(x))
-            terms = _loss(model, task, x, labels, t, cfg)
+                terms = _loss(model, task, x, labels, t, cfg)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(main_params, 1.0)
