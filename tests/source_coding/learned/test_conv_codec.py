@@ -502,6 +502,28 @@ def test_warm_start_from_a_shipped_frozen_codec_with_an_ensemble_semantic_term(t
         assert torch.allclose(after[key], start[key].float(), atol=1e-6), key
 
 
+def test_warm_start_from_a_shipped_codec_that_carries_a_global_mode(tiny_codec, tmp_path):
+    """The shipped checkpoints carry their global mode (trained on its own): a transform-mode
+    fine-tune starts from the transform codec and leaves the global mode out."""
+    from tosc.checkpoint import load_checkpoint
+    from tosc.source_coding.learned import train_conv
+    from tosc.source_coding.learned.compressai_adapter import freeze_factorized
+    from tosc.source_coding.learned.global_mode import GlobalMode, GlobalModeConfig
+
+    mode = GlobalMode(GlobalModeConfig(width=4, latent_dim=8, levels=4))
+    freeze_factorized(mode.entropy_bottleneck)
+    shipped = tmp_path / "shipped.pt"
+    ConvLearnedCodec(tiny_codec.model, name="with-global", meta=tiny_codec.meta, global_mode=mode).save(shipped)
+    assert any(k.startswith("global_mode.") for k in load_checkpoint(shipped, kind="codec")["state_dict"])
+    cfg = train_conv.ConvTrainConfig(epochs=1, batch_size=16, train_images=16, lr=1e-12, final_lr=1e-12,
+                                     init_from=str(shipped), context=tiny_codec.model.config.context, **TINY)
+    train_conv.train_conv_codec(cfg, tmp_path / "ft.pt", progress=False)
+    after = load_checkpoint(tmp_path / "ft.pt", kind="codec")["state_dict"]
+    assert not any(k.startswith("global_mode.") for k in after)
+    start = load_checkpoint(shipped, kind="codec")["state_dict"]
+    assert torch.allclose(after["g_a.0.weight"], start["g_a.0.weight"].float(), atol=1e-6)
+
+
 def test_checkerboard_context_corrects_only_the_non_anchors_from_the_anchors():
     model = _tiny_model("checkerboard")
     freeze_conv_codec(model)

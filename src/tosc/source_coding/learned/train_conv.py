@@ -303,7 +303,10 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             except RuntimeError as exc:
                 raise ConfigError(f"{cfg.init_from} does not fit this global mode: {str(exc).splitlines()[0]}") from None
     elif cfg.init_from:
-        state = _widen_z_prior(load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"], model)
+        state = load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"]
+        # a shipped checkpoint may carry a global mode: trained (and attached) on its own
+        state = {k: v for k, v in state.items() if not k.startswith("global_mode.")}
+        state = _widen_z_prior(state, model)
         state = _widen_transforms(_colour_from_grey(state, model), model)
         tables = table_keys("entropy_bottleneck")
         # a shipped (frozen) checkpoint also holds what freezing derives: the integer network's
