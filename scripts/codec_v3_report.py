@@ -234,7 +234,6 @@ def main() -> None:
 
     clean = {f"acc_{k}": accuracy(net, x, labels) for k, net in nets.items()}
     from tosc.diskcache import file_digest, source_digest
-    from tosc.provenance import package_versions
     from tosc.zoo import codec_path, task_path
 
     from tosc.systems.memo import batch_key

@@ -45,6 +45,7 @@ def load_mode(path: str):
     """A trained global mode (a ``mode=global`` training checkpoint) and its training settings."""
     from tosc.checkpoint import load_checkpoint
     from tosc.errors import ConfigError
+    from tosc.source_coding.learned.compressai_adapter import prepare_tables
     from tosc.source_coding.learned.global_mode import GlobalMode, GlobalModeConfig
     from tosc.source_coding.learned.train_conv import GLOBAL_ARCH
 
@@ -52,7 +53,9 @@ def load_mode(path: str):
     if ckpt.get("arch") != GLOBAL_ARCH:
         raise ConfigError(f"{path} is not a global mode ({ckpt.get('arch')})")
     mode = GlobalMode(GlobalModeConfig.from_dict(ckpt["config"]["codec"]))
-    mode.load_state_dict({k: v for k, v in ckpt["state_dict"].items() if v.numel() or "." not in k}, strict=False)
+    state = ckpt["state_dict"]
+    prepare_tables(mode.entropy_bottleneck, state, "entropy_bottleneck", required=False)
+    mode.load_state_dict(state)
     return mode.eval(), ckpt["config"]["train"], ckpt.get("train_time_s")
 
 
@@ -72,21 +75,15 @@ def level_rows(mode, levels: list[int], x: torch.Tensor, scores) -> list[dict]:
     return rows
 
 
-def against(test: list[dict], anchor: list[dict]) -> dict:
-    """``test``'s scores minus ``anchor``'s at each anchor rate inside test's range (log-rate
-    interpolation): per key the mean and the worst difference."""
-    from tosc.evaluation.bd import value_at_rate
-
-    keys = [k for k in anchor[0] if k == "psnr_db" or k.startswith("acc_")]
-    tb = [r["bpp"] for r in test]
-    deltas: dict[str, list[float]] = {k: [] for k in keys}
-    for r in anchor:
-        for k in keys:
-            v = value_at_rate(tb, [q[k] for q in test], r["bpp"])
-            if v is not None:
-                deltas[k].append(v - r[k])
-    return {k: {"mean": float(np.mean(d)), "worst": float(np.min(d)), "points": len(d)}
-            for k, d in deltas.items() if d}
+def against(test: list[dict], anchor: list[dict], report) -> dict:
+    """``test``'s scores minus ``anchor``'s at each anchor rate inside test's range (the
+    report's :func:`equal_rate` reading): per key the mean and the worst difference."""
+    pairs = report.equal_rate(anchor, test)
+    out = {}
+    for k in pairs[0]["mse_only"] if pairs else ():
+        d = [p["tosc_sr"][k] - p["mse_only"][k] for p in pairs]
+        out[k] = {"mean": float(np.mean(d)), "worst": float(np.min(d)), "points": len(d)}
+    return out
 
 
 @exits_on_error
@@ -131,8 +128,8 @@ def main() -> int:
         "separate/tosc-sr": level_rows(sr, list(range(sr.config.levels)), x, scores),
     }
     comparisons = {
-        "mse-only: joint vs separate": against(rows["joint/mse-only"], rows["separate/mse-only"]),
-        "tosc-sr: joint vs separate": against(rows["joint/tosc-sr"], rows["separate/tosc-sr"]),
+        "mse-only: joint vs separate": against(rows["joint/mse-only"], rows["separate/mse-only"], report),
+        "tosc-sr: joint vs separate": against(rows["joint/tosc-sr"], rows["separate/tosc-sr"], report),
     }
     training = "acc_" + TRAINING_TASK
     verdicts = {}

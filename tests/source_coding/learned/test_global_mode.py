@@ -232,7 +232,10 @@ def test_lambda_s_as_an_input_doubles_the_levels_and_starts_both_halves_as_the_t
         model = GlobalMode(GlobalModeConfig(**{**SMALL, "levels": 8}))
         labels = fashion_test_slice.labels[:8]
         level = torch.tensor([0, 1, 2, 3] * 2)
-        terms[scale] = [train_conv._loss(model, Task(), x, labels, None, cfg, level=level)["loss"].item(),
-                        train_conv._loss(model, Task(), x, labels, None, cfg, level=level + 4)["loss"].item()]
+        terms[scale] = []
+        for lv in (level, level + 4):
+            t, semantic_on = cfg.level_terms(lv)
+            terms[scale].append(train_conv._loss(model, Task(), x, labels, t, cfg, model_t=lv.float() / 7,
+                                                 semantic_on=semantic_on)["loss"].item())
     assert terms[1.0][0] == pytest.approx(terms[100.0][0], rel=1e-6)
     assert terms[1.0][1] != pytest.approx(terms[100.0][1], rel=1e-3)

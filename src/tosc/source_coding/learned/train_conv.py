@@ -246,16 +246,12 @@ def _step_seed(seed: int, epoch: int, step: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + step * 104_729 + 17) % (2**63)
 
 
-def _loss(model: ConvCodec | GlobalMode, task, x, labels, t, cfg: ConvTrainConfig,
-          level: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """``t`` [N]: each image's quality; ``level`` [N]: its global-mode level instead (then t,
-    the semantic term's mask and the model's input come from :meth:`ConvTrainConfig.level_terms`)."""
-    semantic_on = None
-    if level is not None:
-        t, semantic_on = cfg.level_terms(level)
-        out = model(x, level.float() / (cfg.mode_levels - 1))
-    else:
-        out = model(x, t)
+def _loss(model: ConvCodec | GlobalMode, task, x, labels, t, cfg: ConvTrainConfig, *,
+          model_t: torch.Tensor | None = None, semantic_on: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """``t`` [N]: each image's quality (its lambda_p); ``model_t`` [N]: the model's input when it
+    differs (a global mode's level, :meth:`ConvTrainConfig.level_terms`), ``semantic_on`` [N]
+    bool: the images that get the semantic term (all when None)."""
+    out = model(x, t if model_t is None else model_t)
     n, _, h, w = x.shape
     lam = lambda_at(cfg, t)
     bpp = (out["bits_y"] + out["bits_z"]) / (h * w)
@@ -367,8 +363,9 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             if cfg.mode == "global":  # its levels only
                 level = torch.randint(0, cfg.mode_levels, (len(x),))
-                t = cfg.level_terms(level)[0]
-                terms = _loss(model, task, x, labels, t, cfg, level=level)
+                t, semantic_on = cfg.level_terms(level)
+                terms = _loss(model, task, x, labels, t, cfg, model_t=level.float() / (cfg.mode_levels - 1),
+                              semantic_on=semantic_on)
             else:
                 t = torch.rand(len(x))
                 terms = _loss(model, task, x, labels, t, cfg)
