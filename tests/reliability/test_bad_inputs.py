@@ -171,7 +171,8 @@ def image_files(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name, fragment", [
     ("missing.npz", "no such file"),
-    ("rgb.npz", "1-channel images; got 3 channels"),
+    ("rgb.npz", "codes 1-channel images; {rgb} has 3 channels (codec v3 models for 3-channel images: "
+                "mse-only-v3-scenes-rgb, tosc-sr-v3-scenes-rgb)"),
     ("large.npz", "up to 28x28; got 64x64"),
     ("five-d.npz", "N x C x H x W"),
     ("no-images.npz", "has no 'images' array"),
@@ -181,7 +182,7 @@ def image_files(tmp_path_factory) -> Path:
 ])
 def test_encode_refuses_bad_images(name, fragment, image_files, tmp_path, capsys):
     assert main(["encode", str(image_files / name), "--model", "tosc-sr-r1", "-o", str(tmp_path / "x.tosc")]) == 2
-    _one_error_line(capsys, fragment)
+    _one_error_line(capsys, fragment.format(rgb=image_files / "rgb.npz"))
     assert not (tmp_path / "x.tosc").exists()
 
 

@@ -150,6 +150,11 @@ def encode(
     n, _, h, w = images.shape
     if n == 0 or h == 0 or w == 0:
         raise DataError(f"{input}: holds no pixels ({n} images of {h} x {w}); nothing to encode")
+    wanted = getattr(codec, "in_channels", 1)
+    if images.shape[1] != wanted:  # name the shipped models that do code this channel count
+        got = images.shape[1]
+        raise DataError(f"{model} codes {wanted}-channel images; {input} has {got} channel{'s' * (got != 1)}"
+                        + _models_for_channels(got))
     if hasattr(codec, "encode_to_budget"):  # codec v3: one model, a quality index per file
         data = codec.encode_file(images, 127 if quality is None else quality)
     elif quality is not None:
@@ -158,6 +163,17 @@ def encode(
         data = codec.encode_file(images)
     atomic_write_bytes(output, data)
     typer.echo(f"{output}: {n} image(s), {len(data)} bytes, {8 * len(data) / (n * h * w):.4f} bpp (whole file)")
+
+
+def _models_for_channels(channels: int) -> str:
+    """" (codec v3 models for C-channel images: a, b)" from the zoo's index, or "" when none ships."""
+    from ..checkpoint import checkpoint_index
+    from ..zoo import zoo_dir
+
+    names = sorted(Path(name).stem for name, info in checkpoint_index(zoo_dir() / "codecs").items()
+                   if info.get("kind") == "codec" and "lambda_min" in ((info.get("config") or {}).get("train") or {})
+                   and ((info.get("config") or {}).get("codec") or {}).get("in_channels") == channels)
+    return f" (codec v3 models for {channels}-channel images: {', '.join(names)})" if names else ""
 
 
 @app.command("decode")
@@ -248,7 +264,10 @@ def _span(low, high, fmt: str) -> str:
 
 
 def _cell(value, fmt: str) -> str:
-    """One number, or the first-last of a measured curve (one value per quality index, by rate)."""
+    """One number, the first-last of a measured curve (one value per quality index, by rate), or
+    "-" where the checkpoint records no such measurement."""
+    if value is None:
+        return "-"
     if isinstance(value, (list, tuple)) and value:
         return _span(value[0], value[-1], fmt)
     return f"{_number(value):{fmt}}"
