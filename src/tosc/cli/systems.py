@@ -69,7 +69,7 @@ def transmit(
     check_codes(system, tuple(data.images.shape[1:]), dataset)
     if residual_ber and registry.meta_of("system", system).get("mode") == "analog":
         raise ConfigError(f"--residual-ber flips delivered bits; {system} is analog and delivers no bits")
-    sys_ = build_for(system, dataset, device=device, residual_ber=residual_ber)
+    sys_ = build_for(system, dataset, device=device, residual_ber=residual_ber, root=root)
     check_useful_cbr(system, sys_.mode, point.snr_db, point.cbr)
     config = {"limit": limit, "residual_ber": residual_ber}
     if device != "cpu":
@@ -78,7 +78,8 @@ def transmit(
     tx, record = run_point(sys_, data.images, data.labels, point, dataset=dataset, split=split, seed=seed,
                            config=config, scenes=scenes)
     extra = {}
-    if scenes is None:  # the one-label classifier's predictions; scenes have no single label to predict
+    if scenes is None and "accuracy" in record.metrics:
+        # the one-label classifier's predictions, where it judges these images; scenes have no single label
         from ..tasks import TRAINING_TASK, load_task_network, predict
 
         extra["predictions"] = predict(load_task_network(TRAINING_TASK), tx.received).numpy()
@@ -87,7 +88,7 @@ def transmit(
                       failed_codewords=tx.failed_codewords, **extra)
     write_result(out / "result.json", record)
     m = record.metrics
-    task = (f"accuracy {m['accuracy']:.3f}" if scenes is None else
+    task = (f"accuracy {_num(m.get('accuracy'))}" if scenes is None else
             f"detection mAP@0.5 {_num(m.get('det_map_50'))}, segmentation IoU {_num(m.get('scene_seg_iou'))}")
     typer.echo(f"{system} @ {channel} {snr_db:g} dB, CBR {cbr}: {record.rate.payload_bits_per_image:.0f} bits/image, "
                f"{record.rate.channel_uses_per_image:.1f} channel uses/image, "
@@ -109,6 +110,7 @@ def evaluate(
     channel: list[str] = typer.Option(["awgn"], "--channel", help="awgn, rayleigh-block, rayleigh-fast."),
     dataset: str = typer.Option("fashion-mnist", "--dataset"),
     split: str = typer.Option("test", "--split"),
+    root: Optional[str] = typer.Option(None, "--root", help="Dataset directory (folder, cifar10)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="First N images of the split."),
     seed: int = typer.Option(0, "--seed"),
     jobs: Optional[int] = typer.Option(None, "--jobs", help="Worker processes, one torch thread each "
@@ -129,13 +131,13 @@ def evaluate(
     check_output_dir(out, files=("results.jsonl", "report.html"))
     try:
         _evaluate(out, systems, snr_db, cbr, channel, dataset, split, limit, seed, jobs, shard, merge, device,
-                  residual_ber)
+                  residual_ber, root)
     except KeyboardInterrupt:
         raise InterruptedRun(evaluation_saved(out)) from None
 
 
 def _evaluate(out, systems, snr_db, cbr, channel, dataset, split, limit, seed, jobs, shard, merge, device,
-              residual_ber) -> None:
+              residual_ber, root=None) -> None:
     from ..channel import parse_cbr
     from ..distributed import distributed_session, launched_by_torchrun
     from ..evaluation import GridSpec, merge_results, parse_shard, run_grid, write_report
@@ -151,10 +153,10 @@ def _evaluate(out, systems, snr_db, cbr, channel, dataset, split, limit, seed, j
         if not systems:
             from ..evaluation.compat import default_systems
 
-            systems = default_systems(dataset, split, say=lambda line: typer.echo(line, err=True))
+            systems = default_systems(dataset, split, say=lambda line: typer.echo(line, err=True), root=root)
             typer.echo(f"systems (default for {dataset}): {' '.join(systems)}", err=True)
         spec = GridSpec(tuple(systems), tuple(channel), tuple(snr_db), tuple(parse_cbr(c) for c in cbr), dataset,
-                        split, limit, seed, residual_ber)
+                        split, limit, seed, residual_ber, root)
         for name in spec.systems:
             for snr in spec.snrs_db:
                 for ratio in spec.cbrs:

@@ -117,7 +117,7 @@ def _in_full_grid(meta, kind: str) -> bool:
 
 
 def default_systems(dataset: str = "fashion-mnist", split: str = "test", *,
-                    say: Callable[[str], None] | None = print) -> tuple[str, ...]:
+                    say: Callable[[str], None] | None = print, root: str | None = None) -> tuple[str, ...]:
     """The systems a full evaluation of ``dataset`` runs (see the module docstring), sorted by name.
     Systems not installed (model files, or a tool such as the VVenC encoder: each candidate is
     built once) or unable to code the images are left out, each with a line to ``say``."""
@@ -125,7 +125,7 @@ def default_systems(dataset: str = "fashion-mnist", split: str = "test", *,
     from ..errors import DependencyMissingError
     from ..systems import build_system
 
-    data = load_dataset(dataset, split, limit=1)
+    data = load_dataset(dataset, split, root=root, limit=1)
     kind, shape = data_kind(data), tuple(data.images.shape[1:])
     chosen = []
     for name in registry.names("system"):

@@ -48,6 +48,7 @@ class GridSpec:
     limit: int | None = None
     seed: int = 0
     residual_ber: float = 0.0  # bit flips after channel decoding (digital systems; tosc.channel.residual)
+    root: str | None = None  # the data set's directory where it needs one (folder, cifar10); not part of a result's key
 
     def __post_init__(self) -> None:
         if not self.systems:
@@ -89,15 +90,17 @@ def record_key(record: ResultRecord | dict) -> tuple:
 _WORKER_CACHE: dict = {}
 
 
-def build_for(system_name: str, dataset: str, *, device: str = "cpu", residual_ber: float = 0.0):
-    """The system ``system_name`` for images of ``dataset``: a digital system's failed images get
-    that data set's fallback (its training-set mean image); ``residual_ber`` flips delivered bits
-    (digital and ideal-link systems only: analog systems deliver no bits to flip)."""
+def build_for(system_name: str, dataset: str, *, device: str = "cpu", residual_ber: float = 0.0,
+              root: str | None = None):
+    """The system ``system_name`` for images of ``dataset`` (in directory ``root``, where the data
+    set needs one): a digital system's failed images get that data set's fallback (its
+    training-set mean image); ``residual_ber`` flips delivered bits (digital and ideal-link
+    systems only: analog systems deliver no bits to flip)."""
     from ..systems import build_system
 
     if registry.meta_of("system", system_name).get("mode") == "analog":
         return build_system(system_name, device=device)
-    return build_system(system_name, device=device, dataset=dataset,
+    return build_system(system_name, device=device, dataset=dataset, dataset_root=root,
                         **({"residual_ber": residual_ber} if residual_ber else {}))
 
 
@@ -117,12 +120,13 @@ def _run_one(args: tuple) -> tuple[dict, dict]:
     from ..data import load_dataset
 
     # keyed by the data it holds: a process may run grids of different datasets or limits
-    data_key = ("data", spec.dataset, spec.split, spec.limit)
+    data_key = ("data", spec.dataset, spec.split, spec.limit, spec.root)
     if data_key not in _WORKER_CACHE:
-        _WORKER_CACHE[data_key] = load_dataset(spec.dataset, spec.split, limit=spec.limit)
-    system_key = (system_name, spec.residual_ber, device, spec.dataset)
+        _WORKER_CACHE[data_key] = load_dataset(spec.dataset, spec.split, root=spec.root, limit=spec.limit)
+    system_key = (system_name, spec.residual_ber, device, spec.dataset, spec.root)
     if system_key not in _WORKER_CACHE:
-        _WORKER_CACHE[system_key] = build_for(system_name, spec.dataset, device=device, residual_ber=spec.residual_ber)
+        _WORKER_CACHE[system_key] = build_for(system_name, spec.dataset, device=device, residual_ber=spec.residual_ber,
+                                              root=spec.root)
     data = _WORKER_CACHE[data_key]
     # where this system's networks ran (a CPU-only system says "cpu" in a CUDA grid)
     config = {"limit": spec.limit, **({"residual_ber": spec.residual_ber} if spec.residual_ber else {}),
@@ -155,7 +159,7 @@ def prepare_systems(spec: GridSpec, todo: list[tuple[str, OperatingPoint]], *, j
         if not hasattr(system, "prepare"):
             continue
         if data is None:
-            data = load_dataset(spec.dataset, spec.split, limit=spec.limit)
+            data = load_dataset(spec.dataset, spec.split, root=spec.root, limit=spec.limit)
         shape = tuple(data.images.shape[1:])
         system.prepare(data.images, [(p.channel, p.snr_db, channel_uses(p.cbr, shape)) for p in points], jobs=jobs)
 
@@ -182,7 +186,7 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     points = grid_points(spec)[shard[0]::shard[1]]
     from ..data import load_dataset
 
-    data = load_dataset(spec.dataset, spec.split, limit=spec.limit)
+    data = load_dataset(spec.dataset, spec.split, root=spec.root, limit=spec.limit)
     n_images = len(data)
     check_systems_code(spec, data)  # before any work: one clear error, not a failure deep in a worker
     todo = [(system, point, spec, device) for system, point in points
@@ -194,7 +198,7 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
 
         # the fallback image once here, so that forked workers inherit it instead of each
         # computing it (the mean of 20,000 generated training scenes takes seconds)
-        fallback_image(tuple(data.images.shape[1:]), spec.dataset)
+        fallback_image(tuple(data.images.shape[1:]), spec.dataset, spec.root)
     bar = tqdm(total=len(todo), desc="operating points", disable=not progress)
 
     def finish(result: tuple[dict, dict]) -> None:

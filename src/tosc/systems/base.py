@@ -54,17 +54,18 @@ class System(ABC):
 
 
 @functools.lru_cache(maxsize=4)
-def _mean_image(dataset: str, shape: tuple[int, int, int]) -> torch.Tensor:
-    train = load_dataset(dataset, "train")
+def _mean_image(dataset: str, shape: tuple[int, int, int], root: str | None) -> torch.Tensor:
+    train = load_dataset(dataset, "train", root=root)
     if train.shape != shape:
         return torch.full(shape, 0.5)
     return train.images.mean(0)
 
 
-def fallback_image(shape: tuple[int, int, int], dataset: str = "fashion-mnist") -> torch.Tensor:
+def fallback_image(shape: tuple[int, int, int], dataset: str = "fashion-mnist", root: str | None = None) -> torch.Tensor:
     """The documented fallback for a failed image: the training-set mean image of the dataset
-    (C x H x W), or mid-grey when the shape does not match it."""
-    return _mean_image(dataset, tuple(shape)).clone()
+    (C x H x W; ``root``: its directory, as for :func:`~tosc.data.load_dataset`), or mid-grey
+    when the shape does not match it."""
+    return _mean_image(dataset, tuple(shape), None if root is None else str(root)).clone()
 
 
 def build_system(name: str, *, device: str | None = None, **options: Any) -> System:

@@ -410,14 +410,14 @@ def _unpack_streams(blob: bytes, n: int) -> tuple[list[bytes | None], np.ndarray
 
 class DigitalSystem(System):
     def __init__(self, name: str, source_factory: Callable[[], object], link: str, *, residual_ber: float = 0.0,
-                 dataset: str = "fashion-mnist", device: str = "cpu") -> None:
+                 dataset: str = "fashion-mnist", dataset_root: str | None = None, device: str = "cpu") -> None:
         if link not in _LINKS:
             raise ConfigError(f"link must be one of {', '.join(_LINKS)}, got {link!r}")
         self.name, self.link_kind, self.mode = name, link, _LINKS[link][0]
         self.device = device  # where the source coder's networks run (classic codecs: "cpu")
         self.source = source_factory()
         self.residual_ber = residual_ber
-        self.dataset = dataset
+        self.dataset, self.dataset_root = dataset, dataset_root  # whose training-set mean fills failed images
 
     def _link(self, channel: str):
         return _LINK_TYPES[self.link_kind](channel=channel, residual_ber=self.residual_ber)
@@ -470,7 +470,7 @@ class DigitalSystem(System):
             raise DataError(f"expected images N x C x H x W, got shape {tuple(images.shape)}")
         n, c, h, w = images.shape
         link = self._link(channel)
-        fallback = fallback_image((c, h, w), self.dataset)
+        fallback = fallback_image((c, h, w), self.dataset, self.dataset_root)
         budget = self.budget_bits(snr_db, n_channel_uses, channel)
         encoded = self.source.encode(images, budget)  # a budget of 0 fits nothing, and says so
         payloads = encoded.bits

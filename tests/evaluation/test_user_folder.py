@@ -1,0 +1,69 @@
+"""A user's own images (the folder data set, --root) through transmit and evaluate: the data set's
+directory reaches every place that loads it (the images, the failed-image fallback), and the
+Fashion-MNIST classifiers do not pretend to judge other images."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tosc.cli import main
+from tosc.evaluation import item_task_networks
+from tosc.io import load_image_arrays
+from tosc.tasks import HELD_OUT_TASKS, TRAINING_TASK
+
+
+@pytest.fixture(scope="module")
+def rgb_folder(tmp_path_factory):
+    """Smooth RGB images of 40 x 32 in two class folders (enough for a non-empty test split)."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:40, 0:32] / 40.0
+    for label in ("cats", "dogs"):
+        (root / label).mkdir()
+        for i in range(6):
+            a, b, c = rng.random(3)
+            image = np.stack([np.sin(3 * a * xx + yy), np.cos(2 * b * yy), (xx * c + yy) / 2], -1)
+            Image.fromarray((255 * (image - image.min()) / np.ptp(image)).astype(np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+def test_only_the_networks_trained_for_a_data_set_judge_its_images():
+    assert item_task_networks("fashion-mnist", (1, 28, 28)) == (TRAINING_TASK, *HELD_OUT_TASKS)
+    assert item_task_networks("folder", (1, 28, 28)) == ()  # other grey 28 x 28 images: other classes
+    assert item_task_networks("fashion-mnist", (3, 32, 40)) == ()
+
+
+@pytest.mark.parametrize("system", ["webp-payload+ldpc", "tosc-sr-v3-scenes-rgb+ldpc"])
+def test_transmit_sends_a_folder_of_rgb_images(system, rgb_folder, tmp_path, capsys):
+    out = tmp_path / "tx"
+    assert main(["transmit", "--system", system, "--dataset", "folder", "--root", str(rgb_folder),
+                 "--snr-db", "10", "--cbr", "1/8", "--out", str(out)]) == 0
+    assert "accuracy not measured" in capsys.readouterr().out
+    arrays = load_image_arrays(out / "received.npz")
+    assert arrays["images"].shape[1:] == (3, 40, 32) and "predictions" not in arrays
+    record = json.loads((out / "result.json").read_text())
+    assert record["metrics"]["psnr_db"] > 15 and not any(k.startswith("accuracy") for k in record["metrics"])
+    assert record["config"]["task_networks"] == []
+
+
+def test_failed_images_get_the_folders_own_mean(rgb_folder):
+    from tosc.evaluation.grid import build_for
+    from tosc.data import load_dataset
+
+    data = load_dataset("folder", "test", root=str(rgb_folder))
+    tx = build_for("jpeg+ldpc", "folder", root=str(rgb_folder)).transmit(data.images, snr_db=0.0, n_channel_uses=4)
+    assert not tx.fitted.any()  # 4 channel uses carry no JPEG file
+    mean = load_dataset("folder", "train", root=str(rgb_folder)).images.mean(0)
+    assert torch.allclose(tx.received[0], mean)
+
+
+def test_evaluate_takes_the_data_sets_root(rgb_folder, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--dataset", "folder", "--root", str(rgb_folder), "--systems", "webp-payload+ldpc",
+                 "--snr-db", "10", "--cbr", "1/8", "--cbr", "1/4", "--jobs", "1", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(r["dataset"] == "folder" and r["n_images"] > 0 for r in records)
+    assert (out / "report.html").exists()
