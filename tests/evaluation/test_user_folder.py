@@ -67,3 +67,12 @@ def test_evaluate_takes_the_data_sets_root(rgb_folder, tmp_path, capsys):
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(records) == 2 and all(r["dataset"] == "folder" and r["n_images"] > 0 for r in records)
     assert (out / "report.html").exists()
+
+
+def test_default_systems_of_a_folder_include_the_learned_codecs_that_code_it(rgb_folder):
+    from tosc.evaluation.compat import default_systems
+
+    chosen = default_systems("folder", root=str(rgb_folder), say=None)
+    assert {"tosc-sr-v3-scenes-rgb+ldpc", "mse-only-v3-scenes-rgb+ldpc", "webp+ldpc", "webp-payload+ldpc"} <= set(chosen)
+    assert "tosc-sr+ldpc" not in chosen  # grey codecs: they cannot code colour images
+    assert "tosc-sr-v3-scenes-rgb+ldpc" not in default_systems("fashion-mnist", say=None)

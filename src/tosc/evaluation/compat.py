@@ -16,8 +16,10 @@ The default selection (:func:`default_systems`) of a data set is the full grid's
 codec and learned family, the analog systems, and the proposed codecs over the bound links, but
 only systems trained on the kind of image the data set holds (metadata ``trained_on``: "items"
 for single Fashion-MNIST items, "scenes" for multi-object scenes), that can code its images and
-whose models and tools are installed. For scenes, every classic codec is taken both whole-file and
-payload-only (headers weigh less at 64 x 64, and both are reported).
+whose models and tools are installed. Images of any other data set (a user's folder, CIFAR-10)
+are neither: every learned system that can code them is taken, whatever it was trained on. For
+scenes and other images, every classic codec is taken both whole-file and payload-only (headers
+weigh less on larger images, and both are reported).
 """
 
 from __future__ import annotations
@@ -107,11 +109,13 @@ def data_kind(data) -> str:
 
 
 def _in_full_grid(meta, kind: str) -> bool:
+    """Whether a system with registry metadata ``meta`` is in the default grid of images of
+    ``kind``: "items", "scenes" or "other" (:func:`default_systems`)."""
     family, link = meta.get("family"), meta.get("link")
     if family == "classic":
-        # single items: payload only, as the grid always ran; scenes: whole file and payload
-        return link == "ldpc" and (kind == "scenes" or meta.get("measure") == "payload")
-    if meta.get("trained_on", "items") != kind:
+        # single items: payload only, as the grid always ran; scenes and other images: whole file and payload
+        return link == "ldpc" and (kind != "items" or meta.get("measure") == "payload")
+    if kind != "other" and meta.get("trained_on", "items") != kind:
         return False
     return link == "ldpc" or meta.get("mode") == "analog" or (bool(meta.get("proposed")) and meta.get("mode") == "ideal")
 
@@ -127,6 +131,8 @@ def default_systems(dataset: str = "fashion-mnist", split: str = "test", *,
 
     data = load_dataset(dataset, split, root=root, limit=1)
     kind, shape = data_kind(data), tuple(data.images.shape[1:])
+    if kind == "items" and dataset != "fashion-mnist":  # the item-trained systems learnt Fashion-MNIST only
+        kind = "other"
     chosen = []
     for name in registry.names("system"):
         if not _in_full_grid(registry.meta_of("system", name), kind):

@@ -85,3 +85,25 @@ def test_build_script_checks_the_tarball(tmp_path, content):
     assert done.returncode == 2
     assert ("not found" if content is None else "sha256") in done.stderr
     assert not (tmp_path / "cache" / f"vvenc-{classic.vvc.VVENC_SHA256[:16]}").exists()
+
+
+def test_payload_with_an_alf_parameter_set_is_rebuilt_and_sent(require_vvc):
+    """Where VVenC writes an adaptation parameter set before the slice (ALF on textured colour
+    images), the payload holds both units and the start code between them, so the receiver
+    rebuilds the file from the template (which has no such set) and the payload alone."""
+    from tosc.source_coding.classic.vvc import _split_nal_units
+    from tosc.systems.digital import ClassicSource
+
+    codec = classic.get_codec("vvc")
+    image = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(0))
+    files = {q: codec.encode(image, q) for q in range(14, 26)}
+    qualities = [q for q, f in files.items() if 17 in [f[s + 1] >> 3 for s, _ in _split_nal_units(f)]]
+    assert qualities, "no file with an adaptation parameter set: the case is not exercised"
+    sender, receiver = ClassicSource("vvc", "payload", cache=None), ClassicSource("vvc", "payload", cache=None)
+    for q in qualities:
+        assert codec.rebuild_file(codec.template(q, (3, 48, 64)), codec.payload(files[q])) == files[q]
+    payload_bytes = codec.payload_bytes(files[qualities[0]])
+    (bits,) = sender.encode(image[None], codec.quality_index_bits + 8 * payload_bytes).bits
+    match = classic.match_rate(codec, image, payload_bytes, "payload")
+    assert bits is not None and len(bits) == codec.quality_index_bits + 8 * match.payload_bytes
+    assert torch.equal(receiver.decode(bits, (3, 48, 64)), codec.decode(match.bitstream))

@@ -14,7 +14,9 @@ quality: ``QP = 63 - quality`` (QP 63..0), preset ``slow``, one frame, one threa
 
 Payload: the NAL units that carry this picture (VCL slices, and picture headers or adaptation
 parameter sets if present, since those hold picture-specific data), with their 2-byte NAL
-headers, without start codes. VPS, SPS, PPS (and OPI, DCI, SEI, AUD) count as known.
+headers: one byte range from the first of them to the end of the last, so where there are
+several (an ALF parameter set before the slice) the start codes between them are payload too,
+and the receiver can cut them apart again. VPS, SPS, PPS (and OPI, DCI, AUD) count as known.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ import numpy as np
 
 from ... import registry
 from ...errors import CorruptFileError, DataError, DependencyMissingError
-from .base import ClassicCodec, Parsed
+from .base import ClassicCodec, Parsed, _as_bytes
 
 __all__ = ["VvcCodec", "parse_vvc", "find_vvencapp", "VVENC_SHA256", "BUILD_COMMAND"]
 
 VVENC_SHA256 = "a0d0c942d0fa76932c018228365b2e4ffa90162e304b32b4cb94e64f7543c9f3"
 BUILD_COMMAND = "bash scripts/build_vvenc.sh"
 _PICTURE_NALS = set(range(0, 12)) | {17, 18, 19}  # VCL 0..11, prefix/suffix APS, picture header
+_APS_NALS = {17, 18}  # VVenC writes a zero byte before their start code (00 00 00 01), as before a VPS / SPS / PPS
 _ENCODE_TIMEOUT_S = 120
 
 
@@ -147,8 +150,11 @@ def parse_vvc(data: bytes) -> Parsed:
             ranges.append((start, end))
     if size is None or not any(data[s + 1] >> 3 < 12 for s, _ in ranges):
         raise CorruptFileError("vvc: no sequence parameter set or no coded slice")
+    # one range over every picture NAL unit and what lies between them (their start codes): a
+    # template may hold fewer or more of them than the file (an ALF parameter set is written only
+    # where the filter pays), and the payload must say where each one starts
     # the SPS gives the coded size; the conformance window crops the picture to at most that
-    return Parsed(tuple(ranges), size[0], size[1], exact=False)
+    return Parsed(((ranges[0][0], ranges[-1][1]),), size[0], size[1], exact=False)
 
 
 def _rgb_to_ycbcr420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -246,6 +252,20 @@ class VvcCodec(ClassicCodec):
                 tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
                 raise DataError(f"vvc: vvencapp refused the image ({done.returncode}): {' | '.join(tail)}")
             return output.read_bytes()
+
+    def rebuild_file(self, template: bytes, payload: bytes) -> bytes:
+        """The template's parameter sets, then the payload (this picture's NAL units from the
+        first one's header on) behind the start code VVenC writes before that first unit: four
+        bytes before an adaptation parameter set, three before a slice. The template may hold
+        another number of picture units than the file (an ALF parameter set is written only
+        where the filter pays), so its own start code there says nothing."""
+        data, payload = _as_bytes(template), _as_bytes(payload)
+        ((start, end),) = self.parse(data).payload
+        if len(payload) < 2:
+            raise ValueError(f"{len(payload)} payload bytes hold no NAL unit header")
+        head = data[: start - 3].rstrip(b"\x00")  # the parameter sets; their last byte holds a stop bit
+        code = b"\x00\x00\x00\x01" if payload[1] >> 3 in _APS_NALS else b"\x00\x00\x01"
+        return head + code + payload + data[end:]
 
     def _decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
         with av.open(io.BytesIO(data), format="vvc") as container:
