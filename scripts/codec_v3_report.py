@@ -196,9 +196,14 @@ def main() -> None:
                         help="codecs of the old fixed-rate family measured on the same images (rate: whole bytes "
                              "plus the model index, as their systems send them); the first --codecs entry is "
                              "compared with them at their rates (the issue's low-rate bar)")
+    parser.add_argument("--transform-qualities", nargs="+", type=int, default=V3_QUALITIES, metavar="Q",
+                        help="the transform codec's quality indices to sweep (every predictive step and global "
+                             "level is added); fewer for a quick semantic verdict, which reads the mid rates only")
     parser.add_argument("--pair", nargs=2, default=["mse-only-v3", "tosc-sr-v3"], metavar=("MSE", "TOSC"),
                         help="the two --codecs compared at equal rate (MSE-only, TOSC-SR)")
     args = parser.parse_args()
+    if not all(0 <= q < 128 for q in args.transform_qualities):
+        raise SystemExit(f"error: --transform-qualities must lie in 0..127 (got {args.transform_qualities})")
 
     import matplotlib
 
@@ -254,7 +259,7 @@ def main() -> None:
         path = Path(name) if Path(name).suffix else codec_path(name)
         codec = ConvLearnedCodec.load(name)
         rows[name] = []
-        for q in tqdm(V3_QUALITIES + list(range(128, codec.quality_levels)), desc=name):
+        for q in tqdm(args.transform_qualities + list(range(128, codec.quality_levels)), desc=name):
             # one stored row per quality: at 10k images each takes about a minute
             rows[name] += store.rows(f"{name}@{q}", [file_digest(path), str(q)], lambda q=q: v3_row(codec, q))
 
