@@ -76,3 +76,34 @@ def test_default_systems_of_a_folder_include_the_learned_codecs_that_code_it(rgb
     assert {"tosc-sr-v3-scenes-rgb+ldpc", "mse-only-v3-scenes-rgb+ldpc", "webp+ldpc", "webp-payload+ldpc"} <= set(chosen)
     assert "tosc-sr+ldpc" not in chosen  # grey codecs: they cannot code colour images
     assert "tosc-sr-v3-scenes-rgb+ldpc" not in default_systems("fashion-mnist", say=None)
+
+
+@pytest.mark.parametrize("system, shape, fragment", [
+    ("vvc-payload+ldpc", (1, 29, 45), "images with sides of 2 to 8192 pixels, width and height even"),
+    ("tosc-sr+ldpc", (1, 12, 14), "1-channel images with sides of at least 16 pixels"),
+    ("webp+ldpc", (3, 20000, 20), "images with sides of 1 to 16383 pixels"),
+])
+def test_a_system_refuses_sizes_its_coder_cannot_take_before_any_work(system, shape, fragment):
+    from tosc.errors import IncompatibleSystemError
+    from tosc.evaluation.compat import check_codes
+
+    with pytest.raises(IncompatibleSystemError, match=fragment):
+        check_codes(system, shape)
+    check_codes(system, (shape[0], 32, 32))  # an even size every one of them codes
+
+
+def test_default_systems_of_odd_sized_grey_images_leave_vvc_out(tmp_path):
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(5):
+            Image.fromarray(np.full((29, 45), 40 * i, np.uint8)).save(tmp_path / label / f"{i}.png")
+    said = []
+    chosen = default_systems_for(tmp_path, said)
+    assert "vvc-payload+ldpc" not in chosen and {"tosc-sr+ldpc", "webp-payload+ldpc"} <= set(chosen)
+    assert any("vvc-payload+ldpc" in line and "width and height even" in line for line in said)
+
+
+def default_systems_for(root, said):
+    from tosc.evaluation.compat import default_systems
+
+    return default_systems("folder", root=str(root), say=said.append)

@@ -3,10 +3,11 @@
 What a system can code is read from its registry entry (``family``, ``source``) and from the
 configuration stored in its model files (the zoo's checkpoint index, no weights loaded):
 
-- ``classic``: any size, grey or colour;
+- ``classic``: grey or colour, of the sizes the codec takes (its ``min_side`` / ``max_side``;
+  VVC's 4:2:0 input also needs an even width and height);
 - ``learned`` (the first learned family): the image shape its zoo models were trained on
   (1 x 28 x 28 for the shipped ones);
-- ``learned-v3``: any size, with the channel count of its checkpoint;
+- ``learned-v3``: any size from 16 x 16 up, with the channel count of its checkpoint;
 - ``jscc``: the channel count and image size in its checkpoint.
 
 A system whose model files are not installed raises :class:`~tosc.errors.UnknownNameError`
@@ -35,19 +36,35 @@ __all__ = ["ImageSupport", "image_support", "check_codes", "data_kind", "default
 
 @dataclass(frozen=True)
 class ImageSupport:
-    """The images a system codes: ``channels`` (None: any) and ``hw`` (height, width; None: any)."""
+    """The images a system codes: ``channels`` (None: any) and ``hw`` (height, width; None: any
+    size from ``min_side`` to ``max_side`` pixels a side, both even where ``even_sides``)."""
 
     channels: int | None = None
     hw: tuple[int, int] | None = None
+    min_side: int = 1
+    max_side: int | None = None
+    even_sides: bool = False
 
     def accepts(self, shape: tuple[int, int, int]) -> bool:
         c, h, w = shape
-        return (self.channels is None or self.channels == c) and (self.hw is None or self.hw == (h, w))
+        if self.hw is not None:
+            return (self.channels is None or self.channels == c) and self.hw == (h, w)
+        return ((self.channels is None or self.channels == c) and min(h, w) >= self.min_side
+                and (self.max_side is None or max(h, w) <= self.max_side)
+                and not (self.even_sides and (h % 2 or w % 2)))
 
     def describe(self) -> str:
-        size = "any size" if self.hw is None else f"{self.hw[0]}x{self.hw[1]}"
-        channels = "any channels" if self.channels is None else f"{self.channels}-channel"
-        return f"{channels} images of {size}"
+        if self.hw is not None:
+            size = f"of {self.hw[0]}x{self.hw[1]}"
+        elif self.min_side <= 1 and self.max_side is None:
+            size = "of any size"
+        else:
+            size = (f"with sides of at least {self.min_side} pixels" if self.max_side is None
+                    else f"with sides of {self.min_side} to {self.max_side} pixels")
+        if self.hw is None and self.even_sides:
+            size += ", width and height even"
+        channels = "images" if self.channels is None else f"{self.channels}-channel images"
+        return f"{channels} {size}"
 
 
 def _index(folder) -> dict[str, dict]:
@@ -64,7 +81,11 @@ def image_support(system: str) -> ImageSupport:
     meta = registry.get("system", system).meta
     family, source = meta.get("family"), meta.get("source")
     if family == "classic":
-        return ImageSupport()
+        from ..source_coding import classic
+
+        codec = classic.get_codec(source)
+        return ImageSupport(min_side=codec.min_side, max_side=codec.max_side,
+                            even_sides=getattr(codec, "even_sides", False))
     if family == "learned":
         shapes = {(cfg["in_channels"], tuple(cfg["image_hw"])) for info in _index(zoo_dir() / "codecs").values()
                   if info.get("variant") == source and info.get("arch", "tiny-image-codec") == "tiny-image-codec"
@@ -80,7 +101,9 @@ def image_support(system: str) -> ImageSupport:
         info = _index(zoo_dir() / "codecs").get(f"{source}.pt")
         if info is None or "error" in info:
             raise UnknownNameError(f"{system}: no trained codec {source} in the model zoo")
-        return ImageSupport(int(((info.get("config") or {}).get("codec") or {})["in_channels"]))
+        from ..source_coding.learned.conv import MIN_IMAGE_SIDE
+
+        return ImageSupport(int(((info.get("config") or {}).get("codec") or {})["in_channels"]), min_side=MIN_IMAGE_SIDE)
     if family == "jscc":
         info = _index(zoo_dir() / "jscc").get(f"{source}.pt")
         if info is None or "error" in info:

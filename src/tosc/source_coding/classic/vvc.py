@@ -203,6 +203,7 @@ class VvcCodec(ClassicCodec):
     _takes_gray = True
     min_side = 2
     max_side = 8192
+    even_sides = True  # 4:2:0 input; a conformance window crops in whole chroma samples only
 
     def __init__(self, preset: str = "slow") -> None:
         self.preset = preset
