@@ -39,7 +39,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import ConfigError, check_config_fields
 
 __all__ = ["TrainConfigBase", "TrainingRun", "fit_best_epoch", "fit_state_path", "epoch_seed",
-           "strip_training_state", "check_task_fits"]
+           "strip_training_state", "check_task_fits", "task_fits", "task_judges", "task_trained_on"]
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -271,13 +271,42 @@ def fit_state_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".fit-state")
 
 
+def task_trained_on(name: str) -> dict | None:
+    """What the task network ``name`` was trained on, from the zoo's checkpoint index (no weights
+    loaded): {"dataset", "shape" (C, H, W; None where not recorded)}, or None when its file is
+    missing or unreadable (loading it then says what is wrong)."""
+    from .checkpoint import checkpoint_index
+    from .zoo import task_path
+
+    path = task_path(name)
+    info = checkpoint_index(path.parent).get(path.name) if path.parent.is_dir() else None
+    if info is None or "error" in info:
+        return None
+    cfg = info.get("config") or {}
+    hw = cfg.get("image_hw") or ([cfg["image_size"]] * 2 if "image_size" in cfg else None)
+    shape = (int(cfg["in_channels"]), int(hw[0]), int(hw[1])) if "in_channels" in cfg and hw else None
+    return {"dataset": cfg.get("dataset"), "shape": shape}
+
+
+def task_judges(name: str, dataset: str, shape: tuple[int, int, int]) -> bool:
+    """Whether the task network ``name`` was trained on images of ``dataset`` at ``shape`` (C, H, W):
+    a Fashion-MNIST classifier's output on a user's photos, or on CIFAR-10, measures nothing (or
+    fails in its first layer). A network whose file cannot be read counts as judging them, so that
+    loading it says what is wrong."""
+    seen = task_trained_on(name)
+    if seen is None:
+        return True
+    return seen["dataset"] in (None, dataset) and seen["shape"] in (None, tuple(shape))
+
+
 def check_task_fits(task: str, data) -> None:
-    """Refuse a task network that judges another kind of image than ``data`` holds (a one-label
-    classifier on scenes would fail deep inside its forward pass, or worse, run on images it
-    never saw), by the registry's metadata."""
+    """Refuse a task network (or ensemble, names joined with "+") that judges another kind of
+    image than ``data`` holds: a one-label classifier on scenes, by the registry's metadata, or
+    any network on a data set or image size it was not trained on, by its checkpoint (it would
+    fail deep inside its forward pass, or worse, run on images it never saw)."""
     from . import registry
     from .data.scenes import is_scene_set
-    from .tasks.semantic import is_multilabel
+    from .tasks.semantic import is_multilabel, task_names
 
     if is_multilabel(task) != is_scene_set(data):
         kind = "scenes" if is_multilabel(task) else "single items"
@@ -285,6 +314,24 @@ def check_task_fits(task: str, data) -> None:
         raise ConfigError(f"task {task} judges {kind}; {data.name} holds "
                           f"{'scenes' if is_scene_set(data) else 'single items'} (its training task: "
                           f"{', '.join(fitting)})")
+    shape = tuple(data.images.shape[1:])
+    for name in task_names(task):
+        if not task_judges(name, data.name, shape):
+            seen = task_trained_on(name)
+            raise ConfigError(
+                f"task network {name} was trained on {seen['dataset']} images of "
+                f"{'x'.join(map(str, seen['shape'] or ('?',)))}; {data.name} holds {'x'.join(map(str, shape))} "
+                "images: train a task network on them (tosc.tasks.train_classifier) or set lambda_s to 0")
+
+
+def task_fits(task: str, data) -> bool:
+    """:func:`check_task_fits` as a yes or no: whether a trainer may report the task's scores on
+    ``data`` when its loss does not use the task."""
+    try:
+        check_task_fits(task, data)
+    except ConfigError:
+        return False
+    return True
 
 
 def strip_training_state(path: str | os.PathLike, *, kind: str, arch: str | None = None) -> bool:

@@ -107,3 +107,26 @@ def default_systems_for(root, said):
     from tosc.evaluation.compat import default_systems
 
     return default_systems("folder", root=str(root), say=said.append)
+
+
+def test_training_on_a_folder_uses_the_task_network_only_where_it_judges_the_images(rgb_folder, tmp_path):
+    from tosc.data import load_dataset
+    from tosc.errors import ConfigError
+    from tosc.source_coding.learned.train import TrainConfig, train_codec
+    from tosc.source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
+    from tosc.training import check_task_fits, task_fits
+
+    photos = load_dataset("folder", "train", root=str(rgb_folder))
+    assert task_fits(TRAINING_TASK, load_dataset("fashion-mnist", "validation", limit=2))
+    assert not task_fits(TRAINING_TASK, photos)
+    with pytest.raises(ConfigError, match="classifier-cnn was trained on fashion-mnist images of 1x28x28; "
+                                          "folder holds 3x40x32 images"):
+        check_task_fits(TRAINING_TASK, photos)
+    with pytest.raises(ConfigError, match="was trained on fashion-mnist images"):  # a semantic term needs it
+        train_conv_codec(ConvTrainConfig(dataset="folder", root=str(rgb_folder), lambda_s=0.1, epochs=1,
+                                         batch_size=4, width=8, latent_channels=8, hyper_channels=4, hyper_width=8),
+                         tmp_path / "v3.pt", progress=False)
+    # MSE-only: trains, and reports no accuracy of a classifier that never saw such images
+    metrics = train_codec(TrainConfig(dataset="folder", root=str(rgb_folder), lambda_p=40.0, epochs=1,
+                                      batch_size=4), tmp_path / "family.pt", progress=False)
+    assert metrics["psnr_db"] > 0 and "accuracy" not in metrics

@@ -21,6 +21,7 @@ from .. import registry
 from ..metrics import ms_ssim, psnr_db
 from ..results import ChannelSpec, RateSpec, ResultRecord
 from ..systems import System, Transmission
+from ..training import task_judges, task_trained_on
 from ..errors import CorruptFileError
 from ..tasks import (HELD_OUT_TASKS, SEGMENTATION_TASK, TRAINING_TASK, accuracy, load_segmenter, load_task_network,
                      segmentation_iou)
@@ -206,29 +207,12 @@ def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.
     return metrics
 
 
-def _trained_for(name: str, dataset: str, shape: tuple[int, int, int]) -> bool:
-    """Whether the task network ``name`` was trained on images of ``dataset`` at ``shape`` (C, H, W),
-    from the zoo's checkpoint index (no weights loaded). A network whose file is not readable
-    there counts as trained for them, so that loading it says what is wrong."""
-    from ..checkpoint import checkpoint_index
-    from ..zoo import task_path
-
-    path = task_path(name)
-    info = checkpoint_index(path.parent).get(path.name) if path.parent.is_dir() else None
-    if info is None or "error" in info:
-        return True
-    cfg = info.get("config") or {}
-    c, h, w = shape
-    return (cfg.get("dataset", dataset) == dataset and cfg.get("in_channels", c) == c
-            and tuple(cfg.get("image_hw", (h, w))) == (h, w))
-
-
 def item_task_networks(dataset: str, shape: tuple[int, int, int]) -> tuple[str, ...]:
     """The one-label classifiers (the training one, then the held-out ones) that judge images of
     ``dataset`` at ``shape``: those trained on that data set at that size. Images of any other
     data set (a user's image folder, CIFAR-10) are scored by PSNR and MS-SSIM only: a Fashion-MNIST
     classifier's accuracy on them would measure nothing."""
-    return tuple(name for name in (TRAINING_TASK, *HELD_OUT_TASKS) if _trained_for(name, dataset, tuple(shape)))
+    return tuple(name for name in (TRAINING_TASK, *HELD_OUT_TASKS) if task_judges(name, dataset, tuple(shape)))
 
 
 def scene_task_networks(shape: tuple[int, int, int]) -> tuple[str, ...]:
@@ -236,21 +220,11 @@ def scene_task_networks(shape: tuple[int, int, int]) -> tuple[str, ...]:
     images of ``shape`` (C, H, W), sorted: a network for grey 64 x 64 scenes does not judge colour
     scenes. Read from the zoo's checkpoint index (no weights loaded); a network whose file is not
     readable there is kept, so that loading it says what is wrong."""
-    from ..checkpoint import checkpoint_index
-    from ..zoo import task_path
-
-    c, h, w = shape
     out = []
     for name in registry.select("task", images="scenes"):
-        path = task_path(name)
-        info = checkpoint_index(path.parent).get(path.name) if path.parent.is_dir() else None
-        if info is not None and "error" not in info:
-            cfg = info.get("config") or {}
-            if cfg.get("in_channels", c) != c or tuple(cfg.get("image_hw", (h, w))) != (h, w):
-                continue
-            if "image_size" in cfg and not cfg["image_size"] == h == w:  # the detector's square scenes
-                continue
-        out.append(name)
+        seen = task_trained_on(name)
+        if seen is None or seen["shape"] in (None, tuple(shape)):
+            out.append(name)
     return tuple(out)
 
 
@@ -338,7 +312,7 @@ def run_point(system: System, images: torch.Tensor, labels: torch.Tensor, point:
     started = time.perf_counter()
     if scenes is None:
         tasks = item_task_networks(dataset, (c, h, w))
-        segmenter = SEGMENTATION_TASK if _trained_for(SEGMENTATION_TASK, dataset, (c, h, w)) else None
+        segmenter = SEGMENTATION_TASK if task_judges(SEGMENTATION_TASK, dataset, (c, h, w)) else None
         metrics = score_images(tx.received, images, labels, tasks=tasks, segmenter=segmenter)
         if tasks != (TRAINING_TASK, *HELD_OUT_TASKS):  # say which networks judged (none: other images)
             config = {**(config or {}), "task_networks": list(tasks)}

@@ -47,7 +47,7 @@ from ..errors import ConfigError
 from ..metrics import psnr_db
 from ..tasks import TRAINING_TASK
 from ..tasks.semantic import load_training_task, semantic_distortion, semantic_targets
-from ..training import TrainConfigBase, TrainingRun, check_task_fits
+from ..training import TrainConfigBase, TrainingRun, check_task_fits, task_fits
 from .model import DeepJSCC, JSCCConfig
 from .zoo import ARCH, CHECKPOINT_KIND
 
@@ -191,11 +191,14 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
         if not warm_start_compatible(JSCCConfig.from_dict(init["config"]["model"]), model.config):
             raise ConfigError(f"{cfg.init_from} has another architecture than this training config")
         model.load_state_dict(init["state_dict"])
-    check_task_fits(cfg.task, train)
-    targets, val_targets = semantic_targets(train, cfg.task), semantic_targets(val, cfg.task)
+    if cfg.lambda_s > 0:
+        check_task_fits(cfg.task, train)
+    judged = task_fits(cfg.task, train)  # the task's scores mean something on these images
+    targets, val_targets = ((semantic_targets(train, cfg.task), semantic_targets(val, cfg.task)) if judged
+                            else (train.labels, val.labels))
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
-    # Deep JSCC never needs the classifier but reports its scores when it is installed
-    monitor = task if task is not None else _maybe_task(cfg.task)
+    # Deep JSCC never needs the classifier but reports its scores when it is installed and judges these images
+    monitor = task if task is not None else (_maybe_task(cfg.task) if judged else None)
     channel = AnalogChannel(cfg.channel, normalize=False)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)

@@ -46,7 +46,7 @@ from ...distributed import DistContext, GlobalBatchSampler, RankBatch, shard_bou
 from ...errors import ConfigError
 from ...metrics import psnr_db
 from ...tasks import TRAINING_TASK, load_task_network, predict
-from ...training import TrainConfigBase, TrainingRun
+from ...training import TrainConfigBase, TrainingRun, check_task_fits, task_fits
 from ...zoo import task_path
 from .codec import LearnedCodec, freeze_entropy_tables, load_codec_state
 from .compressai_adapter import is_auxiliary, table_keys
@@ -213,8 +213,12 @@ def train_codec(cfg: TrainConfig, out: str | Path, *, resume: bool = False, prog
         init_from = cfg.init_from
         load_codec_state(model, ctx.run_on_main(lambda: load_checkpoint(init_from, kind="codec")["state_dict"]))
     model.to(dev)
-    # MSE-only training never needs the classifier, but reports its accuracy when it is there
-    task = load_task_network(cfg.task) if (cfg.lambda_s > 0 or task_path(cfg.task).exists()) else None
+    if cfg.lambda_s > 0:
+        check_task_fits(cfg.task, train)
+    # MSE-only training never needs the classifier, but reports its accuracy when it is there and
+    # judges these images (a Fashion-MNIST classifier says nothing about a user's photos)
+    task = (load_task_network(cfg.task)
+            if cfg.lambda_s > 0 or (task_path(cfg.task).exists() and task_fits(cfg.task, train)) else None)
     if task is not None:
         task.to(dev)
     main_params = [p for n, p in model.named_parameters() if not is_auxiliary(n)]

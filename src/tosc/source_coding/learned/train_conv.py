@@ -318,8 +318,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             raise ConfigError(f"{cfg.init_from} does not fit this architecture (missing "
                               f"{sorted(missing)[:3]}, unexpected {result.unexpected_keys[:3]})")
     if cfg.lambda_s > 0:
-        for name in task_names(cfg.task):
-            check_task_fits(name, train)
+        check_task_fits(cfg.task, train)
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
     aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
     context_params = [p for n, p in model.named_parameters() if n.startswith("ctx.")]
