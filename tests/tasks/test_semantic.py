@@ -102,3 +102,24 @@ def test_task_names_join_training_networks_and_never_a_held_out_one():
     assert isinstance(net, TaskEnsemble) and len(net.networks) == 3
     assert not any(p.requires_grad for p in net.parameters())
     assert net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_kl_feature_adds_the_relative_distance_of_learnt_features_only():
+    from tosc.tasks.semantic import FEATURE_WEIGHT
+
+    x, x_hat, labels = torch.rand(6, 1, 28, 28), torch.rand(6, 1, 28, 28), torch.zeros(6, dtype=torch.long)
+    cnn = load_training_task("classifier-cnn")
+    for net in load_training_task("classifier-mlp-train+classifier-linear-train").networks:
+        # no learnt features (an MLP; a linear model whose "features" only flatten the pixels): the KL alone
+        assert torch.equal(semantic_distortion(net, x_hat, x, labels, "kl-feature"),
+                           semantic_distortion(net, x_hat, x, labels, "kl"))
+    assert semantic_distortion(cnn, x, x, labels, "kl-feature").abs().max() < 1e-5
+    x_hat.requires_grad_(True)
+    both = semantic_distortion(cnn, x_hat, x, labels, "kl-feature")
+    kl = semantic_distortion(cnn, x_hat, x, labels, "kl")
+    with torch.no_grad():
+        clean, moved = cnn.features(x).flatten(1), cnn.features(x_hat).flatten(1)
+        expected = FEATURE_WEIGHT * (moved - clean).pow(2).sum(1) / clean.pow(2).sum(1)
+    assert torch.allclose(both - kl, expected, rtol=1e-4)
+    both.sum().backward()
+    assert x_hat.grad.abs().sum() > 0

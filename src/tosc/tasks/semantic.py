@@ -27,7 +27,10 @@ from .classifiers import check_training_task
 __all__ = ["SEMANTIC_KINDS", "TASK_JOIN", "task_names", "TaskEnsemble", "is_multilabel", "load_training_task",
            "semantic_targets", "semantic_distortion"]
 
-SEMANTIC_KINDS = ("ce", "kl")
+SEMANTIC_KINDS = ("ce", "kl", "kl-feature")
+#: weight of a network's relative feature distance in the "kl-feature" term (nats per unit of
+#: ||phi(x_hat) - phi(x)||^2 / ||phi(x)||^2): it halves the KL's fall with the rate at 0.5 bpp
+FEATURE_WEIGHT = 0.5
 # joins the task networks of an ensemble term in a training ``task`` setting: a task list,
 # not a system name (systems' "+" parts are read from the registry, never parsed)
 TASK_JOIN = "+"
@@ -97,7 +100,10 @@ def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Ten
 
     x_hat, x: N x C x H x W in [0, 1] (x_hat is clamped first). labels: int64 [N] (one class
     per image) or float [N, classes] in {0, 1} (multi-hot, for a multi-label task). kind:
-    "ce" (to the labels) or "kl" (from the task's output on x; labels unused). A
+    "ce" (to the labels) or "kl" (from the task's output on x; labels unused), or "kl-feature":
+    the KL plus ``FEATURE_WEIGHT`` times the relative squared distance of the network's learnt
+    features (its ``features`` module, where it has one with weights: a CNN's last feature maps)
+    between x_hat and x, a dense term that does not saturate once the decision is right. A
     :class:`TaskEnsemble` gives the mean of its networks' distortions.
     """
     if isinstance(task, TaskEnsemble):
@@ -115,4 +121,11 @@ def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Ten
         return F.cross_entropy(logits, labels, reduction="none")
     with torch.no_grad():
         target = F.log_softmax(task(x), dim=1)
-    return F.kl_div(F.log_softmax(logits, dim=1), target, log_target=True, reduction="none").sum(1)
+    kl = F.kl_div(F.log_softmax(logits, dim=1), target, log_target=True, reduction="none").sum(1)
+    features = getattr(task, "features", None)
+    if kind != "kl-feature" or features is None or not any(True for _ in features.parameters()):
+        return kl
+    with torch.no_grad():
+        clean = features(x).flatten(1)
+    moved = (features(x_hat.clamp(0, 1)).flatten(1) - clean).pow(2).sum(1)
+    return kl + FEATURE_WEIGHT * moved / (clean.pow(2).sum(1) + 1e-6)

@@ -57,7 +57,7 @@ class ConvTrainConfig(TrainConfigBase):
     # already at clean accuracy, stop paying PSNR for it
     semantic_lambda_cap: float = 0.0
     pixel_weight: float = 1.0  # 0 drops the pixel term: the task-only codec (rate + semantic distortion)
-    semantic: str = "ce"  # "ce" (cross-entropy to the label) or "kl" (to the task's output on x)
+    semantic: str = "ce"  # "ce" (cross-entropy to the label), "kl" (to the task's output on x) or "kl-feature" (KL plus learnt-feature distance)
     # one training network, or several joined with "+" ("classifier-cnn+classifier-mlp-train"):
     # the semantic term is then the mean of each network's own term (tosc.tasks.semantic.TaskEnsemble)
     task: str = "classifier-cnn"
