@@ -193,7 +193,7 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
         model.load_state_dict(init["state_dict"])
     if cfg.lambda_s > 0:
         check_task_fits(cfg.task, train)
-    judged = task_fits(cfg.task, train)  # the task's scores mean something on these images
+    judged = cfg.lambda_s > 0 or task_fits(cfg.task, train)  # the task's scores mean something on these images
     targets, val_targets = ((semantic_targets(train, cfg.task), semantic_targets(val, cfg.task)) if judged
                             else (train.labels, val.labels))
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
