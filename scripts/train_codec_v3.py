@@ -7,6 +7,12 @@
 
 Rerunning the same command resumes from the last checkpoint (written atomically every 200
 steps). See ``tosc.source_coding.learned.train_conv`` for the loss.
+
+Data parallel on several CPUs or GPUs: the same command under torchrun (``batch_size`` is the
+global batch; rank 0 alone writes), e.g.
+
+    .venv/bin/torchrun --standalone --nproc_per_node 4 scripts/train_codec_v3.py --device cuda \
+        --out runs/v3/mse-only.pt --set batch_size=256
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import sys
 
 import tosc  # noqa: F401
 from tosc.cli.script import exits_on_error
+from tosc.distributed import distributed_session
 from tosc.source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
 
 
@@ -26,6 +33,7 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="training settings (JSON values), e.g. epochs=16 lambda_s=0.05")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto (CUDA if present), cuda or cuda:N")
     args = parser.parse_args()
     settings = {}
     for item in args.set:
@@ -35,7 +43,10 @@ def main() -> int:
         except json.JSONDecodeError:
             settings[key] = value
     cfg = ConvTrainConfig.from_dict(settings)
-    print(json.dumps(train_conv_codec(cfg, args.out)))
+    with distributed_session(args.device) as ctx:
+        metrics = train_conv_codec(cfg, args.out, progress=ctx.is_main, context=ctx)
+        if ctx.is_main:
+            print(json.dumps({"checkpoint": args.out, "processes": ctx.world_size, "device": str(ctx.device), **metrics}))
     return 0
 
 

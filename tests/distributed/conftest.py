@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import torch
 
 from tosc.checkpoint import load_checkpoint
@@ -60,3 +63,19 @@ def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def kill_when_written(cmd: list[str], checkpoint: Path, timeout: float = 240) -> None:
+    """Start the torchrun command ``cmd``; as soon as ``checkpoint`` exists, SIGKILL the launcher
+    and all its workers at once (torchrun starts them in sessions of their own), as on a lost node."""
+    proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGKILL)
+    for worker in workers:
+        worker.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert workers and not alive

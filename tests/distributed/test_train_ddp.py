@@ -2,11 +2,8 @@
 
 import os
 import shutil
-import signal
 import subprocess
-import time
 
-import psutil
 import pytest
 import torch
 import torch.distributed as dist
@@ -15,7 +12,8 @@ from tosc.checkpoint import load_checkpoint
 from tosc.distributed import DistContext
 from tosc.source_coding.learned.train import TrainConfig, train_codec
 
-from .conftest import TINY, assert_same_weights, max_difference, env, free_port, run, standalone, torchrun_args, write_config
+from .conftest import (TINY, assert_same_weights, env, free_port, kill_when_written, max_difference, run, standalone,
+                       torchrun_args, write_config)
 
 # float summation order differs (one mean over 32 images vs two means over 16): measured
 # differences are about 1e-5 after 6 Adam steps
@@ -66,19 +64,7 @@ def test_two_processes_resume_after_sigkill(tmp_path):
 
     run(train(tmp_path / "whole.pt"))
     cmd = train(killed)
-    proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not killed.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    # the launcher and both workers (torchrun starts them in sessions of their own) die at
-    # once, as on a lost node
-    workers = psutil.Process(proc.pid).children(recursive=True)
-    proc.send_signal(signal.SIGKILL)
-    for worker in workers:
-        worker.send_signal(signal.SIGKILL)
-    proc.wait()
-    _, alive = psutil.wait_procs(workers, timeout=30)
-    assert workers and not alive
+    kill_when_written(cmd, killed)
     epochs_done = load_checkpoint(killed, kind="codec")["train_state"]["epoch"]
     assert epochs_done < 4, "the run finished before it could be killed; nothing was tested"
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]

@@ -16,7 +16,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
 from ..errors import InterruptedRun, ToscError
-from .app import app
+from .app import app, caused_by_interrupt
 
 __all__ = ["app", "main"]
 
@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         # usage errors (unknown option, bad value) follow the same one-line contract
         print(f"error: {exc.format_message()}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not caused_by_interrupt(exc):  # a bug: keep its traceback
+            raise
+        _close_progress_bars()
+        print("error: interrupted", file=sys.stderr)
+        return 130
     if isinstance(status, int) and status:  # Typer turns Ctrl-C inside a command into status 130
         if status == 130:
             print("error: interrupted", file=sys.stderr)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError, DataError, InterruptedRun
-from .app import app
+from .app import app, caused_by_interrupt
 
 # Decoding a .tosc file holds the decoded float images (N x C x H x W x 4 bytes) plus per-batch
 # work; batches keep the rest bounded whatever N is (see LearnedCodec.decode_file).
@@ -55,8 +55,10 @@ def train(
             if ctx.is_main:
                 typer.echo(json.dumps({"checkpoint": str(out), "processes": ctx.world_size,
                                        "device": str(ctx.device), **metrics}))
-    except KeyboardInterrupt:
-        raise InterruptedRun(training_saved(out)) from None
+    except BaseException as exc:
+        if caused_by_interrupt(exc):
+            raise InterruptedRun(training_saved(out)) from None
+        raise
 
 
 def read_settings(config: Optional[Path]) -> dict:

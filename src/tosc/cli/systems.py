@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError, InterruptedRun
-from .app import app
+from .app import app, caused_by_interrupt
 
 # Raw source values are 8-bit: a digital system never needs more bits per value, nor a CBR above
 # what carries 8 bits per value at its least efficient rate; twice that is refused as useless
@@ -132,8 +132,10 @@ def evaluate(
     try:
         _evaluate(out, systems, snr_db, cbr, channel, dataset, split, limit, seed, jobs, shard, merge, device,
                   residual_ber, root)
-    except KeyboardInterrupt:
-        raise InterruptedRun(evaluation_saved(out)) from None
+    except BaseException as exc:
+        if caused_by_interrupt(exc):
+            raise InterruptedRun(evaluation_saved(out)) from None
+        raise
 
 
 def _evaluate(out, systems, snr_db, cbr, channel, dataset, split, limit, seed, jobs, shard, merge, device,

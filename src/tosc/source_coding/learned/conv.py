@@ -260,7 +260,7 @@ class ConvCodec(nn.Module):
         table_sigma = self.scales[index.detach().long()]
         sigma = table_sigma + (index - index.detach()) * table_sigma * math.log(self.scales[1].item() / self.scales[0].item())
         if self.training:
-            y_tilde = y_s + torch.empty_like(y_s).uniform_(-0.5, 0.5)
+            y_tilde = y_s + self.training_noise(y_s)
         else:
             y_tilde = torch.round(y_s - means) + means
         y_likelihoods = gaussian_likelihood(self.gaussian, y_tilde, sigma, means)
@@ -269,6 +269,12 @@ class ConvCodec(nn.Module):
         bits_y = -y_likelihoods.log2().flatten(1).sum(1)
         bits_z = -z_likelihoods.log2().flatten(1).sum(1)
         return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}
+
+    @staticmethod
+    def training_noise(y_s: torch.Tensor) -> torch.Tensor:
+        """U(-0.5, 0.5) noise shaped like ``y_s`` (N x M x h x w), the rounding proxy of training. A
+        data-parallel trainer shadows it on its instance to draw the noise of the whole global batch."""
+        return torch.empty_like(y_s).uniform_(-0.5, 0.5)
 
     def aux_loss(self) -> torch.Tensor:
         return self.entropy_bottleneck.loss()

@@ -17,6 +17,14 @@ Determinism and resumption: the shuffle of epoch e comes from (seed, e), and the
 qualities of step s from (seed, e, s), so a run killed anywhere and resumed from its last
 checkpoint (written atomically every ``checkpoint_every`` steps and after each epoch) ends
 with the weights of an uninterrupted run.
+
+Data parallel (under torchrun, :mod:`tosc.distributed`): ``batch_size`` is the global batch.
+Every rank draws the same shuffle, flips, qualities and quantisation noise for the whole global
+batch (:class:`_GlobalBatchNoise`) and computes its own contiguous slice; each slice's loss is
+weighted by its share and DDP averages the gradients, so N processes take the steps of one
+process with the same batch size, up to float summation order. Rank 0 alone writes the
+checkpoint; a resume reads it on rank 0 and hands it to every rank. The logged running means
+are rank 0's slice.
 """
 
 from __future__ import annotations
@@ -25,10 +33,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import warnings
+
 import torch
+from compressai.entropy_models import EntropyBottleneck
 
 from ...checkpoint import load_checkpoint
 from ...data import load_dataset
+from ...distributed import DistContext, shard_bounds
 from ...errors import ConfigError
 from ...training import TrainConfigBase, TrainingRun, check_task_fits
 from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_distortion, semantic_targets, task_names
@@ -269,9 +281,67 @@ def _loss(model: ConvCodec | GlobalMode, task, x, labels, t, cfg: ConvTrainConfi
     return terms
 
 
-def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True) -> dict:
-    """Train (or resume) one codec v3 checkpoint at ``out``; returns the last logged means."""
-    run = TrainingRun(out, kind="codec", arch=cfg.arch, config=cfg, resume=resume, progress=progress)
+class _GlobalBatchNoise:
+    """The training noise of a model, drawn for the whole global batch on every rank.
+
+    One process draws, per step, CompressAI's ``uniform(-0.5, 0.5)`` for each entropy
+    bottleneck (shape C x 1 x N*S, batch-major in the last dimension) and the latent's noise
+    (N x M x h x w, :meth:`ConvCodec.training_noise`), in that order, from the global generator.
+    Here every rank draws the same tensors for the global batch of ``global_size`` images and
+    adds only its slice [lo, hi), so noise, like data, does not depend on how the batch is split.
+    """
+
+    def __init__(self, model: torch.nn.Module, global_size: int, lo: int, hi: int) -> None:
+        self.global_size, self.lo, self.hi = global_size, lo, hi
+        for module in model.modules():
+            if isinstance(module, EntropyBottleneck):
+                module.quantize = self._bottleneck_quantize(module)  # shadows the method on this instance
+        if isinstance(model, ConvCodec):
+            model.training_noise = self._latent_noise
+
+    def _latent_noise(self, y_s: torch.Tensor) -> torch.Tensor:
+        # uniform_ fills memory in order and empty_like keeps the layout (the convolutions may
+        # hand over channels-last latents), so the global draw takes y_s's layout too
+        layout = (torch.channels_last if not y_s.is_contiguous() and y_s.is_contiguous(memory_format=torch.channels_last)
+                  else torch.contiguous_format)
+        full = torch.empty((self.global_size, *y_s.shape[1:]), dtype=y_s.dtype, device=y_s.device, memory_format=layout)
+        return full.uniform_(-0.5, 0.5)[self.lo:self.hi]
+
+    def _bottleneck_quantize(self, bottleneck: EntropyBottleneck):
+        plain = type(bottleneck).quantize
+
+        def quantize(inputs: torch.Tensor, mode: str, means: torch.Tensor | None = None) -> torch.Tensor:
+            if mode != "noise":
+                return plain(bottleneck, inputs, mode, means)
+            per_image = inputs.shape[-1] // (self.hi - self.lo)
+            full = torch.empty((*inputs.shape[:-1], self.global_size * per_image), dtype=inputs.dtype,
+                               device=inputs.device).uniform_(-0.5, 0.5)
+            return inputs + full[..., self.lo * per_image:self.hi * per_image]
+
+        return quantize
+
+
+def _ddp_ignored(model: torch.nn.Module) -> list[str]:
+    """What DDP leaves alone: the quantiles (the auxiliary optimizer's; no gradient from the main
+    loss) and every buffer (constants in training; the integer tables are empty until frozen)."""
+    return [n for n, _ in model.named_parameters() if is_auxiliary(n)] + [n for n, _ in model.named_buffers()]
+
+
+def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = True, progress: bool = True,
+                     device: str | torch.device | None = "cpu", context: DistContext | None = None) -> dict:
+    """Train (or resume) one codec v3 checkpoint at ``out``; returns the last logged means.
+
+    ``device``: where to train (``cpu``, ``cuda``, ``auto``), ignored when ``context`` is given;
+    ``context``: the torchrun process group (:func:`tosc.distributed.distributed_session`;
+    default: the open one, if any, else one process). The checkpoint is written on the CPU.
+    """
+    run = TrainingRun(out, kind="codec", arch=cfg.arch, config=cfg, resume=resume, progress=progress, device=device,
+                      context=context)
+    ctx, dev = run.ctx, run.device
+    if cfg.batch_size < ctx.world_size:
+        raise ConfigError(f"batch size {cfg.batch_size} is smaller than the {ctx.world_size} processes sharing it "
+                          "(the batch size is global: each process takes batch_size / processes)")
+    lo, hi = shard_bounds(cfg.batch_size, ctx.rank, ctx.world_size)
     train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     c = train.shape[0]
     torch.manual_seed(cfg.seed)
@@ -280,8 +350,9 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         model = GlobalMode(cfg.global_config(c, train.shape[-2:]))
     else:
         model = ConvCodec(cfg.codec_config(c))
+    init_from = cfg.init_from
     if cfg.init_from and cfg.mode == "global":
-        source = load_checkpoint(cfg.init_from, kind="codec")
+        source = ctx.run_on_main(lambda: load_checkpoint(init_from, kind="codec"))
         if source.get("arch") == SINGLE_RATE_ARCH:  # a codec of the old family: its level by its lambda_p
             t = torch.tensor(math.log(source["config"]["train"]["lambda_p"] / cfg.lambda_min)
                              / math.log(cfg.lambda_max / cfg.lambda_min))
@@ -299,7 +370,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             except RuntimeError as exc:
                 raise ConfigError(f"{cfg.init_from} does not fit this global mode: {str(exc).splitlines()[0]}") from None
     elif cfg.init_from:
-        state = load_checkpoint(cfg.init_from, kind="codec", arch=ARCH)["state_dict"]
+        state = ctx.run_on_main(lambda: load_checkpoint(init_from, kind="codec", arch=ARCH)["state_dict"])
         # a shipped checkpoint may carry a global mode: trained (and attached) on its own
         state = {k: v for k, v in state.items() if not k.startswith("global_mode.")}
         state = _widen_z_prior(state, model)
@@ -320,6 +391,9 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     if cfg.lambda_s > 0:
         check_task_fits(cfg.task, train)
     task = load_training_task(cfg.task) if cfg.lambda_s > 0 else None
+    if task is not None:
+        task.to(dev)
+    model.to(dev)
     aux_params = [p for n, p in model.named_parameters() if is_auxiliary(n)]
     context_params = [p for n, p in model.named_parameters() if n.startswith("ctx.")]
     rest = [p for n, p in model.named_parameters() if not is_auxiliary(n) and not n.startswith("ctx.")]
@@ -339,11 +413,23 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         state_dict = ckpt["state_dict"]
         prepare_tables(model.entropy_bottleneck, state_dict, "entropy_bottleneck", required=False)
         model.load_state_dict(state_dict)
+        model.to(dev)  # (the optimizers' states follow their parameters' device)
         ts = ckpt["train_state"]
         opt.load_state_dict(ts["optimizer"])
         aux_opt.load_state_dict(ts["aux_optimizer"])
         sched.load_state_dict(ts["scheduler"])
         epoch, step, log = ts["epoch"], ts["step"], ts["log"]
+    net: torch.nn.Module = model
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # the first conv's weight grad (C_in = 1) has strides DDP's buckets do not copy as a view
+        warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
+        ctx.broadcast_(aux_params)
+        DDP._set_params_and_buffers_to_ignore_for_model(model, _ddp_ignored(model))
+        net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, forward_sync_buffers=False)
+        _GlobalBatchNoise(model, cfg.batch_size, lo, hi)
+    share = (hi - lo) / cfg.batch_size * ctx.world_size  # this slice's loss weight (DDP averages over ranks)
     # multi-hot targets for a multi-label task (semantic_distortion's multi-label branch)
     images, labels_all = train.images, semantic_targets(train, cfg.task) if task is not None else train.labels
     bar = run.bar(total=total, initial=epoch * steps_per_epoch + step, mininterval=5.0, leave=True,
@@ -355,26 +441,28 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
         model.train()
         while step < steps_per_epoch:
             torch.manual_seed(_step_seed(cfg.seed, epoch, step))
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x, labels = images[idx], labels_all[idx]
+            # the draws are the global batch's on every rank (CPU generator); each rank keeps its slice
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size][lo:hi]
+            x, labels = images[idx].to(dev), labels_all[idx].to(dev)
             if cfg.flip:
-                flip = torch.rand(len(x)) < 0.5
+                flip = (torch.rand(cfg.batch_size) < 0.5)[lo:hi].to(dev)
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             if cfg.mode == "global":  # its levels only
-                level = torch.randint(0, cfg.mode_levels, (len(x),))
+                level = torch.randint(0, cfg.mode_levels, (cfg.batch_size,))[lo:hi]
                 t, semantic_on = cfg.level_terms(level)
-                terms = _loss(model, task, x, labels, t, cfg, model_t=level.float() / (cfg.mode_levels - 1),
-                              semantic_on=semantic_on)
+                terms = _loss(net, task, x, labels, t.to(dev), cfg,
+                              model_t=(level.float() / (cfg.mode_levels - 1)).to(dev), semantic_on=semantic_on.to(dev))
             else:
-                t = torch.rand(len(x))
-                terms = _loss(model, task, x, labels, t, cfg)
+                t = torch.rand(cfg.batch_size)[lo:hi].to(dev)
+                terms = _loss(net, task, x, labels, t, cfg)
             opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
+            (terms["loss"] if share == 1.0 else terms["loss"] * share).backward()
             torch.nn.utils.clip_grad_norm_(main_params, 1.0)
             opt.step()
             sched.step()
             aux_opt.zero_grad(set_to_none=True)
             model.aux_loss().backward()
+            ctx.average_grads_(aux_params)
             aux_opt.step()
             step += 1
             bar.update(1)
@@ -393,11 +481,14 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             if step % cfg.checkpoint_every == 0 or step == steps_per_epoch:
                 log.append({"epoch": epoch, "step": step, **running})
                 at_end = step == steps_per_epoch
-                run.save(state_dict=model.state_dict(), config={"codec": model.config.to_dict()},
-                         metrics=log[-1], variant=cfg.variant,
+                run.save(state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                         config={"codec": model.config.to_dict()}, metrics=log[-1], variant=cfg.variant,
+                         processes=ctx.world_size,
                          train_state={"optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
                                       "scheduler": sched.state_dict(), "epoch": epoch + 1 if at_end else epoch,
                                       "step": 0 if at_end else step, "log": log})
+        run.check_finite(model, epoch)  # the same verdict on every rank
+        ctx.check_in_sync(list(model.parameters()))
         epoch, step = epoch + 1, 0
     bar.close()
     return log[-1] if log else {}
