@@ -14,6 +14,13 @@
    CPU encoder (latents within float error of a rounding boundary may round the other way;
    such a stream is still a valid stream that decodes exactly), and the same under bfloat16
    autocast on CUDA: the measurement that decides whether mixed precision may be used.
+5. Codec v3: trains it (full size, the semantic term on) for ``--v3-steps`` steps on the device
+   (images/s); then, with the shipped ``tosc-sr-v3``, writes one ``.tosc`` file per mode
+   (transform, predictive and global quality indices) with the transforms on the device, and
+   checks that a CPU-only ``tosc decode`` process gives the images of an in-process CPU decode
+   bit for bit, and that decoding on the device differs from the CPU by at most one grey level
+   (the entropy decoding and the integer hyper-decoder run on the CPU whatever the device; only
+   the float synthesis moves), reporting the share of images that are identical.
 
 Exit status: 0 every check passed, 1 a check failed.
 """
@@ -35,6 +42,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=20000, help="training images (one epoch)")
     parser.add_argument("--test", type=int, default=2000, help="test images to code")
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--v3-steps", type=int, default=200, help="codec v3 training steps (global batch --batch)")
     args = parser.parse_args()
 
     import numpy as np
@@ -100,10 +108,66 @@ def main() -> int:
         same_amp = np.mean([a == b for a, b in zip(amp, on_cpu.encode(images))])
         print(f"streams byte-identical under bfloat16 autocast: {100 * same_amp:.2f}% "
               "(below 100%: mixed precision changes the bitstream, so tosc leaves it off)")
+    failures += check_codec_v3(device, args.out, images, args.batch, args.v3_steps)
     for failure in failures:
         print(f"FAILED: {failure}")
     print("gpu_check: " + ("all checks passed" if not failures else f"{len(failures)} check(s) failed"))
     return 1 if failures else 0
+
+
+def check_codec_v3(device, out: Path, images, batch: int, steps: int) -> list[str]:
+    """Step 5 of the module docstring; returns the failures."""
+    import torch
+
+    from tosc.io import load_image_arrays
+    from tosc.source_coding.learned.conv import QUALITY_LEVELS
+    from tosc.source_coding.learned.conv_codec import ConvLearnedCodec
+    from tosc.source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
+
+    cfg = ConvTrainConfig(epochs=1, train_images=steps * batch, batch_size=batch, lambda_s=0.05, semantic="kl")
+    started = time.perf_counter()
+    train_conv_codec(cfg, out / "gpu-check-v3.pt", resume=False, progress=False, device=device)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    train_s = time.perf_counter() - started
+    print(f"codec v3 training: {steps * batch / train_s:.0f} images/s ({steps} steps of {batch})")
+
+    failures = []
+    on_device = ConvLearnedCodec.load("tosc-sr-v3", device=device)
+    on_cpu = ConvLearnedCodec.load("tosc-sr-v3", device="cpu")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    first_predictive, first_global = QUALITY_LEVELS, on_cpu.global_first
+    for mode, quality in (("transform", 64), ("predictive", (first_predictive + first_global) // 2),
+                          ("global", (first_global + on_cpu.quality_levels) // 2)):
+        if on_cpu.mode_of(torch.tensor([quality]).numpy())[0] != ("transform", "predictive", "global").index(mode):
+            failures.append(f"quality {quality} is not a {mode}-mode index of tosc-sr-v3")
+            continue
+        started = time.perf_counter()
+        data = on_device.encode_file(images, quality)
+        encode_s = time.perf_counter() - started
+        path = out / f"device-v3-{mode}.tosc"
+        path.write_bytes(data)
+        decoded_npz = out / f"decoded-v3-{mode}.npz"
+        proc = subprocess.run([sys.executable, "-m", "tosc", "decode", str(path), "--model", "tosc-sr-v3", "-o",
+                               str(decoded_npz)], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            failures.append(f"codec v3 ({mode}): tosc decode on the CPU failed: {proc.stderr.strip()[-500:]}")
+            continue
+        cpu = on_cpu.decode_file(data)
+        process_same = torch.equal(torch.from_numpy(load_image_arrays(decoded_npz)["images"]), cpu)
+        if not process_same:
+            failures.append(f"codec v3 ({mode}): the decoding process and an in-process CPU decode disagree")
+        dev = on_device.decode_file(data)
+        levels = (dev - cpu).abs().max().item() * 255
+        same = (dev == cpu).flatten(1).all(1).float().mean().item()
+        if levels > 1.5:
+            failures.append(f"codec v3 ({mode}): decoding on {device.type} differs from the CPU by {levels:.0f} grey levels")
+        streams_same = sum(a == b for a, b in zip(on_device.encode(images, quality), on_cpu.encode(images, quality)))
+        print(f"codec v3 {mode} (quality {quality}): encoding on {device.type} {len(images) / encode_s:.0f} images/s; "
+              f"CPU process decode {'identical' if process_same else 'DIFFERENT'}; {device.type} decode equal to the "
+              f"CPU's for {100 * same:.2f}% of images (max {levels:.0f} grey level); streams byte-identical to the "
+              f"CPU encoder's {100 * streams_same / len(images):.2f}%")
+    return failures
 
 
 if __name__ == "__main__":

@@ -21,8 +21,11 @@ def test_without_a_gpu_it_says_so_and_exits_3():
 @pytest.mark.slow
 def test_the_checks_pass_on_the_cpu_path(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--out",
-                           str(tmp_path), "--images", "256", "--test", "64"], capture_output=True, text=True,
+                           str(tmp_path), "--images", "256", "--test", "64", "--v3-steps", "4"], capture_output=True, text=True,
                           env=env(), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "symbols identical" in proc.stdout and "all checks passed" in proc.stdout
     assert "images/s" in proc.stdout and (tmp_path / "device.tosc").stat().st_size > 0
+    for mode in ("transform", "predictive", "global"):  # codec v3, one file per mode
+        assert f"codec v3 {mode} " in proc.stdout and "CPU process decode identical" in proc.stdout
+        assert (tmp_path / f"device-v3-{mode}.tosc").stat().st_size > 0
