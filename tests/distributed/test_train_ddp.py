@@ -39,7 +39,8 @@ def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(tmp_path
     cfg = dict(epochs=2, **TINY)
     reference = train_codec(TrainConfig(**cfg), tmp_path / "one.pt", progress=False)
     config = write_config(tmp_path / "cfg.json", **cfg)
-    out = run(standalone(2) + ["-m", "tosc", "train", "--config", str(config), "--out", str(tmp_path / "two.pt"),
+    out = run(standalone(2) + ["-m", "tosc", "train", "--codec", "family", "--config", str(config), "--out",
+                               str(tmp_path / "two.pt"),
                                "--device", "cpu"])
     assert_same_weights(tmp_path / "one.pt", tmp_path / "two.pt", atol=ATOL)
     two = load_checkpoint(tmp_path / "two.pt", kind="codec")
@@ -60,7 +61,8 @@ def test_two_processes_resume_after_sigkill(tmp_path):
     killed = tmp_path / "killed.pt"
 
     def train(out):
-        return standalone(2) + ["-m", "tosc", "train", "--config", str(config), "--out", str(out), "--device", "cpu"]
+        return standalone(2) + ["-m", "tosc", "train", "--codec", "family", "--config", str(config), "--out", str(out),
+                                "--device", "cpu"]
 
     run(train(tmp_path / "whole.pt"))
     cmd = train(killed)
@@ -95,7 +97,8 @@ def test_two_nodes_on_localhost_train_together(tmp_path):
     for node in (0, 1):
         launcher = torchrun_args(1, "--nnodes", "2", "--node_rank", str(node), "--rdzv_backend", "c10d",
                                  "--rdzv_endpoint", f"localhost:{port}", "--rdzv_id", "tosc-test")
-        procs.append(subprocess.Popen(launcher + ["-m", "tosc", "train", "--config", str(config), "--out",
+        procs.append(subprocess.Popen(launcher + ["-m", "tosc", "train", "--codec", "family", "--config", str(config),
+                                                  "--out",
                                                   str(tmp_path / "nodes.pt"), "--device", "cpu"],
                                       env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = [p.communicate(timeout=300) for p in procs]

@@ -131,7 +131,7 @@ COMMANDS = [
     ("channel mcs", [("number", "--snr-step"), ("int", "--codeword-bits")]),
 ]
 EXTRA = {"theory": ["--quiet", "--betas", "2", "--distortions", "2", "--max-iter", "20"],
-         "train": ["--device", "cpu", "--batch-size", "8"], "transmit": [], "evaluate": []}
+         "train": ["--codec", "family", "--device", "cpu", "--batch-size", "8"], "transmit": [], "evaluate": []}
 OPTIONAL = {"--lr", "--lambda-p", "--init-from", "--jobs", "--lams", "--snr-step",
             "--codeword-bits", "--epochs"}
 

@@ -218,8 +218,9 @@ def test_huge_declared_npz_is_refused_from_its_header(tmp_path):
 
 def test_train_settings_nan_wrong_types_and_lists(tmp_path, capsys):
     out = str(tmp_path / "c.pt")
-    for flags, fragment in ((["--lr", "nan"], "finite"), (["--lambda-p", "nan"], "finite"),
-                            (["--lambda-p", "inf"], "finite"), (["--lambda-s", "-inf"], "finite")):
+    for flags, fragment in ((["--lr", "nan"], "finite"), (["--codec", "family", "--lambda-p", "nan"], "finite"),
+                            (["--codec", "family", "--lambda-p", "inf"], "finite"), (["--lambda-s", "-inf"], "finite"),
+                            (["--lambda-p", "40"], "add --codec family"), (["--codec", "v4"], "v3 or family")):
         assert main(["train", "--out", out, *flags]) == 2
         _one_error_line(capsys, fragment)
     configs = {"wrong.toml": ('epochs = "abc"\n', "epochs: must be an integer"),
@@ -428,7 +429,8 @@ def test_ctrl_c_during_train_exits_130_and_says_how_to_resume(tmp_path):
     config.write_text(json.dumps(dict(train_images=768, eval_images=64, batch_size=32, latent_dim=16, width=8,
                                       lambda_p=50.0, epochs=50, seed=4)))
     out = tmp_path / "c.pt"
-    proc = subprocess.Popen(_tosc("train", "--out", str(out), "--config", str(config), "--device", "cpu"), env=ENV,
+    proc = subprocess.Popen(_tosc("train", "--codec", "family", "--out", str(out), "--config", str(config), "--device",
+                                  "cpu"), env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=_default_sigint)
     _wait_for(out.exists, proc)
@@ -477,8 +479,8 @@ def test_diverging_training_is_an_error_line(tmp_path, capsys):
     config = tmp_path / "quick.json"
     config.write_text(json.dumps({"train_images": 64, "eval_images": 16, "batch_size": 8, "latent_dim": 16,
                                   "width": 8}))
-    assert main(["train", "--out", str(tmp_path / "c.pt"), "--config", str(config), "--lr", "5", "--epochs", "2",
-                 "--device", "cpu"]) == 2
+    assert main(["train", "--codec", "family", "--out", str(tmp_path / "c.pt"), "--config", str(config), "--lr", "5",
+                 "--epochs", "2", "--device", "cpu"]) == 2
     _one_error_line(capsys, "diverged", "lr 5")
 
 

@@ -89,7 +89,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path,
     config = tmp_path / "train.json"
     config.write_text(json.dumps(SETTINGS))
     out = tmp_path / "codec.pt"
-    proc = subprocess.Popen(_tosc("train", "--config", str(config), "--out", str(out)), env=ENV,
+    proc = subprocess.Popen(_tosc("train", "--codec", "family", "--config", str(config), "--out", str(out)), env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait(lambda: _writes(out) != (), proc)  # epoch 1 is checkpointed
     first = _writes(out)
@@ -122,7 +122,8 @@ def test_repeated_random_kills_still_end_at_the_uninterrupted_weights(tmp_path):
     rng = random.Random(0)
     kills = 0
     for attempt in range(3 * settings_["epochs"]):
-        args = ["train", "--config", str(config), "--out", str(out)] + (["--resume"] if out.exists() else [])
+        args = ["train", "--codec", "family", "--config", str(config), "--out", str(out)]
+        args += ["--resume"] if out.exists() else []
         proc = subprocess.Popen(_tosc(*args), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if attempt == 0:
             time.sleep(rng.uniform(0.5, 3.0))  # during imports and data loading
@@ -219,7 +220,7 @@ def test_corrupt_resume_checkpoint_is_a_clear_error(tmp_path, capsys):
     config.write_text(json.dumps(SETTINGS))
     out = tmp_path / "codec.pt"
     out.write_bytes(b"PK\x03\x04" + os.urandom(500))
-    assert main(["train", "--config", str(config), "--out", str(out), "--resume"]) == 2
+    assert main(["train", "--codec", "family", "--config", str(config), "--out", str(out), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {out}: not a readable checkpoint") and err.count("\n") == 1
     with pytest.raises(CorruptFileError):

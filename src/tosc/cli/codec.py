@@ -19,8 +19,11 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (rewritten atomically each epoch)."),
     config: Optional[Path] = typer.Option(None, help="JSON or TOML file of training settings; flags override it."),
     dataset: Optional[str] = typer.Option(None, help="Dataset name (default fashion-mnist)."),
-    lambda_p: Optional[float] = typer.Option(None, "--lambda-p", help="Weight of the pixel MSE."),
-    lambda_s: Optional[float] = typer.Option(None, "--lambda-s", help="Weight of the task cross-entropy (0: MSE-only)."),
+    codec: str = typer.Option("v3", "--codec", help="v3: codec v3, one variable-rate model (what tosc-sr, "
+                              "mse-only and task-only run); family: one single-rate codec of the old family."),
+    lambda_p: Optional[float] = typer.Option(None, "--lambda-p", help="Weight of the pixel MSE (family only: v3 "
+                                             "learns every rate, lambda_min..lambda_max)."),
+    lambda_s: Optional[float] = typer.Option(None, "--lambda-s", help="Weight of the semantic term (0: MSE-only)."),
     epochs: Optional[int] = typer.Option(None),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     lr: Optional[float] = typer.Option(None),
@@ -30,28 +33,37 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint at --out."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda or cuda:N."),
 ) -> None:
-    """Train a codec with L = bpp + lambda_p * MSE + lambda_s * CE(task(x_hat)).
+    """Train a codec with L = bpp + lambda_p * MSE + lambda_s * D_semantic(task, x, x_hat).
 
-    Under torchrun every process trains one data-parallel replica (gloo on CPU, nccl on CUDA);
-    --batch-size is the global batch, split evenly over the processes; rank 0 alone writes.
+    --codec v3 (default) trains one checkpoint for every rate, lambda_p drawn per image over
+    lambda_min..lambda_max (settings: tosc.source_coding.learned.train_conv.ConvTrainConfig);
+    --codec family one single-rate codec at --lambda-p. Under torchrun every process trains one
+    data-parallel replica (gloo on CPU, nccl on CUDA); --batch-size is the global batch, split
+    evenly over the processes; rank 0 alone writes.
     """
     import json
 
     from ..io import check_output_file
 
+    if codec not in ("v3", "family"):
+        raise ConfigError(f"--codec must be v3 or family, got {codec!r}")
     settings = read_settings(config)
     # resuming rewrites the checkpoint it reads; otherwise --out must not be one of the inputs
     check_output_file(out, inputs=(config, init_from))
     from ..distributed import distributed_session
-    from ..source_coding.learned.train import TrainConfig, train_codec
 
-    flags = {"dataset": dataset, "lambda_p": lambda_p, "lambda_s": lambda_s, "epochs": epochs, "batch_size": batch_size,
+    flags = {"dataset": dataset, "lambda_s": lambda_s, "epochs": epochs, "batch_size": batch_size,
              "lr": lr, "seed": seed, "init_from": str(init_from) if init_from else None, "root": root}
+    if codec == "family":
+        flags["lambda_p"] = lambda_p
+    elif lambda_p is not None:
+        raise ConfigError("--lambda-p sets the one rate of a family codec; codec v3 learns every rate (set "
+                          "lambda_min and lambda_max in --config), or add --codec family")
     settings.update({k: v for k, v in flags.items() if v is not None})
-    cfg = TrainConfig.from_dict(settings)
+    cfg, train_fn = _training_config(codec, settings)
     try:
         with distributed_session(device) as ctx:
-            metrics = train_codec(cfg, out, resume=resume, progress=ctx.is_main, context=ctx)
+            metrics = train_fn(cfg, out, resume=resume, progress=ctx.is_main, context=ctx)
             if ctx.is_main:
                 typer.echo(json.dumps({"checkpoint": str(out), "processes": ctx.world_size,
                                        "device": str(ctx.device), **metrics}))
@@ -59,6 +71,38 @@ def train(
         if caused_by_interrupt(exc):
             raise InterruptedRun(training_saved(out)) from None
         raise
+
+
+def _training_config(codec: str, settings: dict):
+    """(config, trainer) of ``codec`` from ``settings``; a setting only the other codec has is
+    one error line that names the --codec to use."""
+    import dataclasses
+
+    from ..source_coding.learned.train import TrainConfig, train_codec
+    from ..source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
+
+    own, other, other_name = ((ConvTrainConfig, TrainConfig, "family") if codec == "v3"
+                              else (TrainConfig, ConvTrainConfig, "v3"))
+    names = {f.name for f in dataclasses.fields(own)}
+    foreign = sorted(k for k in settings if k not in names and k in {f.name for f in dataclasses.fields(other)})
+    if foreign:
+        raise ConfigError(f"{', '.join(foreign)}: setting(s) of the {other_name} codec, not of codec {codec}; "
+                          f"add --codec {other_name} to train that one")
+    if codec == "v3" and settings.get("init_from") and settings.get("mode", "transform") == "transform":
+        from ..checkpoint import load_checkpoint
+        from ..source_coding.learned.train_conv import ARCH
+
+        # a warm start keeps the source's architecture unless a setting changes it (the shipped
+        # models have 8 z bands and the graded index, not the defaults)
+        source = load_checkpoint(settings["init_from"], kind="codec")
+        if source.get("arch") == ARCH:
+            shape = (source.get("config") or {}).get("codec") or {}
+            settings = {**{k: shape[k] for k in V3_ARCHITECTURE if k in shape}, **settings}
+    return own.from_dict(settings), (train_conv_codec if codec == "v3" else train_codec)
+
+
+# codec v3 settings that fix the network's shape (ConvCodecConfig), read from a warm start's checkpoint
+V3_ARCHITECTURE = ("width", "latent_channels", "hyper_channels", "hyper_width", "z_bands", "quality_code", "context")
 
 
 def read_settings(config: Optional[Path]) -> dict:
@@ -89,7 +133,10 @@ def training_saved(out: Path) -> str:
     try:
         state = load_checkpoint(out).get("train_state") or {}
     except CorruptFileError:
-        return f"interrupted before the first epoch ended; nothing was saved at {out}: run the command again"
+        return f"interrupted before the first checkpoint; nothing was saved at {out}: run the command again"
+    if state.get("step"):  # codec v3 saves inside an epoch too
+        return (f"interrupted; {out} holds {state.get('epoch', '?')} epoch(s) and {state['step']} step(s) of the "
+                "next (the steps after them are lost): continue with the same command plus --resume")
     return (f"interrupted; {out} holds epoch {state.get('epoch', '?')} (the partial epoch is lost): "
             "continue with the same command plus --resume")
 

@@ -350,6 +350,45 @@ def test_cli_encodes_and_decodes_with_a_v3_checkpoint(tiny_codec, tmp_path, fash
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_tosc_train_trains_codec_v3_by_default_and_resumes(tmp_path, capsys):
+    """`tosc train` trains codec v3 (what tosc-sr runs); family settings or --lambda-p name the
+    --codec to use in one line; --resume continues a finished run without a step more."""
+    import json
+
+    from tosc.checkpoint import load_checkpoint
+    from tosc.cli import main
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(dict(epochs=1, batch_size=16, train_images=32, **TINY)))
+    out = tmp_path / "v3.pt"
+    assert main(["train", "--out", str(out), "--config", str(config), "--device", "cpu", "--lambda-s", "0.05"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ckpt = load_checkpoint(out, kind="codec")
+    assert ckpt["arch"] == "conv-codec-v3" and ckpt["variant"] == "tosc-sr" and result["processes"] == 1
+    assert ckpt["train_state"]["epoch"] == 1
+    before = ckpt["state_dict"]["g_a.0.weight"].clone()
+    assert main(["train", "--out", str(out), "--config", str(config), "--device", "cpu", "--lambda-s", "0.05",
+                 "--resume"]) == 0
+    assert torch.equal(load_checkpoint(out, kind="codec")["state_dict"]["g_a.0.weight"], before)
+    # a warm start takes the source's shape unless a setting changes it
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(dict(epochs=1, batch_size=16, train_images=32)))
+    assert main(["train", "--out", str(tmp_path / "warm.pt"), "--config", str(plain), "--init-from", str(out),
+                 "--device", "cpu"]) == 0
+    warm = load_checkpoint(tmp_path / "warm.pt", kind="codec")
+    assert warm["config"]["codec"]["width"] == TINY["width"] and warm["variant"] == "mse-only"
+    capsys.readouterr()
+    family = tmp_path / "family.json"
+    family.write_text(json.dumps({"latent_dim": 16, "eval_images": 8}))
+    for args, fragment in ((["--config", str(family)], "eval_images, latent_dim: setting(s) of the family codec"),
+                           (["--lambda-p", "40"], "add --codec family"),
+                           (["--codec", "family", "--config", str(config)], "setting(s) of the v3 codec")):
+        assert main(["train", "--out", str(tmp_path / "x.pt"), *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_z_band_of_t_matches_the_coders_integer_band():
     from tosc.source_coding.learned.conv import quality_band
 
