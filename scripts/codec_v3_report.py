@@ -184,6 +184,9 @@ def main() -> None:
                              "images instead of encoding them again; for comparing checkpoints quickly, not for "
                              "the README's report (which measures everything in one run)")
     parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--split", choices=("test", "validation"), default="test",
+                        help="Fashion-MNIST split (validation: 6,000 images held out of training, for choosing "
+                             "a setting before the test set judges it)")
     parser.add_argument("--jobs", type=int, default=2, help="processes for the classic encodes")
     parser.add_argument("--warm-only", action="store_true",
                         help="only fill the disk cache with the classic encodes (resumable), then exit")
@@ -220,7 +223,7 @@ def main() -> None:
     from tosc.tasks import HELD_OUT_TASKS, TRAINING_TASK, accuracy, load_task_network
 
     started = time.time()
-    test = load_dataset("fashion-mnist", "test", limit=args.limit)
+    test = load_dataset("fashion-mnist", args.split, limit=args.limit)
     x, labels = test.images, test.labels
     classic_names = args.classic if args.classic is not None else registry.select("codec", family="classic")
     if args.warm_only or (args.jobs > 1 and not args.classic_from):
@@ -289,7 +292,8 @@ def main() -> None:
         import json
 
         earlier = json.loads(Path(args.classic_from).read_text())
-        if earlier.get("images") != n or earlier["config"].get("limit") != args.limit:
+        if (earlier.get("images") != n or earlier["config"].get("limit") != args.limit
+                or earlier["config"].get("split", "test") != args.split):
             raise SystemExit(f"error: {args.classic_from} holds a report of other images "
                              f"({earlier.get('images')}, not {n})")
         missing = [name for name in classic_names if name not in earlier["rows"]]
