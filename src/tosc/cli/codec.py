@@ -16,7 +16,8 @@ from .app import app, caused_by_interrupt
 
 @app.command("train")
 def train(
-    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (rewritten atomically each epoch)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (rewritten atomically after each epoch; "
+                             "v3 also every checkpoint_every steps)."),
     config: Optional[Path] = typer.Option(None, help="JSON or TOML file of training settings; flags override it."),
     dataset: Optional[str] = typer.Option(None, help="Dataset name (default fashion-mnist)."),
     codec: str = typer.Option("v3", "--codec", help="v3: codec v3, one variable-rate model (what tosc-sr, "
