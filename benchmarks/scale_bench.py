@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""Scaling out on one machine: 1 process against 2, for codec training and an evaluation grid.
+"""Scaling out on one machine: 1 process against 2, for codec training (the family codec and
+codec v3) and an evaluation grid.
 
     .venv/bin/python benchmarks/scale_bench.py [--images 4096] [--batch 64] [--grid-limit 100]
 
 Training: the same codec (full size, TOSC-SR loss) for one epoch over ``--images`` images,
 once as a plain process (global batch B) and once under ``torchrun --nproc_per_node 2``
-(DDP over gloo, B/2 per process: the same steps). Grid: the same operating points once in
+(DDP over gloo, B/2 per process: the same steps); likewise codec v3 (full size, the shipped
+ensemble semantic term) for one epoch over ``--images`` images. Grid: the same operating points once in
 one process and once under torchrun as 2 slices merged by rank 0. Each worker starts its
 clock after imports, data loading and the process group are ready (a barrier), so the
 ratios compare the work, not Python start-up. Every process uses one torch thread.
@@ -44,6 +46,17 @@ def _worker(args: argparse.Namespace) -> None:
             metrics = train_codec(cfg, Path(args.out) / "codec.pt", progress=False, context=ctx)
             elapsed = time.perf_counter() - started
             result = {"seconds": elapsed, "images_per_s": args.images / elapsed, "bpp": metrics["bpp"]}
+        elif args.worker == "train-v3":
+            from tosc.source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
+
+            cfg = ConvTrainConfig(epochs=1, train_images=args.images, batch_size=args.batch, lambda_s=0.1,
+                                  semantic="kl", semantic_exponent=1.0, semantic_lambda_cap=1000,
+                                  task="classifier-cnn+classifier-mlp-train+classifier-linear-train")
+            ctx.barrier()
+            started = time.perf_counter()
+            train_conv_codec(cfg, Path(args.out) / "v3.pt", resume=False, progress=False, context=ctx)
+            elapsed = time.perf_counter() - started
+            result = {"seconds": elapsed, "images_per_s": args.images / elapsed}
         else:
             from fractions import Fraction
 
@@ -84,7 +97,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4096, help="training images (one epoch)")
     parser.add_argument("--batch", type=int, default=64, help="global batch size")
     parser.add_argument("--grid-limit", type=int, default=100, help="test images per operating point")
-    parser.add_argument("--worker", choices=("train", "grid"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("train", "train-v3", "grid"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -92,7 +105,7 @@ def main() -> None:
         return
     print(f"{os.cpu_count()} CPU cores, load average before: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {(kind, n): _launch(kind, n, args, Path(tmp) / f"{kind}{n}") for kind in ("train", "grid")
+        runs = {(kind, n): _launch(kind, n, args, Path(tmp) / f"{kind}{n}") for kind in ("train", "train-v3", "grid")
                 for n in (1, 2)}
     t1, t2 = runs[("train", 1)], runs[("train", 2)]
     g1, g2 = runs[("grid", 1)], runs[("grid", 2)]
@@ -100,6 +113,11 @@ def main() -> None:
     print(f"  1 process  : {t1['images_per_s']:8.1f} images/s ({t1['seconds']:.1f} s)")
     print(f"  2 processes: {t2['images_per_s']:8.1f} images/s ({t2['seconds']:.1f} s, DDP over gloo)")
     print(f"  ratio 2/1 throughput: {t2['images_per_s'] / t1['images_per_s']:.2f}")
+    v1, v2 = runs[("train-v3", 1)], runs[("train-v3", 2)]
+    print(f"training, {args.images} images, global batch {args.batch}, codec v3 (full size, ensemble semantic term):")
+    print(f"  1 process  : {v1['images_per_s']:8.1f} images/s ({v1['seconds']:.1f} s)")
+    print(f"  2 processes: {v2['images_per_s']:8.1f} images/s ({v2['seconds']:.1f} s, DDP over gloo)")
+    print(f"  ratio 2/1 throughput: {v2['images_per_s'] / v1['images_per_s']:.2f}")
     print(f"evaluation grid, {g1['points']} operating points x {args.grid_limit} images:")
     print(f"  1 shard  : {g1['seconds']:.1f} s")
     print(f"  2 shards : {g2['seconds']:.1f} s (torchrun, merged by rank 0; {g2['points']} points)")
