@@ -21,6 +21,7 @@
    bit for bit, and that decoding on the device differs from the CPU by at most one grey level
    (the entropy decoding and the integer hyper-decoder run on the CPU whatever the device; only
    the float synthesis moves), reporting the share of images that are identical.
+6. Deep JSCC (the semantic term on) trains for one epoch over ``--images`` images on the device.
 
 Exit status: 0 every check passed, 1 a check failed.
 """
@@ -109,6 +110,7 @@ def main() -> int:
         print(f"streams byte-identical under bfloat16 autocast: {100 * same_amp:.2f}% "
               "(below 100%: mixed precision changes the bitstream, so tosc leaves it off)")
     failures += check_codec_v3(device, args.out, images, args.batch, args.v3_steps)
+    failures += check_jscc(device, args.out, args.images)
     for failure in failures:
         print(f"FAILED: {failure}")
     print("gpu_check: " + ("all checks passed" if not failures else f"{len(failures)} check(s) failed"))
@@ -168,6 +170,22 @@ def check_codec_v3(device, out: Path, images, batch: int, steps: int) -> list[st
               f"CPU's for {100 * same:.2f}% of images (max {levels:.0f} grey level); streams byte-identical to the "
               f"CPU encoder's {100 * streams_same / len(images):.2f}%")
     return failures
+
+
+def check_jscc(device, out: Path, images: int) -> list[str]:
+    """Step 6: Deep JSCC with the semantic term trains on the device (the channel noise is drawn on
+    the CPU from the seeded generators; validation runs on a CPU copy)."""
+    import math
+
+    from tosc.jscc.train import JSCCTrainConfig, train_jscc
+
+    cfg = JSCCTrainConfig(epochs=1, train_images=images, eval_images=200, lambda_s=0.05)
+    started = time.perf_counter()
+    metrics = train_jscc(cfg, out / "gpu-check-jscc.pt", progress=False, device=device)
+    seconds = time.perf_counter() - started
+    print(f"deep JSCC training: {images / seconds:.0f} images/s ({images} images, {seconds:.1f} s incl. validation), "
+          f"validation PSNR {metrics['psnr_db']:.2f} dB")
+    return [] if math.isfinite(metrics["psnr_db"]) else ["deep JSCC trained on the device gives a non-finite PSNR"]
 
 
 if __name__ == "__main__":

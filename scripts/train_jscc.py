@@ -50,6 +50,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="train only these names (deep-jscc-base, deep-jscc, tosc-sr-analog)")
     parser.add_argument("--work", type=Path, default=Path("runs/jscc"), help="folder for resumable checkpoints")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto (CUDA if present), cuda or cuda:N")
     args = parser.parse_args()
 
     import torch
@@ -65,7 +66,8 @@ def main() -> int:
         if base is not None:
             settings = {**settings, "init_from": str(args.work / f"{base}.pt")}
         started = time.time()
-        metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True, progress=not args.no_progress)
+        metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True, progress=not args.no_progress,
+                             device=args.device)
         print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, accuracy "
               f"{metrics.get('accuracy', float('nan')):.4f} ({time.time() - started:.0f} s)", flush=True)
         if base is not None:  # the shipped models: weights, config, metrics and history, no optimizer state

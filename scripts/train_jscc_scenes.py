@@ -59,6 +59,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/jscc-scenes"), help="folder for resumable checkpoints")
     parser.add_argument("--no-ship", action="store_true", help="leave src/tosc/zoo/jscc alone (measurements)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto (CUDA if present), cuda or cuda:N")
     args = parser.parse_args()
 
     import torch
@@ -77,7 +78,8 @@ def main() -> int:
         if init and init != "none":
             settings = {**settings, "init_from": init}
         started = time.time()
-        metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True, progress=not args.no_progress)
+        metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True, progress=not args.no_progress,
+                             device=args.device)
         scores = ", ".join(f"{key} {metrics.get(key, float('nan')):.4f}" for key in ("exact_set_accuracy", "mean_f1"))
         print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, {scores} ({time.time() - started:.0f} s)",
               flush=True)

@@ -29,3 +29,4 @@ def test_the_checks_pass_on_the_cpu_path(tmp_path):
     for mode in ("transform", "predictive", "global"):  # codec v3, one file per mode
         assert f"codec v3 {mode} " in proc.stdout and "CPU process decode identical" in proc.stdout
         assert (tmp_path / f"device-v3-{mode}.tosc").stat().st_size > 0
+    assert "deep JSCC training:" in proc.stdout and (tmp_path / "gpu-check-jscc.pt").exists()

@@ -48,3 +48,8 @@ def test_fixed_cbr_training_draws_only_that_k():
     assert {jt._draw_k(cfg, 392, 784, gen) for _ in range(50)} == {49}
     agile = {jt._draw_k(jt.JSCCTrainConfig(), 392, 784, gen) for _ in range(400)}
     assert {49, 98, 196, 392} <= agile and min(agile) >= 24 and max(agile) == 392 and len(agile) > 50
+
+
+def test_training_on_a_device_this_machine_lacks_is_one_error():
+    with pytest.raises(ConfigError, match="GPU|CUDA|cuda"):
+        jt.train_jscc(jt.JSCCTrainConfig(**TINY), "never.pt", progress=False, device="cuda:7")

@@ -32,6 +32,7 @@ so a run killed anywhere and resumed ends with the same weights as an uninterrup
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -174,12 +175,18 @@ def warm_start_compatible(saved: JSCCConfig, model: JSCCConfig) -> bool:
     return same and unpadded
 
 
-def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
+def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+               device: str | torch.device | None = "cpu") -> dict:
     """Train one model; write ``out`` (a checkpoint rewritten atomically after every epoch).
 
-    Returns the last epoch's validation metrics (see :func:`evaluate_jscc`).
+    ``device``: where the training steps run (``cpu``, ``cuda``, ``auto``). The channel noise is
+    drawn on the CPU from the run's seeded generators whatever the device, and the validation
+    and the checkpoint use a CPU copy of the model. Returns the last epoch's validation metrics
+    (see :func:`evaluate_jscc`).
     """
-    run = TrainingRun(out, kind=CHECKPOINT_KIND, arch=ARCH, config=cfg, resume=resume, progress=progress)
+    run = TrainingRun(out, kind=CHECKPOINT_KIND, arch=ARCH, config=cfg, resume=resume, progress=progress,
+                      device=device)
+    dev = run.device
     train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     val = load_dataset(cfg.dataset, "validation", root=cfg.root, seed=cfg.seed).subset(cfg.eval_images)
     c, h, w = train.shape
@@ -200,13 +207,16 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
     # Deep JSCC never needs the classifier but reports its scores when it is installed and judges these images
     monitor = task if task is not None else (_maybe_task(cfg.task) if judged else None)
     channel = AnalogChannel(cfg.channel, normalize=False)
+    model.to(dev)
+    # the loss's frozen networks on the device; the monitor scores the CPU copy on the CPU
+    task_on_dev = task if task is None or dev.type == "cpu" else copy.deepcopy(task).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr * 0.05)
     start_epoch, history = 0, []
     ckpt = run.read_resume()
     if ckpt is not None:
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(ckpt["state_dict"])  # (copied onto the device's parameters)
         state = ckpt["train_state"]
         if state["epoch"] >= cfg.epochs:  # already complete (shipped checkpoints keep no optimizer state)
             return state["history"][-1]
@@ -225,7 +235,8 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             snr = lo + (hi - lo) * float(torch.rand((), generator=gen))
             k = _draw_k(cfg, model.k_max, c * h * w, gen)
-            terms = _loss_terms(model, task, train.images[idx], targets[idx], snr, k, channel, noise, cfg)
+            terms = _loss_terms(model, task_on_dev, train.images[idx].to(dev), targets[idx].to(dev), snr, k, channel,
+                                noise, cfg)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -240,12 +251,13 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
                     post.update(ce=f"{running['ce']:.3f}")
                 bar.set_postfix(post)
         run.check_finite(model, epoch)
-        metrics = evaluate_jscc(model, val.images, val_targets, monitor, channel=cfg.channel, seed=cfg.seed)
+        on_cpu = model if dev.type == "cpu" else copy.deepcopy(model).cpu()
+        metrics = evaluate_jscc(on_cpu, val.images, val_targets, monitor, channel=cfg.channel, seed=cfg.seed)
         metrics["epoch"] = epoch + 1
         history.append(metrics)
         run.say(f"{run.out.stem} epoch {epoch + 1}: psnr_db {metrics['psnr_db']:.3f}"
                 + "".join(f", {name} {metrics[name]:.4f}" for name in TASK_SCORES if name in metrics))
-        run.save(state_dict=model.state_dict(), config={"model": model.config.to_dict()}, metrics=metrics,
+        run.save(state_dict=on_cpu.state_dict(), config={"model": model.config.to_dict()}, metrics=metrics,
                  variant=cfg.variant, train_state={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                                    "epoch": epoch + 1, "history": history})
     return history[-1] if history else {}
