@@ -37,3 +37,16 @@ def decodes_alike_elsewhere(tmp_path):
             assert result.stdout.strip().endswith("1"), result.stderr[-2000:]
 
     return check
+
+
+# the checkerboard context (off in every shipped model) repeats these two slow subprocess checks;
+# its fast checks (round trips, exactness, streams) stay in the default run
+_SLOW_CHECKERBOARD = {"test_cli_encodes_and_decodes_with_a_v3_checkpoint[checkerboard]",
+                      "test_decoding_is_bit_exact_in_another_process_with_other_thread_counts[checkerboard]"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m 'not slow' deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.name in _SLOW_CHECKERBOARD:
+            item.add_marker(pytest.mark.slow)
