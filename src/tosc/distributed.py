@@ -231,6 +231,13 @@ class RankBatch:
         return 0.0 if self.global_size == 0 else (self.hi - self.lo) / self.global_size
 
 
+def check_global_batch(global_batch: int, world_size: int) -> None:
+    """Raise ConfigError when a global batch cannot give every process at least one item."""
+    if global_batch < world_size:
+        raise ConfigError(f"batch size {global_batch} is smaller than the {world_size} processes sharing it "
+                          "(the batch size is global: each process takes batch_size / processes)")
+
+
 class GlobalBatchSampler:
     """Seeded shuffle cut into global batches of ``global_batch``; each rank gets one slice.
 
@@ -240,9 +247,7 @@ class GlobalBatchSampler:
     """
 
     def __init__(self, n_items: int, global_batch: int, rank: int = 0, world_size: int = 1) -> None:
-        if global_batch < world_size:
-            raise ConfigError(f"batch size {global_batch} is smaller than the {world_size} processes sharing it "
-                              "(the batch size is global: each process takes batch_size / processes)")
+        check_global_batch(global_batch, world_size)
         if n_items <= 0:
             raise ConfigError("nothing to sample: the dataset is empty")
         self.n_items, self.global_batch, self.rank, self.world_size = n_items, global_batch, rank, world_size

@@ -30,17 +30,16 @@ are rank 0's slice.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-import warnings
 
 import torch
 from compressai.entropy_models import EntropyBottleneck
 
 from ...checkpoint import load_checkpoint
 from ...data import load_dataset
-from ...distributed import DistContext, shard_bounds
+from ...distributed import DistContext, check_global_batch, shard_bounds
 from ...errors import ConfigError
 from ...training import TrainConfigBase, TrainingRun, check_task_fits
 from ...tasks.semantic import SEMANTIC_KINDS, load_training_task, semantic_distortion, semantic_targets, task_names
@@ -338,9 +337,7 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
     run = TrainingRun(out, kind="codec", arch=cfg.arch, config=cfg, resume=resume, progress=progress, device=device,
                       context=context)
     ctx, dev = run.ctx, run.device
-    if cfg.batch_size < ctx.world_size:
-        raise ConfigError(f"batch size {cfg.batch_size} is smaller than the {ctx.world_size} processes sharing it "
-                          "(the batch size is global: each process takes batch_size / processes)")
+    check_global_batch(cfg.batch_size, ctx.world_size)
     lo, hi = shard_bounds(cfg.batch_size, ctx.rank, ctx.world_size)
     train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     c = train.shape[0]
