@@ -29,16 +29,27 @@ _MAX_OVERRUN_BITS = 8 * 64  # as arithmetic.decode: reading this far past the en
 
 
 class Tables:
-    """CDF tables as arrays: cdfs T x L (int64), lengths [T], offsets [T]."""
+    """CDF tables, flattened: row t is ``cdfs[starts[t] : starts[t] + lengths[t]]`` (int64),
+    symbol offsets ``offsets`` [T].
+
+    ``cdfs``: one sequence per table, at least as long as its length (CompressAI pads its rows
+    to the longest; the padding is dropped, since the coder never reads past a table's length).
+    Flat rather than padded because the tables of one model differ wildly in length: codec v3's
+    20,498 tables hold 0.6 M entries, padded to the longest (3,133) they took 514 MB and 3 s
+    per load."""
 
     def __init__(self, cdfs, lengths, offsets) -> None:
-        rows = [list(map(int, c)) for c in cdfs]
-        width = max(len(r) for r in rows)
-        self.cdfs = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            self.cdfs[i, : len(r)] = r
         self.lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
         self.offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+        if not len(cdfs) == len(self.lengths) == len(self.offsets):
+            raise ValueError(f"{len(cdfs)} CDF tables but {len(self.lengths)} lengths and {len(self.offsets)} offsets")
+        rows = [np.asarray(row, dtype=np.int64)[:n] for row, n in zip(cdfs, self.lengths.tolist())]
+        short = [t for t, (row, n) in enumerate(zip(rows, self.lengths.tolist())) if len(row) != n or n < 2]
+        if short:
+            raise ValueError(f"CDF table {short[0]} is shorter than its length {self.lengths[short[0]]} (or under 2)")
+        self.starts = np.zeros(len(rows), dtype=np.int64)
+        np.cumsum(self.lengths[:-1], out=self.starts[1:])
+        self.cdfs = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -95,7 +106,7 @@ def _raw(state, buf, value, n):
 
 
 @njit(cache=True)
-def _encode_rows(symbols, indexes, counts, cdfs, lengths, offsets, out, sizes):
+def _encode_rows(symbols, indexes, counts, cdfs, starts, lengths, offsets, out, sizes):
     n = symbols.shape[0]
     cap = out.shape[1]
     state = np.zeros(4, dtype=np.int64)
@@ -115,7 +126,8 @@ def _encode_rows(symbols, indexes, counts, cdfs, lengths, offsets, out, sizes):
             elif value >= max_value:
                 raw = 2 * (value - max_value)
                 value = max_value
-            _interval(state, buf, cdfs[index, value], cdfs[index, value + 1], PRECISION)
+            row = starts[index]
+            _interval(state, buf, cdfs[row + value], cdfs[row + value + 1], PRECISION)
             if raw >= 0:
                 nb = 0
                 v = raw + 1
@@ -157,7 +169,7 @@ def encode_batch(symbols: np.ndarray, indexes: np.ndarray, tables: Tables, count
     while True:
         out = np.zeros((n, cap), dtype=np.uint8)
         sizes = np.zeros(n, dtype=np.int64)
-        status = _encode_rows(symbols, indexes, counts, tables.cdfs, tables.lengths, tables.offsets, out, sizes)
+        status = _encode_rows(symbols, indexes, counts, tables.cdfs, tables.starts, tables.lengths, tables.offsets, out, sizes)
         if status < 0:
             raise ValueError("escape value too large to code")
         if status == 0:
@@ -216,20 +228,21 @@ def _raw_bits(st, data, start, length, n):
 
 
 @njit(cache=True)
-def _decode_symbol(st, data, start, length, index, cdfs, lengths, offsets):
+def _decode_symbol(st, data, start, length, index, cdfs, starts, lengths, offsets):
     """The next symbol of one stream with table ``index`` -> (symbol, status): status 0 ok,
     1 an escape code longer than any valid stream allows, 2 read far past the stream's end."""
     max_value = lengths[index] - 2
+    row = starts[index]
     t = _target(st, PRECISION)
     lo, hi = 0, max_value + 1
     while hi - lo > 1:
         mid = (lo + hi) >> 1
-        if cdfs[index, mid] <= t:
+        if cdfs[row + mid] <= t:
             lo = mid
         else:
             hi = mid
     value = lo
-    _consume(st, data, start, length, cdfs[index, value], cdfs[index, value + 1], PRECISION)
+    _consume(st, data, start, length, cdfs[row + value], cdfs[row + value + 1], PRECISION)
     if value == max_value:
         nb = 1
         while _raw_bits(st, data, start, length, 1) == 0:
@@ -247,7 +260,7 @@ def _decode_symbol(st, data, start, length, index, cdfs, lengths, offsets):
 
 
 @njit(cache=True)
-def _decode_rows(data, starts, lens, states, indexes, cdfs, lengths, offsets, out, status):
+def _decode_rows(data, starts, lens, states, indexes, cdfs, table_starts, lengths, offsets, out, status):
     n, s = indexes.shape
     for r in range(n):
         if status[r]:
@@ -255,7 +268,7 @@ def _decode_rows(data, starts, lens, states, indexes, cdfs, lengths, offsets, ou
         st = states[r]
         start, length = starts[r], lens[r]
         for i in range(s):
-            value, bad = _decode_symbol(st, data, start, length, indexes[r, i], cdfs, lengths, offsets)
+            value, bad = _decode_symbol(st, data, start, length, indexes[r, i], cdfs, table_starts, lengths, offsets)
             if bad:
                 status[r] = bad
                 break
@@ -308,6 +321,6 @@ class StreamDecoder:
             raise ValueError("table index out of range")
         out = np.zeros(indexes.shape, dtype=np.int64)
         _decode_rows(self.data, self.starts, self.lens, self.states, indexes, self.tables.cdfs,
-                     self.tables.lengths, self.tables.offsets, out, self.status)
+                     self.tables.starts, self.tables.lengths, self.tables.offsets, out, self.status)
         self.raise_if_bad()
         return out

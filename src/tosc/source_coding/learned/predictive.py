@@ -139,7 +139,7 @@ def _stream_symbols(symbols, contexts, step_index, table_map, base, tail_base, h
 
 @njit(cache=True)
 def _decode(data, starts, lens, states, status, step_index, steps, table_map, base, tail_base, half,
-            cdfs, lengths, offsets, out):
+            cdfs, table_starts, lengths, offsets, out):
     n, ch, h, w = out.shape
     for r in range(n):
         st = states[r]
@@ -150,9 +150,11 @@ def _decode(data, starts, lens, states, status, step_index, steps, table_map, ba
             for i in range(h):
                 for j in range(w):
                     p, ctx, flip = _predict(plane, i, j)
-                    q, bad = _decode_symbol(st, data, starts[r], lens[r], base + table_map[k, ctx], cdfs, lengths, offsets)
+                    q, bad = _decode_symbol(st, data, starts[r], lens[r], base + table_map[k, ctx], cdfs, table_starts, lengths,
+                                              offsets)
                     if not bad and abs(q) > half:
-                        excess, bad = _decode_symbol(st, data, starts[r], lens[r], tail_base + k, cdfs, lengths, offsets)
+                        excess, bad = _decode_symbol(st, data, starts[r], lens[r], tail_base + k, cdfs, table_starts,
+                                                      lengths, offsets)
                         if abs(q) > half + 1 or excess < 0:
                             bad = 3
                         q = (half + 1 + excess) * (1 if q > 0 else -1)
@@ -205,7 +207,7 @@ def decode_pixels(dec: StreamDecoder, step_index: np.ndarray, tables: "Predictiv
     if len(out):
         _decode(dec.data, dec.starts, dec.lens, dec.states, dec.status, np.ascontiguousarray(step_index, dtype=np.int64),
                 tables.steps, tables.table_map, base, base + tables.tail_base, tables.half, dec.tables.cdfs,
-                dec.tables.lengths, dec.tables.offsets, out)
+                dec.tables.starts, dec.tables.lengths, dec.tables.offsets, out)
     dec.raise_if_bad()
     return out
 
