@@ -131,9 +131,12 @@ def test_rate_control_keeps_the_smaller_error_and_never_exceeds(shipped_codec, f
             assert (shipped_codec.mode_of(quality) == 1).all()
 
 
-def test_predictive_streams_decode_bit_exactly_in_another_process(shipped_codec, fashion_test_slice,
-                                                                 decodes_alike_elsewhere):
-    streams = shipped_codec.encode(fashion_test_slice.images[:6], QUALITY_LEVELS + np.arange(6) * 2)
+def test_every_mode_of_the_shipped_codec_decodes_bit_exactly_in_another_process(shipped_codec, fashion_test_slice,
+                                                                              decodes_alike_elsewhere):
+    """Transform, predictive and global streams of the shipped model, in one batch (one process)."""
+    quality = np.concatenate([np.arange(4) * 40, QUALITY_LEVELS + np.arange(4) * 2, shipped_codec.global_first + np.arange(4) * 5])
+    assert set(shipped_codec.mode_of(quality).tolist()) == {0, 1, 2}
+    streams = shipped_codec.encode(fashion_test_slice.images[:12], quality)
     decodes_alike_elsewhere("mse-only-v3", streams, (28, 28))
 
 
