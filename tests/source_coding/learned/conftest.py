@@ -40,10 +40,9 @@ def decodes_alike_elsewhere(tmp_path):
     return check
 
 
-# the checkerboard context (off in every shipped model) repeats these two slow subprocess checks;
-# its fast checks (round trips, exactness, streams) stay in the default run
-_SLOW_CHECKERBOARD = {"test_cli_encodes_and_decodes_with_a_v3_checkpoint[checkerboard]",
-                      "test_decoding_is_bit_exact_in_another_process_with_other_thread_counts[checkerboard]"}
+# the checkerboard context (off in every shipped model) repeats this slow subprocess check; its
+# fast checks (round trips, exactness, streams, the CLI) stay in the default run
+_SLOW_CHECKERBOARD = {"test_decoding_is_bit_exact_in_another_process_with_other_thread_counts[checkerboard]"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m 'not slow' deselects

@@ -350,20 +350,24 @@ def test_tosc_file_round_trip_and_version_errors(tiny_codec, fashion_test_slice)
     assert tiny_codec.decode_file(tiny_codec.encode_file(images[:0])).shape == (0, 1, 28, 28)
 
 
-def test_cli_encodes_and_decodes_with_a_v3_checkpoint(tiny_codec, tmp_path, fashion_test_slice):
+def test_cli_encodes_and_decodes_with_a_v3_checkpoint(tiny_codec, tmp_path, fashion_test_slice, capsys):
+    from tosc.cli import main  # in this process: the CLI's own entry point is tested in tests/test_cli.py
+
     images = (fashion_test_slice.images[:3].numpy() * 255).round().astype(np.uint8)
     np.savez(tmp_path / "x.npz", images=images)
     tiny_codec.save(tmp_path / "v3.pt")
-    tosc = [sys.executable, "-m", "tosc.cli"]
-    enc = subprocess.run(tosc + ["encode", str(tmp_path / "x.npz"), "-m", str(tmp_path / "v3.pt"), "-q", "40",
-                                 "-o", str(tmp_path / "x.tosc")], capture_output=True, text=True, timeout=300)
-    assert enc.returncode == 0, enc.stderr
-    dec = subprocess.run(tosc + ["decode", str(tmp_path / "x.tosc"), "-m", str(tmp_path / "v3.pt"),
-                                 "-o", str(tmp_path / "y.npz")], capture_output=True, text=True, timeout=300)
-    assert dec.returncode == 0, dec.stderr
-    bad = subprocess.run(tosc + ["encode", str(tmp_path / "x.npz"), "-m", str(tmp_path / "v3.pt"), "-q", "500",
-                                 "-o", str(tmp_path / "z.tosc")], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+    assert main(["encode", str(tmp_path / "x.npz"), "-m", str(tmp_path / "v3.pt"), "-q", "40",
+                 "-o", str(tmp_path / "x.tosc")]) == 0
+    assert main(["decode", str(tmp_path / "x.tosc"), "-m", str(tmp_path / "v3.pt"), "-o", str(tmp_path / "y.npz")]) == 0
+    saved = ConvLearnedCodec.load(tmp_path / "v3.pt")
+    expected = saved.decode(saved.encode(torch.from_numpy(images / 255.0).float(), 40), (28, 28)).numpy()
+    with np.load(tmp_path / "y.npz") as decoded:
+        assert np.array_equal(decoded["images"].reshape(expected.shape), expected)
+    capsys.readouterr()
+    assert main(["encode", str(tmp_path / "x.npz"), "-m", str(tmp_path / "v3.pt"), "-q", "500",
+                 "-o", str(tmp_path / "z.tosc")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1
 
 
 def test_tosc_train_trains_codec_v3_by_default_and_resumes(tmp_path, capsys):
