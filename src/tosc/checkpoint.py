@@ -126,7 +126,7 @@ INDEX_VERSION = 1
 _SMALL_FIELDS = ("kind", "arch", "variant", "config", "metrics", "git_commit")
 
 
-def _index_path(folder: Path) -> Path:
+def index_cache_path(folder: Path) -> Path:
     """Where the index of ``folder`` is cached: ``$TOSC_CACHE_DIR`` (default ``~/.cache/tosc``),
     one file per folder, so a read-only zoo (an installed package) is indexed too."""
     import hashlib
@@ -166,7 +166,7 @@ def checkpoint_index(folder: str | os.PathLike) -> dict[str, dict]:
     import json
 
     folder = Path(folder)
-    index_path = _index_path(folder)
+    index_path = index_cache_path(folder)
     try:
         cached = json.loads(index_path.read_text())
         entries = cached["files"] if cached.get("version") == INDEX_VERSION else {}
