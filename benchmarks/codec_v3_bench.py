@@ -53,7 +53,7 @@ def main() -> None:
 
     fast = encode_batch(symbols, indexes, codec.tables)
     t1f = time.perf_counter()
-    cdfs = [list(r[: n]) for r, n in zip(codec.tables.cdfs.tolist(), codec.tables.lengths.tolist())]
+    cdfs = codec.tables.rows()
     slow = [arithmetic.encode(s.tolist(), i.tolist(), cdfs, codec.tables.lengths.tolist(), codec.tables.offsets.tolist())
             for s, i in zip(symbols, indexes)]
     t2f = time.perf_counter()

@@ -50,6 +50,7 @@ def test_tables_hold_each_row_once_without_padding():
     assert len(tables.cdfs) == sum(lengths) < len(cdfs) * max(lengths)
     for t in (0, len(cdfs) // 2, len(cdfs) - 1):
         assert tables.cdfs[tables.starts[t]:tables.starts[t] + lengths[t]].tolist() == cdfs[t][:lengths[t]]
+    assert tables.rows() == [row[:n] for row, n in zip(cdfs, lengths)]
     with pytest.raises(ValueError, match="CDF table 1 is shorter"):
         Tables([cdfs[0], cdfs[1][:3]], [lengths[0], 4], offsets[:2])
     with pytest.raises(ValueError, match="2 CDF tables but 1 lengths"):

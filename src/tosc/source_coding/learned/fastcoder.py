@@ -51,6 +51,11 @@ class Tables:
         np.cumsum(self.lengths[:-1], out=self.starts[1:])
         self.cdfs = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
 
+    def rows(self) -> list[list[int]]:
+        """Each table's CDF as a list of ints (what the pure-Python coder of :mod:`.arithmetic` takes)."""
+        flat = self.cdfs.tolist()
+        return [flat[s:s + n] for s, n in zip(self.starts.tolist(), self.lengths.tolist())]
+
     def __len__(self) -> int:
         return len(self.lengths)
 
