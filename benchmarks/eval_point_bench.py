@@ -28,6 +28,8 @@ import torch
 
 from tosc.channel import channel_uses
 from tosc.data import load_dataset
+from tosc.errors import DependencyMissingError
+from tosc.source_coding.classic.vvc import find_vvencapp
 from tosc.demo import FULL_CBRS, FULL_CHANNELS, FULL_IMAGES, FULL_SNRS_DB, full_systems
 from tosc.evaluation import point as point_module
 from tosc.evaluation.point import OperatingPoint, run_point
@@ -39,8 +41,12 @@ def run_pass(system, data, points, workers: int, cache: bool, disk: str | None =
     """CPU seconds and records (timings dropped) of ``points``, dealt to ``workers``; ``disk``:
     the folder of the on-disk score and codec v3 caches during the pass."""
     records, seconds = [], 0.0
-    before = os.environ.get("TOSC_CACHE_DIR")
+    before, vvenc_before = os.environ.get("TOSC_CACHE_DIR"), os.environ.get("TOSC_VVENCAPP")
     if disk is not None:
+        try:  # VVenC is built into the cache folder: keep finding it there
+            os.environ.setdefault("TOSC_VVENCAPP", str(find_vvencapp()))
+        except DependencyMissingError:
+            pass  # the VVC systems then say so themselves
         os.environ["TOSC_CACHE_DIR"] = disk  # read per call by tosc.diskcache (rate tables keep theirs)
     try:
         for w in range(workers):
@@ -54,10 +60,11 @@ def run_pass(system, data, points, workers: int, cache: bool, disk: str | None =
                     records.append({k: v for k, v in record.to_dict().items() if k != "timings_s"})
             seconds += time.process_time() - started
     finally:
-        if before is None:
-            os.environ.pop("TOSC_CACHE_DIR", None)
-        else:
-            os.environ["TOSC_CACHE_DIR"] = before
+        for name, value in (("TOSC_CACHE_DIR", before), ("TOSC_VVENCAPP", vvenc_before)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return seconds, records
 
 
