@@ -648,3 +648,23 @@ def test_warm_start_adds_a_fresh_context_that_keeps_the_rate(tmp_path, fashion_t
     assert cb.decode(cb.encode(images, 100), (28, 28)).shape == images.shape
     with pytest.raises(ConfigError, match="context='causal'"):
         ConvCodec(ConvCodecConfig(context="causal", **TINY))
+
+
+def test_large_batches_run_in_chunks_with_the_same_bytes_and_errors_name_the_callers_row(tiny_codec, monkeypatch):
+    """The transform codec encodes and decodes 256 images at a time (faster: the arrays stay in
+    the CPU caches); streams and images equal one whole-batch pass, and a damaged stream is named
+    by its place in the caller's batch, not in its chunk."""
+    from tosc.source_coding.learned import conv_codec
+
+    images = torch.rand(300, 1, 28, 28)
+    quality = np.arange(300) % 128
+    streams = tiny_codec.encode(images, quality)
+    decoded = tiny_codec.decode(streams, (28, 28))
+    monkeypatch.setattr(conv_codec, "_CHUNK", 10**9)
+    assert tiny_codec.encode(images, quality) == streams
+    assert torch.equal(tiny_codec.decode(streams, (28, 28)), decoded)
+    # a decoder of a subset of the streams (a chunk, or one mode's rows) names the caller's row
+    cdfs, lengths, offsets = _gaussian_tables()
+    dec = StreamDecoder([b"\x00" * 40] * 6 + [b"\xff" * 40], Tables(cdfs, lengths, offsets))
+    with pytest.raises(CorruptFileError, match="^image 5:"):  # the subset's first row: "image 0" before
+        dec.subset(np.array([5, 6])).decode(np.full((2, 5000), len(cdfs) - 1, dtype=np.int64))

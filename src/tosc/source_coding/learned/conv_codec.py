@@ -52,6 +52,9 @@ __all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bit
 ARCH = "conv-codec-v3"
 _INT_BUFFERS = ("int_weight", "int_bias", "multiplier")
 _PRECISION_TOTAL = 1 << 16
+# images per step of the transform codec: a larger batch's latents and symbol arrays fall out of
+# the CPU caches (2,000 images at once encoded at 37% of the speed of 256 at a time, same bytes)
+_CHUNK = 256
 
 
 def freeze_conv_codec(model: ConvCodec) -> None:
@@ -348,9 +351,12 @@ class ConvLearnedCodec:
     @torch.no_grad()
     def latents(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """The ungained latent y (N x M x h x w, CPU float32) and the image padding."""
-        images = self._check(images).to(self.device)
+        images = self._check(images)
         pad = self.model.padding_for(*images.shape[-2:])
-        return self.model.g_a(torch.nn.functional.pad(images, pad)).cpu(), pad
+        if not len(images):
+            return self.model.g_a(torch.nn.functional.pad(images.to(self.device), pad)).cpu(), pad
+        return torch.cat([self.model.g_a(torch.nn.functional.pad(images[lo:lo + _CHUNK].to(self.device), pad)).cpu()
+                          for lo in range(0, len(images), _CHUNK)]), pad
 
     @torch.no_grad()
     def _symbols(self, y: torch.Tensor, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -437,10 +443,11 @@ class ConvLearnedCodec:
         q = self._qualities(quality, len(y))
         if len(q) and q.max() >= QUALITY_LEVELS:
             raise DataError(f"latents are coded at quality indices 0..{QUALITY_LEVELS - 1} only")
-        if not len(y):
-            return []
-        symbols, indexes = self._symbols(y, q)
-        return encode_batch(symbols, indexes, self.tables)
+        streams: list[bytes] = []
+        for lo in range(0, len(y), _CHUNK):
+            symbols, indexes = self._symbols(y[lo:lo + _CHUNK], q[lo:lo + _CHUNK])
+            streams += encode_batch(symbols, indexes, self.tables)
+        return streams
 
     def encode_pixels(self, pixels: np.ndarray, quality) -> tuple[list[bytes], np.ndarray]:
         """8-bit images N x C x H x W (int) in the predictive mode at quality indices
@@ -641,9 +648,12 @@ class ConvLearnedCodec:
 
     def _decode_learned(self, dec: StreamDecoder, quality: np.ndarray, pad, y_hw, z_hw, per_image: bool) -> torch.Tensor:
         """The transform codec's images from ``dec`` (positioned after the quality indices)."""
+        n = len(quality)
+        if n > _CHUNK:
+            return torch.cat([self._decode_learned(dec.subset(np.arange(lo, min(lo + _CHUNK, n))), quality[lo:lo + _CHUNK],
+                                                   pad, y_hw, z_hw, per_image) for lo in range(0, n, _CHUNK)])
         cfg = self.model.config
         (yh, yw), (zh, zw) = y_hw, z_hw
-        n = len(quality)
         band = quality_band(quality, cfg.z_bands)
         z_index = (np.repeat(np.arange(cfg.hyper_channels), zh * zw)[None] + band[:, None] * cfg.hyper_channels
                    + self._z_base)

@@ -293,6 +293,7 @@ class StreamDecoder:
         self.data = np.frombuffer(joined, dtype=np.uint8) if joined else np.zeros(1, dtype=np.uint8)
         self.states = np.zeros((len(streams), 4), dtype=np.int64)
         self.status = np.zeros(len(streams), dtype=np.int64)
+        self.rows = np.arange(len(streams))  # each stream's place in the batch given by the caller
         for r in range(len(streams)):
             code = 0
             for pos in range(32):
@@ -307,6 +308,7 @@ class StreamDecoder:
         out.tables, out.data = self.tables, self.data
         out.lens, out.starts = self.lens[rows], self.starts[rows]
         out.states, out.status = self.states[rows].copy(), self.status[rows].copy()
+        out.rows = self.rows[rows]  # errors name the caller's row, not the subset's
         return out
 
     # what a stream's status says (0: fine); 3 is set by the predictive mode's decoder
@@ -318,7 +320,7 @@ class StreamDecoder:
         bad = np.flatnonzero(self.status)
         if len(bad):
             reason = self._REASONS.get(int(self.status[bad[0]]), f"decoder status {int(self.status[bad[0]])}")
-            raise CorruptFileError(f"image {bad[0]}: {reason}")
+            raise CorruptFileError(f"image {self.rows[bad[0]]}: {reason}")
 
     def decode(self, indexes: np.ndarray) -> np.ndarray:
         indexes = np.ascontiguousarray(indexes, dtype=np.int64)
