@@ -38,15 +38,3 @@ def decodes_alike_elsewhere(tmp_path):
         assert result.stdout.split()[-6:] == ["1", "1", "1", "2", "2", "1"], (result.stdout, result.stderr[-2000:])
 
     return check
-
-
-# the checkerboard context (off in every shipped model) repeats this slow subprocess check; its
-# fast checks (round trips, exactness, streams, the CLI) stay in the default run
-_SLOW_CHECKERBOARD = {"test_decoding_is_bit_exact_in_another_process_with_other_thread_counts[checkerboard]"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before -m 'not slow' deselects
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.name in _SLOW_CHECKERBOARD:
-            item.add_marker(pytest.mark.slow)
