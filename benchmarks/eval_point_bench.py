@@ -28,11 +28,11 @@ import torch
 
 from tosc.channel import channel_uses
 from tosc.data import load_dataset
-from tosc.errors import DependencyMissingError
-from tosc.source_coding.classic.vvc import find_vvencapp
 from tosc.demo import FULL_CBRS, FULL_CHANNELS, FULL_IMAGES, FULL_SNRS_DB, full_systems
+from tosc.errors import DependencyMissingError
 from tosc.evaluation import point as point_module
 from tosc.evaluation.point import OperatingPoint, run_point
+from tosc.source_coding.classic.vvc import find_vvencapp
 from tosc.systems import build_system
 from tosc.systems.memo import caching, clear_all
 

@@ -353,10 +353,8 @@ class ConvLearnedCodec:
         """The ungained latent y (N x M x h x w, CPU float32) and the image padding."""
         images = self._check(images)
         pad = self.model.padding_for(*images.shape[-2:])
-        if not len(images):
-            return self.model.g_a(torch.nn.functional.pad(images.to(self.device), pad)).cpu(), pad
         return torch.cat([self.model.g_a(torch.nn.functional.pad(images[lo:lo + _CHUNK].to(self.device), pad)).cpu()
-                          for lo in range(0, len(images), _CHUNK)]), pad
+                          for lo in range(0, max(len(images), 1), _CHUNK)]), pad  # (an empty batch: one empty step)
 
     @torch.no_grad()
     def _symbols(self, y: torch.Tensor, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

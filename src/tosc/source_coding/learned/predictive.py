@@ -254,9 +254,9 @@ class PredictiveTables:
 
     def table_lists(self) -> tuple[list, list, list]:
         """(cdfs, lengths, offsets) for :class:`~.fastcoder.Tables`: the context tables, then the
-        tail tables."""
+        tail tables (rows as int64 arrays, which Tables copies as they are)."""
         s = len(self.tails)
-        return ([list(map(int, row)) for row in self.cdfs] + [list(map(int, row)) for row in self.tails],
+        return (list(self.cdfs) + list(self.tails),
                 [self.cdfs.shape[1]] * len(self.cdfs) + [self.tails.shape[1]] * s,
                 [-self.half - 1] * len(self.cdfs) + [0] * s)
 
