@@ -181,3 +181,67 @@ def test_concurrent_appends_lose_and_double_nothing(tmp_path):
         assert proc.exitcode == 0
     values = [r["i"] for r in read_jsonl(path)]
     assert sorted(values) == sorted(100 * k + i for k in range(4) for i in range(40))
+
+
+# --- image files: every Pillow mode reaches 8-bit levels by scaling, never by clipping -----------
+
+def _camera_levels():
+    import skimage.data
+
+    return skimage.data.camera()[::8, ::8]  # a real 64 x 64 grey photograph, uint8
+
+
+@pytest.mark.parametrize("kind", ["png16", "tiff-int32", "tiff-float", "grey-palette", "grey-alpha", "bilevel"])
+def test_deep_and_unusual_grey_files_read_as_their_8_bit_levels(tmp_path, kind):
+    from PIL import Image
+
+    from tosc.io import image_levels, is_grey_image, open_image
+
+    levels = _camera_levels()
+    path = tmp_path / ("x.png" if kind in ("png16", "grey-palette", "grey-alpha", "bilevel") else "x.tiff")
+    if kind == "png16":  # 16-bit: Pillow's convert("L") would clip all but the darkest pixels to 255
+        Image.fromarray(levels.astype(np.uint16) * 257).save(path)
+    elif kind == "tiff-int32":
+        Image.fromarray(levels.astype(np.int32) * 257, mode="I").save(path)
+    elif kind == "tiff-float":
+        Image.fromarray(levels.astype(np.float32) / 255).save(path)
+    elif kind == "grey-palette":
+        Image.fromarray(levels).convert("RGB").quantize(colors=256).save(path)
+        levels = np.asarray(Image.open(path).convert("L"))  # the palette may merge levels
+    elif kind == "grey-alpha":
+        Image.fromarray(np.stack([levels, np.full_like(levels, 128)], axis=2), mode="LA").save(path)
+    else:
+        levels = np.where(levels > 127, 255, 0).astype(np.uint8)
+        Image.fromarray(levels > 127).save(path)
+    image = open_image(path)
+    assert is_grey_image(image), image.mode
+    got = image_levels(image, path)
+    assert got.dtype == np.uint8 and got.shape == levels.shape
+    np.testing.assert_array_equal(got, levels)
+
+
+def test_colour_files_keep_three_channels_and_drop_alpha(tmp_path):
+    import skimage.data
+    from PIL import Image
+
+    from tosc.io import image_levels, is_grey_image, open_image
+
+    rgb = skimage.data.astronaut()[::8, ::8]
+    Image.fromarray(np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 7, np.uint8)], axis=2), "RGBA").save(tmp_path / "a.png")
+    image = open_image(tmp_path / "a.png")
+    assert not is_grey_image(image)
+    np.testing.assert_array_equal(image_levels(image), rgb)
+    np.testing.assert_array_equal(image_levels(image, grey=True), np.asarray(Image.fromarray(rgb).convert("L")))
+
+
+@pytest.mark.parametrize("values, match", [(np.full((8, 8), 1.5, np.float32), r"float pixels must lie in \[0, 1\]"),
+                                           (np.full((8, 8), np.nan, np.float32), "float pixels"),
+                                           (np.full((8, 8), 70000, np.int32), "integer pixels must lie in 0..65535")])
+def test_pixels_outside_the_modes_range_are_refused(tmp_path, values, match):
+    from PIL import Image
+
+    from tosc.io import image_levels, open_image
+
+    Image.fromarray(values).save(tmp_path / "x.tiff")
+    with pytest.raises(DataError, match=match):
+        image_levels(open_image(tmp_path / "x.tiff"), tmp_path / "x.tiff")

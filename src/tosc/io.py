@@ -40,6 +40,9 @@ __all__ = [
     "read_npz",
     "load_image_arrays",
     "ImageArrays",
+    "is_grey_image",
+    "open_image",
+    "image_levels",
 ]
 
 
@@ -375,6 +378,76 @@ def save_image_arrays(
 # Largest image (H x W pixels) tosc reads from an array file: the limit Pillow applies against
 # decompression bombs (Image.MAX_IMAGE_PIXELS), so .npz and image files get the same one.
 MAX_IMAGE_PIXELS = 89_478_485
+
+# Pillow modes that hold one channel (with or without alpha)
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+
+
+def open_image(path: str | os.PathLike):
+    """The first frame of an image file, decoded (a ``PIL.Image.Image``).
+
+    The size in the header is checked against :data:`MAX_IMAGE_PIXELS` before any pixel is
+    decoded, so a decompression bomb costs nothing. Raises :class:`DataError` for an image that
+    is too large and :class:`CorruptFileError` for a file Pillow cannot read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():  # Pillow warns between 1x and 2x its limit; tosc refuses below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise DataError(f"{path}: {image.width} x {image.height} pixels exceed the {MAX_IMAGE_PIXELS}-pixel "
+                                "limit per image")
+            image.load()
+            return image.copy() if getattr(image, "n_frames", 1) > 1 else image
+    except Image.DecompressionBombError as exc:  # Pillow refuses twice its limit while opening
+        raise DataError(f"{path}: exceeds the {MAX_IMAGE_PIXELS}-pixel limit per image ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise CorruptFileError(f"{path}: not a readable image ({exc})") from None
+
+
+def image_levels(image, source: str | os.PathLike = "image", *, grey: bool | None = None) -> np.ndarray:
+    """The 8-bit levels of a Pillow image: uint8, H x W (grey) or H x W x 3 (colour).
+
+    Every codec here works on 8-bit levels, so deeper images are reduced by rounding, not
+    clipped (Pillow's own ``convert("L")`` clips a 16-bit image at 255, which turns it white):
+    16-bit and 32-bit integer modes are read as 0..65535 (``v / 257``), float mode ``F`` as 0..1
+    (``v * 255``); values outside those ranges are refused. Alpha is dropped. ``grey``: force one
+    channel (True) or three (False); None: :func:`is_grey_image`.
+    """
+    mode = image.mode
+    if grey is None:
+        grey = is_grey_image(image)
+    if mode.startswith("I") or mode == "F":
+        values = np.asarray(image)
+        if mode == "F":
+            if not np.isfinite(values).all():
+                raise DataError(f"{source}: float pixels must lie in [0, 1] (found NaN or infinity)")
+            if values.min(initial=0) < 0 or values.max(initial=0) > 1:
+                raise DataError(f"{source}: float pixels must lie in [0, 1] (found {values.min():g} to {values.max():g})")
+            levels = np.rint(values.astype(np.float64) * 255)
+        else:
+            values = values.astype(np.int64)
+            if values.min(initial=0) < 0 or values.max(initial=0) > 65535:
+                raise DataError(f"{source}: integer pixels must lie in 0..65535 (found {values.min()} to "
+                                f"{values.max()})")
+            levels = np.rint(values / 257.0)
+        levels = levels.astype(np.uint8)
+        return levels if grey else np.repeat(levels[..., None], 3, axis=2)
+    return np.asarray(image.convert("L" if grey else "RGB"), dtype=np.uint8).copy()
+
+
+def is_grey_image(image) -> bool:
+    """True for a one-channel Pillow mode (with or without alpha) and for a palette image whose
+    pixels are all grey (an optimised PNG of a grey image is often one)."""
+    if image.mode in _GREY_MODES:
+        return True
+    if image.mode not in ("P", "PA"):
+        return False
+    rgb = np.asarray(image.convert("RGB"))
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
 def memory_budget_bytes() -> int:

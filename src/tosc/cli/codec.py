@@ -144,35 +144,14 @@ def training_saved(out: Path) -> str:
 
 def _read_images(path: Path):
     """Images N x C x H x W (float tensor in [0, 1]) from an image .npz or one image file."""
-    import warnings
-
-    import numpy as np
     import torch
 
-    from ..io import MAX_IMAGE_PIXELS, check_input_file, load_image_arrays
+    from ..io import check_input_file, image_levels, load_image_arrays, open_image
 
     check_input_file(path, "image file")
     if path.suffix == ".npz":
         return torch.from_numpy(load_image_arrays(path)["images"])
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():  # Pillow warns between 1x and 2x its limit; tosc refuses below
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
-        with image:
-            # the header's size is checked before any pixel is decoded: no decompression bomb
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise DataError(f"{path}: {image.width} x {image.height} pixels exceed the {MAX_IMAGE_PIXELS}-pixel "
-                                "limit per image")
-            image.load()
-            mode = image.mode
-            array = np.asarray(image.convert("L" if mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"))
-    except Image.DecompressionBombError as exc:  # Pillow refuses twice its limit while opening
-        raise DataError(f"{path}: exceeds the {MAX_IMAGE_PIXELS}-pixel limit per image ({exc})") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
-    tensor = torch.from_numpy(array.copy()).float() / 255.0
+    tensor = torch.from_numpy(image_levels(open_image(path), path)).float() / 255.0
     return tensor[None, None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)[None]
 
 

@@ -13,17 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from .. import registry
-from ..errors import CorruptFileError, DataError, DatasetNotFoundError
+from ..errors import DataError, DatasetNotFoundError
+from ..io import image_levels, is_grey_image, open_image
 from .base import ImageSet, split_indices
 
 __all__ = ["IMAGE_SUFFIXES", "TEST_FRACTION", "scan_folder"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 TEST_FRACTION = 0.2
-_GRAY_MODES = {"1", "L", "I", "I;16", "F"}
 
 
 def scan_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
@@ -42,15 +41,6 @@ def scan_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     return classes, items
 
 
-def _read_image(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise CorruptFileError(f"{path}: not a readable image ({exc})") from None
-
-
 @registry.register("dataset", "folder", "Any image folder with one subfolder per class (--root)")
 def load_folder(*, split: str, root=None, seed: int = 0, validation_fraction: float = 0.1, transform=None) -> ImageSet:
     if root is None:
@@ -65,12 +55,12 @@ def load_folder(*, split: str, root=None, seed: int = 0, validation_fraction: fl
         chosen = np.sort(rest[:n_val]) if split == "validation" else np.sort(rest[n_val:])
     if len(chosen) == 0:
         raise DataError(f"{root}: too few images for a non-empty {split} split ({len(items)} images)")
-    images = [_read_image(items[i][0]) for i in chosen]
-    gray = all(img.mode in _GRAY_MODES for img in images)
+    paths = [items[i][0] for i in chosen]
+    images = [open_image(path) for path in paths]
+    gray = all(is_grey_image(img) for img in images)
     tensors = []
-    for img in images:
-        array = np.asarray(img.convert("L" if gray else "RGB"), dtype=np.uint8)
-        tensor = torch.from_numpy(array.copy()).float().div_(255.0)
+    for img, path in zip(images, paths):
+        tensor = torch.from_numpy(image_levels(img, path, grey=gray)).float().div_(255.0)
         tensor = tensor[None] if gray else tensor.permute(2, 0, 1)
         tensors.append(transform(tensor) if transform is not None else tensor)
     shapes = {tuple(t.shape) for t in tensors}
