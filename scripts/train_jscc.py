@@ -11,6 +11,7 @@ Two stages, like the digital family (scripts/train_family.py):
    loss of their last stage: a paired comparison at equal training.
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/train_jscc.py [--only NAME ...] [--work runs/jscc]
+    torchrun --nproc_per_node N scripts/train_jscc.py ...   # data-parallel, the same global batches
 
 Writes src/tosc/zoo/jscc/{deep-jscc,tosc-sr-analog}.pt (without optimizer state) and keeps
 the base and resumable checkpoints in ``--work``. Deterministic (seed 0) and resumable:
@@ -56,22 +57,27 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
+    from tosc.distributed import distributed_session
     from tosc.jscc.train import JSCCTrainConfig, train_jscc
     from tosc.jscc.zoo import ship_jscc
 
-    for name, settings, base in plan(args.epochs, args.finetune_epochs, args.lambda_s):
-        if args.only and name not in args.only:
-            continue
-        work = args.work / f"{name}.pt"
-        if base is not None:
-            settings = {**settings, "init_from": str(args.work / f"{base}.pt")}
-        started = time.time()
-        metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True, progress=not args.no_progress,
-                             device=args.device)
-        print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, accuracy "
-              f"{metrics.get('accuracy', float('nan')):.4f} ({time.time() - started:.0f} s)", flush=True)
-        if base is not None:  # the shipped models: weights, config, metrics and history, no optimizer state
-            ship_jscc(work, name)
+    with distributed_session(args.device) as ctx:
+        for name, settings, base in plan(args.epochs, args.finetune_epochs, args.lambda_s):
+            if args.only and name not in args.only:
+                continue
+            work = args.work / f"{name}.pt"
+            if base is not None:
+                settings = {**settings, "init_from": str(args.work / f"{base}.pt")}
+            started = time.time()
+            metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True,
+                                 progress=ctx.is_main and not args.no_progress, context=ctx)
+            if not ctx.is_main:
+                continue
+            print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, accuracy "
+                  f"{metrics.get('accuracy', float('nan')):.4f} ({time.time() - started:.0f} s, "
+                  f"{ctx.world_size} process(es))", flush=True)
+            if base is not None:  # the shipped models: weights, config, metrics and history, no optimizer state
+                ship_jscc(work, name)
     return 0
 
 

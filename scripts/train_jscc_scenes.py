@@ -15,6 +15,7 @@ The plan of scripts/train_jscc.py, on scenes:
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/train_jscc_scenes.py [--only NAME ...] \\
         [--work runs/jscc-scenes] [--no-ship]
+    torchrun --nproc_per_node N scripts/train_jscc_scenes.py ...   # data-parallel, the same global batches
 
 Writes src/tosc/zoo/jscc/{deep-jscc-scenes,tosc-sr-analog-scenes}.pt (without optimizer state)
 unless ``--no-ship``; keeps the resumable checkpoints in ``--work``. Deterministic (seed 0) and
@@ -65,26 +66,31 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
+    from tosc.distributed import distributed_session
     from tosc.jscc.train import JSCCTrainConfig, train_jscc
     from tosc.tasks.scenes import scene_training_task
     from tosc.jscc.zoo import ship_jscc
 
     task = scene_training_task(1)  # the grey scenes' network
-    for name, settings, base in plan(args.epochs, args.finetune_epochs, args.lambda_s, task):
-        if args.only and name not in args.only:
-            continue
-        work = args.work / f"{name}.pt"
-        init = str(args.work / f"{base}.pt") if base is not None else args.init_from
-        if init and init != "none":
-            settings = {**settings, "init_from": init}
-        started = time.time()
-        metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True, progress=not args.no_progress,
-                             device=args.device)
-        scores = ", ".join(f"{key} {metrics.get(key, float('nan')):.4f}" for key in ("exact_set_accuracy", "mean_f1"))
-        print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, {scores} ({time.time() - started:.0f} s)",
-              flush=True)
-        if base is not None and not args.no_ship:
-            ship_jscc(work, name)
+    with distributed_session(args.device) as ctx:
+        for name, settings, base in plan(args.epochs, args.finetune_epochs, args.lambda_s, task):
+            if args.only and name not in args.only:
+                continue
+            work = args.work / f"{name}.pt"
+            init = str(args.work / f"{base}.pt") if base is not None else args.init_from
+            if init and init != "none":
+                settings = {**settings, "init_from": init}
+            started = time.time()
+            metrics = train_jscc(JSCCTrainConfig(**settings), work, resume=True,
+                                 progress=ctx.is_main and not args.no_progress, context=ctx)
+            if not ctx.is_main:
+                continue
+            scores = ", ".join(f"{key} {metrics.get(key, float('nan')):.4f}"
+                               for key in ("exact_set_accuracy", "mean_f1"))
+            print(f"{name}: psnr_db {metrics.get('psnr_db', float('nan')):.3f}, {scores} "
+                  f"({time.time() - started:.0f} s, {ctx.world_size} process(es))", flush=True)
+            if base is not None and not args.no_ship:
+                ship_jscc(work, name)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import psutil
 import torch
+import torch.distributed as dist
 
 from tosc.checkpoint import load_checkpoint
+from tosc.distributed import DistContext
 
 # train_images 97 with a global batch of 32: the last global batch holds one image, so one of
 # two ranks gets an empty slice (the weighting and stand-in path are exercised)
@@ -79,3 +82,13 @@ def kill_when_written(cmd: list[str], checkpoint: Path, timeout: float = 240) ->
     proc.wait()
     _, alive = psutil.wait_procs(workers, timeout=30)
     assert workers and not alive
+
+
+@contextlib.contextmanager
+def one_rank_group():
+    """A gloo process group of one rank in this process: the DDP code path without torchrun."""
+    dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())
+    try:
+        yield DistContext(backend="gloo")
+    finally:
+        dist.destroy_process_group()

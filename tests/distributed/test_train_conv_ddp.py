@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch.distributed as dist
 
 from tosc.checkpoint import load_checkpoint
 from tosc.distributed import DistContext
 from tosc.errors import ConfigError
 from tosc.source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
 
-from .conftest import assert_same_weights, env, kill_when_written, run, standalone
+from .conftest import assert_same_weights, env, kill_when_written, one_rank_group, run, standalone
 
 SCRIPT = str(Path(__file__).resolve().parents[2] / "scripts" / "train_codec_v3.py")
 # 48 images, global batch 16 (3 steps an epoch), two ranks of 8; a checkpoint every 2 steps, so
@@ -36,11 +35,8 @@ def _script(nproc: int, out: Path, settings: dict, *extra: str) -> list[str]:
 def test_ddp_code_path_with_one_rank_is_the_plain_loop_bit_for_bit(tmp_path, mode):
     cfg = ConvTrainConfig(epochs=1, **TINY, **(GLOBAL if mode == "global" else {}))
     train_conv_codec(cfg, tmp_path / "plain.pt", progress=False)
-    dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())
-    try:
-        train_conv_codec(cfg, tmp_path / "ddp.pt", progress=False, context=DistContext(backend="gloo"))
-    finally:
-        dist.destroy_process_group()
+    with one_rank_group() as context:
+        train_conv_codec(cfg, tmp_path / "ddp.pt", progress=False, context=context)
     assert_same_weights(tmp_path / "plain.pt", tmp_path / "ddp.pt", atol=0.0)
 
 

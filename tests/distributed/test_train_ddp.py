@@ -6,14 +6,12 @@ import subprocess
 
 import pytest
 import torch
-import torch.distributed as dist
 
 from tosc.checkpoint import load_checkpoint
-from tosc.distributed import DistContext
 from tosc.source_coding.learned.train import TrainConfig, train_codec
 
-from .conftest import (TINY, assert_same_weights, env, free_port, kill_when_written, max_difference, run, standalone,
-                       torchrun_args, write_config)
+from .conftest import (TINY, assert_same_weights, env, free_port, kill_when_written, max_difference, one_rank_group,
+                       run, standalone, torchrun_args, write_config)
 
 # float summation order differs (one mean over 32 images vs two means over 16): measured
 # differences are about 1e-5 after 6 Adam steps
@@ -24,12 +22,8 @@ def test_ddp_code_path_with_one_rank_is_the_plain_loop_bit_for_bit(tmp_path):
     """One rank through DDP, the global-batch noise and the rank reductions changes nothing."""
     cfg = TrainConfig(epochs=1, **TINY)
     train_codec(cfg, tmp_path / "plain.pt", progress=False)
-    store = dist.HashStore()
-    dist.init_process_group("gloo", rank=0, world_size=1, store=store)
-    try:
-        train_codec(cfg, tmp_path / "ddp.pt", progress=False, context=DistContext(backend="gloo"))
-    finally:
-        dist.destroy_process_group()
+    with one_rank_group() as context:
+        train_codec(cfg, tmp_path / "ddp.pt", progress=False, context=context)
     assert_same_weights(tmp_path / "plain.pt", tmp_path / "ddp.pt", atol=0.0)
     a, b = (load_checkpoint(tmp_path / n, kind="codec") for n in ("plain.pt", "ddp.pt"))
     assert a["metrics"]["bpp"] == b["metrics"]["bpp"]

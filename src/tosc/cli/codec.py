@@ -21,8 +21,9 @@ def train(
     config: Optional[Path] = typer.Option(None, help="JSON or TOML file of training settings; flags override it."),
     dataset: Optional[str] = typer.Option(None, help="Dataset name (default fashion-mnist)."),
     codec: str = typer.Option("v3", "--codec", help="v3: codec v3, one variable-rate model (what tosc-sr, "
-                              "mse-only and task-only run); family: one single-rate codec of the old family."),
-    lambda_p: Optional[float] = typer.Option(None, "--lambda-p", help="Weight of the pixel MSE (family only: v3 "
+                              "mse-only and task-only run); family: one single-rate codec of the old family; "
+                              "jscc: the analog Deep JSCC / TOSC-SR model (lambda_s > 0)."),
+    lambda_p: Optional[float] = typer.Option(None, "--lambda-p", help="Weight of the pixel MSE (family and jscc: v3 "
                                              "learns every rate, lambda_min..lambda_max)."),
     lambda_s: Optional[float] = typer.Option(None, "--lambda-s", help="Weight of the semantic term (0: MSE-only)."),
     epochs: Optional[int] = typer.Option(None),
@@ -38,7 +39,9 @@ def train(
 
     --codec v3 (default) trains one checkpoint for every rate, lambda_p drawn per image over
     lambda_min..lambda_max (settings: tosc.source_coding.learned.train_conv.ConvTrainConfig);
-    --codec family one single-rate codec at --lambda-p. Under torchrun every process trains one
+    --codec family one single-rate codec at --lambda-p; --codec jscc the analog model, trained
+    through the channel with L = lambda_p * MSE + lambda_s * CE (tosc.jscc.train.JSCCTrainConfig).
+    Under torchrun every process trains one
     data-parallel replica (gloo on CPU, nccl on CUDA); --batch-size is the global batch, split
     evenly over the processes; rank 0 alone writes.
     """
@@ -46,8 +49,8 @@ def train(
 
     from ..io import check_output_file
 
-    if codec not in ("v3", "family"):
-        raise ConfigError(f"--codec must be v3 or family, got {codec!r}")
+    if codec not in _TRAINERS:
+        raise ConfigError(f"--codec must be one of {', '.join(_TRAINERS)}, got {codec!r}")
     settings = read_settings(config)
     # resuming rewrites the checkpoint it reads; otherwise --out must not be one of the inputs
     check_output_file(out, inputs=(config, init_from))
@@ -55,7 +58,7 @@ def train(
 
     flags = {"dataset": dataset, "lambda_s": lambda_s, "epochs": epochs, "batch_size": batch_size,
              "lr": lr, "seed": seed, "init_from": str(init_from) if init_from else None, "root": root}
-    if codec == "family":
+    if codec != "v3":
         flags["lambda_p"] = lambda_p
     elif lambda_p is not None:
         raise ConfigError("--lambda-p sets the one rate of a family codec; codec v3 learns every rate (set "
@@ -74,21 +77,31 @@ def train(
         raise
 
 
+# --codec: (module, config class, trainer) of each trainer tosc train runs
+_TRAINERS = {"v3": ("tosc.source_coding.learned.train_conv", "ConvTrainConfig", "train_conv_codec"),
+             "family": ("tosc.source_coding.learned.train", "TrainConfig", "train_codec"),
+             "jscc": ("tosc.jscc.train", "JSCCTrainConfig", "train_jscc")}
+
+
 def _training_config(codec: str, settings: dict):
-    """(config, trainer) of ``codec`` from ``settings``; a setting only the other codec has is
+    """(config, trainer) of ``codec`` from ``settings``; a setting only another codec has is
     one error line that names the --codec to use."""
     import dataclasses
+    import importlib
 
-    from ..source_coding.learned.train import TrainConfig, train_codec
-    from ..source_coding.learned.train_conv import ConvTrainConfig, train_conv_codec
+    def parts(name: str):
+        module, config_class, trainer = _TRAINERS[name]
+        module = importlib.import_module(module)
+        return getattr(module, config_class), getattr(module, trainer)
 
-    own, other, other_name = ((ConvTrainConfig, TrainConfig, "family") if codec == "v3"
-                              else (TrainConfig, ConvTrainConfig, "v3"))
+    own, train_fn = parts(codec)
     names = {f.name for f in dataclasses.fields(own)}
-    foreign = sorted(k for k in settings if k not in names and k in {f.name for f in dataclasses.fields(other)})
-    if foreign:
-        raise ConfigError(f"{', '.join(foreign)}: setting(s) of the {other_name} codec, not of codec {codec}; "
-                          f"add --codec {other_name} to train that one")
+    for other in (name for name in _TRAINERS if name != codec):
+        other_names = {f.name for f in dataclasses.fields(parts(other)[0])}
+        foreign = sorted(k for k in settings if k not in names and k in other_names)
+        if foreign:
+            raise ConfigError(f"{', '.join(foreign)}: setting(s) of --codec {other}, not of --codec {codec}; "
+                              f"add --codec {other} to train that one")
     if codec == "v3" and settings.get("init_from") and settings.get("mode", "transform") == "transform":
         from ..checkpoint import load_checkpoint
         from ..source_coding.learned.train_conv import ARCH
@@ -99,7 +112,7 @@ def _training_config(codec: str, settings: dict):
         if source.get("arch") == ARCH:
             shape = (source.get("config") or {}).get("codec") or {}
             settings = {**{k: shape[k] for k in V3_ARCHITECTURE if k in shape}, **settings}
-    return own.from_dict(settings), (train_conv_codec if codec == "v3" else train_codec)
+    return own.from_dict(settings), train_fn
 
 
 # codec v3 settings that fix the network's shape (ConvCodecConfig), read from a warm start's checkpoint

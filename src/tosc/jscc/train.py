@@ -28,12 +28,19 @@ Determinism and resumption as in :mod:`tosc.source_coding.learned.train`: epoch 
 its shuffle, SNRs, k and channel noise from seeds derived from (seed, e) alone, and a
 checkpoint (weights, optimizer, scheduler, history) is written atomically after every epoch,
 so a run killed anywhere and resumed ends with the same weights as an uninterrupted one.
+
+Under torchrun (``context`` from :func:`tosc.distributed.distributed_session`) every process
+trains one data-parallel replica on its slice of each global batch of ``batch_size`` images.
+Every rank draws the SNR, k and the channel's noise and gains for the whole global batch and
+keeps its slice's rows, so N processes take the steps of one process up to float summation
+order, and a run may be resumed with another number of processes.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,8 +49,10 @@ import torch
 import torch.nn.functional as F
 
 from ..channel import AnalogChannel
+from ..channel.fading import ChannelOutput
 from ..checkpoint import load_checkpoint
 from ..data import load_dataset
+from ..distributed import DistContext, GlobalBatchSampler, RankBatch
 from ..errors import ConfigError
 from ..metrics import psnr_db
 from ..tasks import TRAINING_TASK
@@ -107,6 +116,29 @@ def _draw_k(cfg: JSCCTrainConfig, k_max: int, n_source: int, gen: torch.Generato
     if torch.rand((), generator=gen) < 0.5:
         return max(1, k_max >> int(torch.randint(4, (1,), generator=gen)))
     return int(torch.randint(max(1, k_max // 16), k_max + 1, (1,), generator=gen))
+
+
+class _RankSliceChannel(AnalogChannel):
+    """``channel`` as one rank's slice of a global batch meets it: the gains and noise are drawn
+    for all ``batch.global_size`` images, in the single-process order, and the slice's rows kept.
+
+    With Es = 1 already set by the encoder (``normalize=False``) the channel computes
+    ``y = h x + w sqrt(N0)`` row by row, so sending zeros gives the noise term exactly and
+    ``h z + noise`` is bit for bit what one process computes for these rows. A rank whose slice
+    of a short last batch is empty sends its stand-in image (weight 0) through row 0.
+    """
+
+    def __init__(self, channel: AnalogChannel) -> None:
+        super().__init__(channel.kind, channel.csi, channel.equalizer, normalize=False)
+        self.batch: RankBatch | None = None
+
+    def transmit(self, z: torch.Tensor, snr_db, generator: torch.Generator | None = None) -> ChannelOutput:
+        batch = self.batch
+        full = super().transmit(torch.zeros(batch.global_size, z.shape[1], dtype=z.dtype, device=z.device), snr_db,
+                                generator)
+        lo, hi = (batch.lo, batch.hi) if batch.hi > batch.lo else (0, len(z))
+        h = full.h[lo:hi]
+        return ChannelOutput(y=h * z + full.y[lo:hi], h=h, n0=full.n0[lo:hi])
 
 
 def _loss_terms(model: DeepJSCC, task: torch.nn.Module | None, x: torch.Tensor, targets: torch.Tensor,
@@ -176,25 +208,29 @@ def warm_start_compatible(saved: JSCCConfig, model: JSCCConfig) -> bool:
 
 
 def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
-               device: str | torch.device | None = "cpu") -> dict:
+               device: str | torch.device | None = "cpu", context: DistContext | None = None) -> dict:
     """Train one model; write ``out`` (a checkpoint rewritten atomically after every epoch).
 
-    ``device``: where the training steps run (``cpu``, ``cuda``, ``auto``). The channel noise is
-    drawn on the CPU from the run's seeded generators whatever the device, and the validation
-    and the checkpoint use a CPU copy of the model. Returns the last epoch's validation metrics
-    (see :func:`evaluate_jscc`).
+    ``device``: where the training steps run (``cpu``, ``cuda``, ``auto``); ignored when
+    ``context`` is given. ``context``: the torchrun process group (default: the open one, if
+    any, else one process); ``batch_size`` is then the global batch. The channel noise is drawn
+    on the CPU from the run's seeded generators whatever the device, and the validation (on
+    rank 0) and the checkpoint use a CPU copy of the model. Returns the last epoch's validation
+    metrics (see :func:`evaluate_jscc`), on every rank.
     """
     run = TrainingRun(out, kind=CHECKPOINT_KIND, arch=ARCH, config=cfg, resume=resume, progress=progress,
-                      device=device)
-    dev = run.device
+                      device=device, context=context)
+    ctx, dev = run.ctx, run.device
     train = load_dataset(cfg.dataset, "train", root=cfg.root, seed=cfg.seed).subset(cfg.train_images)
     val = load_dataset(cfg.dataset, "validation", root=cfg.root, seed=cfg.seed).subset(cfg.eval_images)
     c, h, w = train.shape
+    sampler = GlobalBatchSampler(len(train), cfg.batch_size, ctx.rank, ctx.world_size)
     torch.manual_seed(cfg.seed)
     model = DeepJSCC(JSCCConfig(in_channels=c, image_hw=(h, w), max_cbr=cfg.max_cbr, width=cfg.width,
                                 snr_adaptive=cfg.snr_adaptive))
     if cfg.init_from:
-        init = load_checkpoint(cfg.init_from, kind=CHECKPOINT_KIND, arch=ARCH)
+        init_from = cfg.init_from
+        init = ctx.run_on_main(lambda: load_checkpoint(init_from, kind=CHECKPOINT_KIND, arch=ARCH))
         if not warm_start_compatible(JSCCConfig.from_dict(init["config"]["model"]), model.config):
             raise ConfigError(f"{cfg.init_from} has another architecture than this training config")
         model.load_state_dict(init["state_dict"])
@@ -211,7 +247,7 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
     # the loss's frozen networks on the device; the monitor scores the CPU copy on the CPU
     task_on_dev = task if task is None or dev.type == "cpu" else copy.deepcopy(task).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    steps_per_epoch = len(sampler)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.lr * 0.05)
     start_epoch, history = 0, []
     ckpt = run.read_resume()
@@ -223,22 +259,42 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start_epoch, history = state["epoch"], state["history"]
+    net: torch.nn.Module = model
+    step_channel = channel
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # the first conv's weight grad (C_in = 1) has strides DDP's buckets do not copy as a view;
+        # a copy per step of a 400-value tensor is free
+        warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
+        # GDN's buffers are constants: no per-step broadcast
+        net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None, forward_sync_buffers=False)
+        step_channel = _RankSliceChannel(channel)
     lo, hi = cfg.snr_range_db
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        gen = torch.Generator().manual_seed(run.seed(epoch))
-        noise = torch.Generator().manual_seed(run.seed(epoch) + 1)
-        order = torch.randperm(len(train), generator=gen)
-        bar = run.bar(range(steps_per_epoch), desc=f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}")
+        seed = run.seed(epoch)
+        gen = torch.Generator().manual_seed(seed)
+        noise = torch.Generator().manual_seed(seed + 1)
+        # the epoch's order is sampler.order(seed); drawing it here too keeps gen where the
+        # single-process loop always had it for the SNR and k draws that follow
+        torch.randperm(len(train), generator=gen)
+        bar = run.bar(sampler.epoch(seed), total=steps_per_epoch, desc=f"{cfg.variant} epoch {epoch + 1}/{cfg.epochs}")
         running: dict[str, float] = {}
-        for step in bar:
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        for step, batch in enumerate(bar):
             snr = lo + (hi - lo) * float(torch.rand((), generator=gen))
             k = _draw_k(cfg, model.k_max, c * h * w, gen)
-            terms = _loss_terms(model, task_on_dev, train.images[idx].to(dev), targets[idx].to(dev), snr, k, channel,
-                                noise, cfg)
+            # a rank whose slice of a short last batch is empty computes a stand-in image with
+            # weight 0, so that every rank still joins the gradient all-reduce
+            idx = batch.indices if batch.hi > batch.lo else torch.zeros(1, dtype=torch.long)
+            if step_channel is not channel:
+                step_channel.batch = batch
+            terms = _loss_terms(net, task_on_dev, train.images[idx].to(dev), targets[idx].to(dev), snr, k,
+                                step_channel, noise, cfg)
+            share = batch.weight * ctx.world_size
+            loss = terms["loss"] if share == 1.0 else terms["loss"] * share
             opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
@@ -251,15 +307,19 @@ def train_jscc(cfg: JSCCTrainConfig, out: str | Path, *, resume: bool = False, p
                     post.update(ce=f"{running['ce']:.3f}")
                 bar.set_postfix(post)
         run.check_finite(model, epoch)
+        ctx.check_in_sync(list(model.parameters()))
         on_cpu = model if dev.type == "cpu" else copy.deepcopy(model).cpu()
-        metrics = evaluate_jscc(on_cpu, val.images, val_targets, monitor, channel=cfg.channel, seed=cfg.seed)
+        metrics = ctx.run_on_main(lambda: evaluate_jscc(on_cpu, val.images, val_targets, monitor,
+                                                        channel=cfg.channel, seed=cfg.seed))
         metrics["epoch"] = epoch + 1
         history.append(metrics)
         run.say(f"{run.out.stem} epoch {epoch + 1}: psnr_db {metrics['psnr_db']:.3f}"
                 + "".join(f", {name} {metrics[name]:.4f}" for name in TASK_SCORES if name in metrics))
         run.save(state_dict=on_cpu.state_dict(), config={"model": model.config.to_dict()}, metrics=metrics,
-                 variant=cfg.variant, train_state={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                                   "epoch": epoch + 1, "history": history})
+                 variant=cfg.variant, processes=ctx.world_size,
+                 train_state={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                              "epoch": epoch + 1, "history": history})
+        ctx.barrier()
     return history[-1] if history else {}
 
 

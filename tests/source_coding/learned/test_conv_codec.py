@@ -401,9 +401,10 @@ def test_tosc_train_trains_codec_v3_by_default_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     family = tmp_path / "family.json"
     family.write_text(json.dumps({"latent_dim": 16, "eval_images": 8}))
-    for args, fragment in ((["--config", str(family)], "eval_images, latent_dim: setting(s) of the family codec"),
+    for args, fragment in ((["--config", str(family)], "eval_images, latent_dim: setting(s) of --codec family"),
                            (["--lambda-p", "40"], "add --codec family"),
-                           (["--codec", "family", "--config", str(config)], "setting(s) of the v3 codec")):
+                           (["--codec", "family", "--config", str(config)], "setting(s) of --codec v3"),
+                           (["--codec", "jscc", "--config", str(config)], "setting(s) of --codec v3")):
         assert main(["train", "--out", str(tmp_path / "x.pt"), *args]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
