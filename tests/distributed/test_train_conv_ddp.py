@@ -48,6 +48,13 @@ def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(tmp_path
     assert_same_weights(tmp_path / "one.pt", tmp_path / "two.pt", atol=ATOL)
     two = load_checkpoint(tmp_path / "two.pt", kind="codec")
     assert two["processes"] == 2 and two["train_state"]["epoch"] == 2
+    # the logged running means are the global batch's, not rank 0's slice
+    one = load_checkpoint(tmp_path / "one.pt", kind="codec")["train_state"]["log"]
+    assert [(r["epoch"], r["step"]) for r in two["train_state"]["log"]] == [(r["epoch"], r["step"]) for r in one]
+    for mine, theirs in zip(two["train_state"]["log"], one):
+        assert mine.keys() == theirs.keys()
+        for key in mine.keys() - {"epoch", "step"}:
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-4), key
     # only rank 0 writes and reports: one checkpoint, one result line, no temporary files
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.pt", "two.pt"]
     assert out.stdout.count('"checkpoint"') == 1

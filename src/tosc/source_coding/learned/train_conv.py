@@ -24,7 +24,7 @@ batch (:class:`_GlobalBatchNoise`) and computes its own contiguous slice; each s
 weighted by its share and DDP averages the gradients, so N processes take the steps of one
 process with the same batch size, up to float summation order. Rank 0 alone writes the
 checkpoint; a resume reads it on rank 0 and hands it to every rank. The logged running means
-are rank 0's slice.
+are the global batch's (summed over ranks every step).
 """
 
 from __future__ import annotations
@@ -463,11 +463,15 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             aux_opt.step()
             step += 1
             bar.update(1)
-            low, high = t < 0.33, t > 0.67
-            for key, mask in (("low", low), ("high", high)):
-                if mask.any():
-                    for name in ("bpp", "mse"):
-                        v = terms[name][mask].mean().item()
+            # the logged running means are the global batch's: (bpp sum, mse sum, count) of the
+            # low and the high third of the qualities, summed over ranks
+            masks = (t < 0.33, t > 0.67)
+            sums = torch.tensor([[terms["bpp"][m].sum().item(), terms["mse"][m].sum().item(), float(m.sum())]
+                                 for m in masks], dtype=torch.float64)
+            sums = ctx.all_reduce_sum(sums)
+            for key, (bpp_sum, mse_sum, count) in zip(("low", "high"), sums.tolist()):
+                if count:
+                    for name, v in (("bpp", bpp_sum / count), ("mse", mse_sum / count)):
                         k = f"{name}_{key}"
                         running[k] = 0.97 * running.get(k, v) + 0.03 * v
             if step % 25 == 0 and run.show:
