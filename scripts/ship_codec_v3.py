@@ -26,6 +26,23 @@ from tosc.cli.script import exits_on_error
 SHIP_QUALITIES = (0, 16, 32, 64, 96, 127)
 
 
+def validation_scorer(val):
+    """(task name, score) of a shipped validation curve: ``score(decoded)`` is the accuracy of the
+    training classifier on ``val`` (an :class:`~tosc.data.ImageSet`), or for scenes the exact-set
+    accuracy of the multi-label scene classifier the scene codecs are trained through."""
+    from tosc.tasks import TRAINING_TASK, accuracy, load_task_network
+    from tosc.tasks.semantic import load_training_task
+
+    if hasattr(val, "present"):
+        from tosc.tasks.scenes import multilabel_scores, predict_present, scene_training_task
+
+        name = scene_training_task(val.images.shape[1])
+        task = load_training_task(name)
+        return name, lambda decoded: multilabel_scores(predict_present(task, decoded), val.present)["exact_set_accuracy"]
+    task = load_task_network(TRAINING_TASK)
+    return TRAINING_TASK, lambda decoded: accuracy(task, decoded, val.labels)
+
+
 @exits_on_error
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,8 +56,6 @@ def main() -> int:
     from tosc.data import load_dataset
     from tosc.metrics import psnr_db
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
-    from tosc.tasks import TRAINING_TASK, accuracy, load_task_network
-    from tosc.tasks.semantic import load_training_task
     from tosc.zoo import zoo_dir
 
     ckpts = [load_checkpoint(p, kind="codec") for p in [args.src, *args.warm_start]]
@@ -54,22 +69,9 @@ def main() -> int:
     # the validation split of the data set it was trained on (Fashion-MNIST or scenes)
     dataset = ckpts[0]["config"].get("train", {}).get("dataset", "fashion-mnist")
     val = load_dataset(dataset, "validation", limit=args.images)
-    x, labels = val.images, val.labels
+    x = val.images
     h, w = x.shape[-2:]
-    scenes = hasattr(val, "present")
-    if scenes:  # "accuracy" of a scene codec: exact-set accuracy of the multi-label training network
-        from tosc.tasks.scenes import multilabel_scores, predict_present, scene_training_task
-
-        name = scene_training_task(val.images.shape[1])
-        task = load_training_task(name)
-
-        def score(decoded: torch.Tensor) -> float:
-            return multilabel_scores(predict_present(task, decoded), val.present)["exact_set_accuracy"]
-    else:
-        name, task = TRAINING_TASK, load_task_network(TRAINING_TASK)
-
-        def score(decoded: torch.Tensor) -> float:
-            return accuracy(task, decoded, labels)
+    name, score = validation_scorer(val)
     metrics = {"images": len(x), "split": "validation", "dataset": dataset, "task": name,
                "qualities": list(SHIP_QUALITIES), "bpp": [], "psnr_db": [], "accuracy": []}
     for q in SHIP_QUALITIES:

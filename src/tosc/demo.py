@@ -53,10 +53,11 @@ def full_systems(dataset: str = "fashion-mnist") -> tuple[str, ...]:
     :func:`tosc.evaluation.compat.default_systems`): each classic codec in payload mode and each
     learned family over the LDPC link, the analog systems, and the proposed digital codecs over
     the ideal and finite-blocklength links, trained on the data set's kind of images. Systems
-    whose models are not installed (or that cannot code the images) are left out, with a line."""
+    whose models are not installed (or that cannot code the images) are left out, with a line on
+    standard error."""
     from .evaluation.compat import default_systems
 
-    return default_systems(dataset, say=lambda line: print(line, flush=True))
+    return default_systems(dataset)
 
 
 def scene_systems() -> tuple[str, ...]:

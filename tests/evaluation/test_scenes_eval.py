@@ -168,3 +168,15 @@ def test_colour_scenes_through_the_colour_codec_and_a_classic_one(tmp_path):
     # the grey scene codec refuses colour scenes before any work
     with pytest.raises(IncompatibleSystemError, match=r"mse-only-v3-scenes\+ldpc .*3x64x64"):
         check_codes("mse-only-v3-scenes+ldpc", (3, 64, 64), "fashion-scenes-rgb")
+
+
+def test_the_demos_scene_selection_leaves_stdout_to_the_names(capsys):
+    """The README builds a command from it with $(...): notes about left-out systems (the colour
+    codecs cannot code grey scenes) must not land among the names."""
+    from tosc.demo import scene_systems
+
+    names = scene_systems()
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert "tosc-sr-v3-scenes+ldpc" in names and not any("rgb" in n for n in names)
+    assert "(leaving out tosc-sr-v3-scenes-rgb+ldpc" in said.err

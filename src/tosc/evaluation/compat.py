@@ -25,6 +25,7 @@ weigh less on larger images, and both are reported).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -143,11 +144,16 @@ def _in_full_grid(meta, kind: str) -> bool:
     return link == "ldpc" or meta.get("mode") == "analog" or (bool(meta.get("proposed")) and meta.get("mode") == "ideal")
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def default_systems(dataset: str = "fashion-mnist", split: str = "test", *,
-                    say: Callable[[str], None] | None = print, root: str | None = None) -> tuple[str, ...]:
+                    say: Callable[[str], None] | None = _to_stderr, root: str | None = None) -> tuple[str, ...]:
     """The systems a full evaluation of ``dataset`` runs (see the module docstring), sorted by name.
     Systems not installed (model files, or a tool such as the VVenC encoder: each candidate is
-    built once) or unable to code the images are left out, each with a line to ``say``."""
+    built once) or unable to code the images are left out, each with a line to ``say`` (standard
+    error by default, so that a shell's ``$(...)`` around a selection takes the names alone)."""
     from ..data import load_dataset
     from ..errors import DependencyMissingError
     from ..systems import build_system

@@ -152,3 +152,31 @@ def test_a_checkpoint_refuses_tables_other_than_its_own(tmp_path, shipped_codec,
         ConvLearnedCodec.load(tmp_path / "c.pt")
     plain = ConvLearnedCodec(shipped_codec.model, name="plain", meta={})
     assert plain.quality_levels == QUALITY_LEVELS and plain.model_id != shipped_codec.model_id
+
+
+@pytest.mark.parametrize("dataset, codec_name", [("fashion-scenes", "tosc-sr-v3-scenes"),
+                                                 ("fashion-scenes-rgb", "mse-only-v3-scenes-rgb")])
+def test_scene_codecs_carry_their_own_tables_and_choose_the_mode_per_scene(dataset, codec_name, shipped_tables):
+    from tosc.data import load_dataset
+
+    codec = ConvLearnedCodec.load(codec_name)
+    assert codec.predictive is not None and codec.predictive.digest != shipped_tables.digest
+    assert codec.predictive.meta["dataset"] == dataset  # counted on the scenes it codes, not on items
+    scenes = load_dataset(dataset, "test", limit=6).images
+    pixels = to_pixels(scenes)
+    finest = codec.quality_levels - 1  # no global mode: the predictive steps are the last indices
+    assert codec.mode_of(np.array([QUALITY_LEVELS, finest])).tolist() == [1, 1]
+    lossless = codec.decode(codec.encode(scenes[:2], finest), scenes.shape[-2:])
+    assert torch.equal(lossless, torch.round(scenes[:2] * 255) / 255)
+    budget = 4096 * scenes.shape[1]  # 1 bit per pixel and channel: a choice between the modes
+    streams, quality = codec.encode_to_budget(scenes, budget)
+    assert all(stream_bits(s) <= budget for s in streams)
+    decoded = np.rint(codec.decode(streams, scenes.shape[-2:]).numpy() * 255).astype(np.int64)
+    sse = ((decoded - pixels) ** 2).reshape(len(scenes), -1).sum(1)
+    transform, _ = codec._bisect(codec.ladder(scenes), np.full(len(scenes), budget), 0, QUALITY_LEVELS - 1)
+    alone = np.rint(codec.decode(transform, scenes.shape[-2:]).numpy() * 255).astype(np.int64)
+    assert (sse <= ((alone - pixels) ** 2).reshape(len(scenes), -1).sum(1)).all()
+
+
+def test_task_only_scene_codec_has_no_pixel_mode():
+    assert ConvLearnedCodec.load("task-only-v3-scenes").predictive is None
