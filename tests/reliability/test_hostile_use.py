@@ -220,7 +220,8 @@ def test_train_settings_nan_wrong_types_and_lists(tmp_path, capsys):
     out = str(tmp_path / "c.pt")
     for flags, fragment in ((["--lr", "nan"], "finite"), (["--codec", "family", "--lambda-p", "nan"], "finite"),
                             (["--codec", "family", "--lambda-p", "inf"], "finite"), (["--lambda-s", "-inf"], "finite"),
-                            (["--lambda-p", "40"], "add --codec family"), (["--codec", "v4"], "v3 or family")):
+                            (["--lambda-p", "40"], "add --codec family"), (["--codec", "v4"], "one of v3, family, jscc"),
+                            (["--codec", "jscc", "--lambda-p", "nan"], "finite")):
         assert main(["train", "--out", out, *flags]) == 2
         _one_error_line(capsys, fragment)
     configs = {"wrong.toml": ('epochs = "abc"\n', "epochs: must be an integer"),
