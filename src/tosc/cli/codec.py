@@ -176,7 +176,8 @@ def encode(
     quality: Optional[int] = typer.Option(None, "--quality", "-q",
                                           help="Codec v3 models only: quality index 0..127 (transform codec, default 127); "
                                                "128.. the predictive mode's steps, coarse to fine, where the model has it "
-                                               "(mse-only-v3, tosc-sr-v3: 128..142, 142 lossless); then the global "
+                                               "(mse-only-v3, tosc-sr-v3: 128..142; the grey scene pair 128..146; the colour "
+                                               "scene pair 128..139; the last lossless); then the global "
                                                "mode's levels, small to large, for images of its one size "
                                                "(mse-only-v3, tosc-sr-v3: 143..158; task-only-v3: 128..143; 28 x 28 grey)."),
 ) -> None:
