@@ -3,6 +3,7 @@ are refused before any work, default selections follow registry metadata."""
 
 import dataclasses
 import json
+import math
 from fractions import Fraction
 
 import pytest
@@ -180,3 +181,16 @@ def test_the_demos_scene_selection_leaves_stdout_to_the_names(capsys):
     assert said.out == ""
     assert "tosc-sr-v3-scenes+ldpc" in names and not any("rgb" in n for n in names)
     assert "(leaving out tosc-sr-v3-scenes-rgb+ldpc" in said.err
+
+
+def test_records_carry_the_psnr_of_the_mean_squared_error():
+    """psnr_db averages per-image dB, with a lossless image at the cap; the PSNR of the mean MSE
+    does not let one perfect image outweigh a bad one."""
+    from tosc.evaluation.point import score_images
+
+    reference = load_dataset("fashion-scenes", "test", limit=2).images
+    noisy = (reference[1:] + 0.1).clamp(0, 1)
+    metrics = score_images(torch.cat([reference[:1], noisy]), reference, torch.full((2,), -1), tasks=(), segmenter=None)
+    bad = -10 * torch.log10(((noisy - reference[1:]) ** 2).mean()).item()
+    assert metrics["psnr_db"] == pytest.approx((100.0 + bad) / 2, abs=1e-3)  # lossless counts 100 dB
+    assert metrics["psnr_db_of_mean_mse"] == pytest.approx(bad + 10 * math.log10(2), abs=1e-3)

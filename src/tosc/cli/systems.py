@@ -93,7 +93,7 @@ def transmit(
     typer.echo(f"{system} @ {channel} {snr_db:g} dB, CBR {cbr}: {record.rate.payload_bits_per_image:.0f} bits/image, "
                f"{record.rate.channel_uses_per_image:.1f} channel uses/image, "
                f"{m['failed_codewords_per_image']:.3f} failed codewords/image, failures {m['failure_rate']:.3f}, "
-               f"PSNR {m['psnr_db']:.2f} dB, {task} -> {out}")
+               f"PSNR {m['psnr_db']:.2f} dB (of the mean MSE {m.get('psnr_db_of_mean_mse', float('nan')):.2f} dB), {task} -> {out}")
 
 
 def _num(value) -> str:

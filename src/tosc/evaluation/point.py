@@ -163,7 +163,8 @@ def _score_each(received: torch.Tensor, reference: torch.Tensor, labels: torch.T
 def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor,
                  tasks: tuple[str, ...] = (TRAINING_TASK, *HELD_OUT_TASKS),
                  segmenter: str | None = SEGMENTATION_TASK) -> dict[str, float]:
-    """PSNR (mean of per-image dB), MS-SSIM (upsampled, see tosc.metrics), task accuracies and,
+    """PSNR (mean of per-image dB; ``psnr_db_of_mean_mse``: the PSNR of their mean squared
+    error, images in [0, 1]), MS-SSIM (upsampled, see tosc.metrics), task accuracies and,
     where the segmenter fits the images, ``seg_iou``: the mean IoU of the item mask it predicts
     on ``received`` against the ground-truth mask of the clean ``reference`` (tosc.tasks.segmentation).
 
@@ -200,6 +201,11 @@ def score_images(received: torch.Tensor, reference: torch.Tensor, labels: torch.
         means = [float(np.nanmean(col)) if len(col) and not np.isnan(col).all() else float("nan")
                  for col in table.T] if len(keys) else [float("nan")] * (3 + len(tasks))
     metrics = {"psnr_db": means[0], "ms_ssim": means[1]}
+    if len(keys):
+        # the PSNR of the mean squared error, from the same per-image values: where some images
+        # arrive losslessly (counted at the cap in psnr_db's mean) it weighs the worst images most
+        mse = np.power(10.0, -table[:, 0] / 10.0)
+        metrics["psnr_db_of_mean_mse"] = float(-10.0 * np.log10(mse.mean()))
     for j, name in enumerate(tasks):
         metrics["accuracy" if name == TRAINING_TASK else f"accuracy_{name}"] = means[2 + j]
     if seg is not None:
