@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import itertools
 import json
 import multiprocessing
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +32,7 @@ from ..results import ResultRecord, append_result, read_results
 from .compat import check_codes, data_kind
 from .point import OperatingPoint, run_point
 
-__all__ = ["GridSpec", "grid_points", "run_grid", "prepare_systems", "build_for", "check_systems_code", "run_grid_on_ranks", "merge_results", "record_key",
+__all__ = ["GridSpec", "grid_points", "run_grid", "model_fingerprint", "prepare_systems", "build_for", "check_systems_code", "run_grid_on_ranks", "merge_results", "record_key",
            "parse_shard"]
 
 EXAMPLES_PER_POINT = 8
@@ -90,6 +91,68 @@ def record_key(record: ResultRecord | dict) -> tuple:
 _WORKER_CACHE: dict = {}
 
 
+def model_fingerprint(system_name: str) -> str | None:
+    """SHA-256 (hex, 16 digits) of the files a system's results depend on besides the code and
+    the packages (which every record names): its model checkpoints (a codec v3 checkpoint names
+    the digest of its predictive tables) and, over a coded link, the link's shipped BLER model
+    and scheme tables. None for a system with no such files. Records carry it as
+    ``config["model_files"]``, so a resumed grid can tell a point computed with other weights."""
+    import hashlib
+
+    from ..diskcache import file_digest
+
+    meta = registry.meta_of("system", system_name)
+    family, source = meta.get("family"), meta.get("source")
+    files: list[Path] = []
+    if family == "learned-v3":
+        from ..zoo import codec_path
+
+        files.append(codec_path(source))
+    elif family == "learned":
+        from ..source_coding.learned import list_codecs
+
+        files += sorted(Path(e.path) for e in list_codecs() if e.variant == source and e.arch == "tiny-image-codec")
+    elif family == "jscc":
+        from ..jscc.zoo import jscc_path
+
+        files.append(jscc_path(source))
+    if meta.get("link") == "ldpc":
+        from .. import channel
+
+        files += sorted((Path(channel.__file__).parent / "data").glob("*.json"))
+    files = [f for f in files if f.exists()]
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + bytes.fromhex(file_digest(f)))
+    return digest.hexdigest()[:16]
+
+
+def _set_aside_stale(results_path: Path, fingerprints: dict[str, str | None]) -> tuple[int, int]:
+    """Drop from ``results_path`` the records of these systems computed with other model files
+    than ``fingerprints`` says they have now; the file as it was is kept beside it as
+    ``results.stale-<n>.jsonl``. Returns (records dropped, records of systems with model files
+    that carry no fingerprint: written by an older tosc, kept, since nothing tells them stale)."""
+    from ..io import locked, read_jsonl
+
+    with locked(results_path):
+        if not results_path.exists():
+            return 0, 0
+        raw = read_jsonl(results_path)
+        ours = [r for r in raw if fingerprints.get(r.get("system"))]
+        unknown = sum("model_files" not in r.get("config", {}) for r in ours)
+        stale = [r for r in ours if r.get("config", {}).get("model_files", fingerprints[r["system"]])
+                 != fingerprints[r["system"]]]
+        if not stale:
+            return 0, unknown
+        keep = [r for r in raw if not any(r is s for s in stale)]
+        n = next(i for i in itertools.count(1) if not (results_path.parent / f"results.stale-{i}.jsonl").exists())
+        atomic_write_bytes(results_path.parent / f"results.stale-{n}.jsonl", results_path.read_bytes())
+        atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in keep))
+        return len(stale), unknown
+
+
 def build_for(system_name: str, dataset: str, *, device: str = "cpu", residual_ber: float = 0.0,
               root: str | None = None):
     """The system ``system_name`` for images of ``dataset`` (in directory ``root``, where the data
@@ -129,7 +192,12 @@ def _run_one(args: tuple) -> tuple[dict, dict]:
                                               root=spec.root)
     data = _WORKER_CACHE[data_key]
     # where this system's networks ran (a CPU-only system says "cpu" in a CUDA grid)
+    fingerprint_key = ("fingerprint", system_name)
+    if fingerprint_key not in _WORKER_CACHE:
+        _WORKER_CACHE[fingerprint_key] = model_fingerprint(system_name)
+    fingerprint = _WORKER_CACHE[fingerprint_key]
     config = {"limit": spec.limit, **({"residual_ber": spec.residual_ber} if spec.residual_ber else {}),
+              **({"model_files": fingerprint} if fingerprint else {}),
               **({"device": _WORKER_CACHE[system_key].device} if device != "cpu" else {})}
     tx, record = run_point(_WORKER_CACHE[system_key], data.images, data.labels, point, dataset=spec.dataset,
                            split=spec.split, seed=spec.seed, config=config,
@@ -182,6 +250,15 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     device = str(resolve_device(device))
     out = Path(out)
     results_path = out / "results.jsonl"
+    # a point computed with other weights (a retrained or updated model) is computed again
+    stale, unknown = _set_aside_stale(results_path, {name: model_fingerprint(name) for name in spec.systems})
+    if stale and progress:
+        tqdm.write(f"{out}: {stale} result(s) were computed with other model files than the installed ones; "
+                   "they are computed again (the file as it was is kept as results.stale-N.jsonl)", file=sys.stderr)
+    if unknown and progress:
+        tqdm.write(f"{out}: {unknown} result(s) were written by an older tosc that did not record its model files; "
+                   "they are kept as they are (remove the folder to compute them with the installed models)",
+                   file=sys.stderr)
     done = {record_key(r) for r in read_results(results_path, key=record_key)} if results_path.exists() else set()
     points = grid_points(spec)[shard[0]::shard[1]]
     from ..data import load_dataset
@@ -227,17 +304,20 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     return sorted(records, key=lambda r: order.get(record_key(r)[:4], 1 << 30))
 
 
-def _merge_into(out: Path, sources) -> list[ResultRecord]:
+def _merge_into(out: Path, sources, *, replace_examples: bool = False) -> list[ResultRecord]:
     """Write OUT/results.jsonl from ``sources``: (records, {example file name: Path or bytes}),
-    the first record of each point kept; examples already in OUT are left as they are."""
+    the first record of each point kept; examples already in OUT are left as they are, unless
+    ``replace_examples`` (then the first source's example of a point wins, as its record does)."""
     merged: dict[tuple, ResultRecord] = {}
+    written: set[str] = set()
     for records, examples in sources:
         for record in records:
             merged.setdefault(record_key(record), record)
         for name, data in examples.items():
             target = out / "examples" / name
-            if not target.exists():
+            if name not in written and (replace_examples or not target.exists()):
                 atomic_write_bytes(target, data if isinstance(data, bytes) else data.read_bytes())
+                written.add(name)
     records = sorted(merged.values(), key=lambda r: record_key(r))
     atomic_write_text(out / "results.jsonl", "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records))
     return records
@@ -279,5 +359,8 @@ def run_grid_on_ranks(spec: GridSpec, out: str | Path, ctx, *, jobs: int = 1,
     gathered = ctx.gather_to_main(([r.to_dict() for r in records], examples))
     if not ctx.is_main:
         return None
+    # the ranks' fresh records first: they win over any in OUT (those of other model files are set aside)
+    _set_aside_stale(out / "results.jsonl", {name: model_fingerprint(name) for name in spec.systems})
     existing = read_results(out / "results.jsonl") if (out / "results.jsonl").exists() else []
-    return _merge_into(out, [(existing, {})] + [([ResultRecord.from_dict(r) for r in rs], ex) for rs, ex in gathered])
+    return _merge_into(out, [([ResultRecord.from_dict(r) for r in rs], ex) for rs, ex in gathered] + [(existing, {})],
+                       replace_examples=True)
