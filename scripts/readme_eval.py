@@ -30,7 +30,9 @@ MAP_METRICS = (("psnr_db", "PSNR dB", ".1f"), ("accuracy", "accuracy (training-t
                ("accuracy_classifier-resnet", "held-out ResNet accuracy", ".3f"),
                ("accuracy_classifier-mlp", "held-out MLP accuracy", ".3f"), ("seg_iou", "segmentation IoU", ".3f"))
 DETAIL_METRICS = (("bpp", "bpp (actual payload)", ".3f"), ("failure_rate", "failure rate", ".3f"),
-                  ("psnr_db", "PSNR dB", ".2f"), ("ms_ssim", "MS-SSIM", ".4f"),
+                  ("psnr_db", "PSNR dB", ".2f"),
+                  ("psnr_db_of_mean_mse", "PSNR of the mean MSE, dB (worst images weigh most; a lossless image "
+                   "does not count 100 dB)", ".2f"), ("ms_ssim", "MS-SSIM", ".4f"),
                   ("accuracy", "accuracy (training-time classifier)", ".3f"),
                   ("accuracy_classifier-resnet", "held-out ResNet accuracy", ".3f"),
                   ("accuracy_classifier-mlp", "held-out MLP accuracy", ".3f"),
