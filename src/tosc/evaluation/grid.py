@@ -140,17 +140,20 @@ def _set_aside_stale(results_path: Path, fingerprints: dict[str, str | None]) ->
         if not results_path.exists():
             return 0, 0
         raw = read_jsonl(results_path)
-        ours = [r for r in raw if fingerprints.get(r.get("system"))]
-        unknown = sum("model_files" not in r.get("config", {}) for r in ours)
-        stale = [r for r in ours if r.get("config", {}).get("model_files", fingerprints[r["system"]])
-                 != fingerprints[r["system"]]]
+        keep, stale, unknown = [], 0, 0
+        for r in raw:
+            now, then = fingerprints.get(r.get("system")), r.get("config", {}).get("model_files")
+            unknown += bool(now) and then is None
+            if now and then is not None and then != now:
+                stale += 1
+            else:
+                keep.append(r)
         if not stale:
             return 0, unknown
-        keep = [r for r in raw if not any(r is s for s in stale)]
         n = next(i for i in itertools.count(1) if not (results_path.parent / f"results.stale-{i}.jsonl").exists())
         atomic_write_bytes(results_path.parent / f"results.stale-{n}.jsonl", results_path.read_bytes())
         atomic_write_text(results_path, "".join(json.dumps(r) + "\n" for r in keep))
-        return len(stale), unknown
+        return stale, unknown
 
 
 def build_for(system_name: str, dataset: str, *, device: str = "cpu", residual_ber: float = 0.0,
@@ -176,7 +179,7 @@ def check_systems_code(spec: "GridSpec", data) -> None:
 
 
 def _run_one(args: tuple) -> tuple[dict, dict]:
-    system_name, point, spec, device = args
+    system_name, point, spec, device, fingerprint = args
     import torch
 
     torch.set_num_threads(1)
@@ -191,13 +194,9 @@ def _run_one(args: tuple) -> tuple[dict, dict]:
         _WORKER_CACHE[system_key] = build_for(system_name, spec.dataset, device=device, residual_ber=spec.residual_ber,
                                               root=spec.root)
     data = _WORKER_CACHE[data_key]
-    # where this system's networks ran (a CPU-only system says "cpu" in a CUDA grid)
-    fingerprint_key = ("fingerprint", system_name)
-    if fingerprint_key not in _WORKER_CACHE:
-        _WORKER_CACHE[fingerprint_key] = model_fingerprint(system_name)
-    fingerprint = _WORKER_CACHE[fingerprint_key]
     config = {"limit": spec.limit, **({"residual_ber": spec.residual_ber} if spec.residual_ber else {}),
               **({"model_files": fingerprint} if fingerprint else {}),
+              # where this system's networks ran (a CPU-only system says "cpu" in a CUDA grid)
               **({"device": _WORKER_CACHE[system_key].device} if device != "cpu" else {})}
     tx, record = run_point(_WORKER_CACHE[system_key], data.images, data.labels, point, dataset=spec.dataset,
                            split=spec.split, seed=spec.seed, config=config,
@@ -251,7 +250,8 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     out = Path(out)
     results_path = out / "results.jsonl"
     # a point computed with other weights (a retrained or updated model) is computed again
-    stale, unknown = _set_aside_stale(results_path, {name: model_fingerprint(name) for name in spec.systems})
+    fingerprints = {name: model_fingerprint(name) for name in spec.systems}
+    stale, unknown = _set_aside_stale(results_path, fingerprints)
     if stale and progress:
         tqdm.write(f"{out}: {stale} result(s) were computed with other model files than the installed ones; "
                    "they are computed again (the file as it was is kept as results.stale-N.jsonl)", file=sys.stderr)
@@ -266,7 +266,7 @@ def run_grid(spec: GridSpec, out: str | Path, *, jobs: int = 1, shard: tuple[int
     data = load_dataset(spec.dataset, spec.split, root=spec.root, limit=spec.limit)
     n_images = len(data)
     check_systems_code(spec, data)  # before any work: one clear error, not a failure deep in a worker
-    todo = [(system, point, spec, device) for system, point in points
+    todo = [(system, point, spec, device, fingerprints[system]) for system, point in points
             if (system, point.channel, point.snr_db, float(point.cbr), spec.dataset, spec.split, n_images,
                 spec.seed, float(spec.residual_ber)) not in done]
     prepare_systems(spec, [(system, point) for system, point, *_ in todo], jobs=jobs, progress=progress)

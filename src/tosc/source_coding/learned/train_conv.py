@@ -465,9 +465,8 @@ def train_conv_codec(cfg: ConvTrainConfig, out: str | Path, *, resume: bool = Tr
             bar.update(1)
             # the logged running means are the global batch's: (bpp sum, mse sum, count) of the
             # low and the high third of the qualities, summed over ranks
-            masks = (t < 0.33, t > 0.67)
-            sums = torch.tensor([[terms["bpp"][m].sum().item(), terms["mse"][m].sum().item(), float(m.sum())]
-                                 for m in masks], dtype=torch.float64)
+            sums = torch.stack([torch.stack([terms["bpp"][m].sum(), terms["mse"][m].sum(), m.sum()]).double()
+                                for m in (t < 0.33, t > 0.67)]).detach().cpu()  # one device sync a step
             sums = ctx.all_reduce_sum(sums)
             for key, (bpp_sum, mse_sum, count) in zip(("low", "high"), sums.tolist()):
                 if count:
