@@ -109,9 +109,9 @@ def model_fingerprint(system_name: str) -> str | None:
 
         files.append(codec_path(source))
     elif family == "learned":
-        from ..source_coding.learned import list_codecs
+        from ..source_coding.learned.zoo import family_codecs
 
-        files += sorted(Path(e.path) for e in list_codecs() if e.variant == source and e.arch == "tiny-image-codec")
+        files += sorted(Path(e.path) for e in family_codecs(source))
     elif family == "jscc":
         from ..jscc.zoo import jscc_path
 

@@ -188,13 +188,13 @@ class LearnedFamilySource:
     stays on the CPU)."""
 
     def __init__(self, variant: str, device: str = "cpu") -> None:
-        from ..source_coding.learned import LearnedCodec, list_codecs
-        from ..source_coding.learned.zoo import damaged_codecs
+        from ..source_coding.learned import LearnedCodec
+        from ..source_coding.learned.zoo import damaged_codecs, family_codecs
 
         # unreadable zoo files cannot say their variant: the family may be missing models, so
         # every record says which files were skipped (a results change never goes unexplained)
         self.damaged = damaged_codecs()
-        entries = [e for e in list_codecs() if e.variant == variant and e.arch == "tiny-image-codec"]
+        entries = family_codecs(variant)
         if not entries:
             raise UnknownNameError(f"no trained {variant} codecs in the model zoo (run scripts/train_family.py)")
         entries.sort(key=lambda e: e.metrics.get("bpp", 0.0))

@@ -11,7 +11,7 @@ from ...errors import UnknownNameError
 from ...zoo import codec_path, zoo_dir
 from .codec import LearnedCodec
 
-__all__ = ["CodecEntry", "list_codecs", "damaged_codecs", "find_codec_by_id", "resolve_codec"]
+__all__ = ["CodecEntry", "list_codecs", "family_codecs", "damaged_codecs", "find_codec_by_id", "resolve_codec"]
 
 
 @dataclass
@@ -41,6 +41,12 @@ def list_codecs(folder: Path | None = None) -> list[CodecEntry]:
                                   train.get("lambda_s", float("nan")), info.get("metrics") or {},
                                   info.get("arch") or "tiny-image-codec"))
     return entries
+
+
+def family_codecs(variant: str, folder: Path | None = None) -> list[CodecEntry]:
+    """The zoo's single-rate checkpoints of the old family of ``variant`` (mse-only, tosc-sr,
+    task-only), in index order."""
+    return [e for e in list_codecs(folder) if e.variant == variant and e.arch == "tiny-image-codec"]
 
 
 def damaged_codecs(folder: Path | None = None) -> list[str]:
