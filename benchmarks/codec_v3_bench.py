@@ -3,9 +3,12 @@
 on the same Fashion-MNIST test images, in the same process, one thread.
 
     .venv/bin/python benchmarks/codec_v3_bench.py [--model mse-only-v3] [--images 2000] [--quality 64]
+        [--refine-steps N]
 
-Prints images/s of v3 (split into transforms, integer network and entropy coding) and of
-JPEG, and the ratio v3 / JPEG. Also checks that the compiled coder and the pure-Python one
+Prints images/s of v3 (encode and decode) and of JPEG, and the ratio v3 / JPEG, for the fast
+encoder (the analysis transform's latent) and, in the same run, for the refining encoder
+(the default: ``--refine-steps`` search steps per image, 0 to skip it) with its ratio to the
+fast one. Also checks that the compiled coder and the pure-Python one
 write the same bytes, and prints their ratio.
 """
 
@@ -25,6 +28,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--quality", type=int, default=64, help="v3 quality index (0..127 transform codec; 128.. predictive mode, then global mode, where the model has them)")
     parser.add_argument("--jpeg-quality", type=int, default=75)
+    parser.add_argument("--refine-steps", type=int, default=None,
+                        help="the refining encoder's steps (default: the codec's; 0: time the fast encoder only)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -32,8 +37,11 @@ def main() -> None:
     from tosc.data import load_dataset
     from tosc.source_coding.learned import arithmetic
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec
+    from tosc.source_coding.learned.refine import Refinement
 
     codec = ConvLearnedCodec.load(args.model)
+    refining = codec.refinement if args.refine_steps is None else Refinement(args.refine_steps, codec.refinement.lr)
+    codec.refinement = Refinement(steps=0)
     images = load_dataset("fashion-mnist", "test", limit=args.images).images
     codec.decode(codec.encode(images[:8], args.quality), (28, 28))  # compile and warm up
 
@@ -68,6 +76,16 @@ def main() -> None:
     print(f"entropy coding of 200 images: compiled {200 / (t1f - t0):.0f} images/s, Python {200 / (t2f - t1f):.0f} "
           f"images/s (ratio {(t2f - t1f) / (t1f - t0):.0f}x), identical bytes")
     assert decoded.shape == images.shape
+    if refining.steps and codec.mode_of(np.array([args.quality]))[0] == 0:
+        codec.refinement = refining
+        t0 = time.perf_counter()
+        refined = codec.encode(images, args.quality)
+        t1 = time.perf_counter()
+        codec.decode(refined, (28, 28))
+        t2 = time.perf_counter()
+        print(f"refining encoder ({refining.steps} steps): {n / (t2 - t0):8.0f} images/s (encode {n / (t1 - t0):.0f}/s, "
+              f"decode {n / (t2 - t1):.0f}/s)  {np.mean([len(s) for s in refined]):7.2f} B/image; ratio to the fast "
+              f"encoder {v3_s / (t2 - t0):.3f}, to JPEG {jpeg_s / (t2 - t0):.3f}")
 
 
 if __name__ == "__main__":

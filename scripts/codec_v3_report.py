@@ -202,6 +202,9 @@ def main() -> None:
     parser.add_argument("--transform-qualities", nargs="+", type=int, default=V3_QUALITIES, metavar="Q",
                         help="the transform codec's quality indices to sweep (every predictive step and global "
                              "level is added); fewer for a quick semantic verdict, which reads the mid rates only")
+    parser.add_argument("--refine-steps", type=int, default=None, metavar="N",
+                        help="the transform mode's refining encoder: N search steps per image (default: the "
+                             "codec's, 20; 0: the fast encoder, the analysis transform's latent as it is)")
     parser.add_argument("--pair", nargs=2, default=["mse-only-v3", "tosc-sr-v3"], metavar=("MSE", "TOSC"),
                         help="the two --codecs compared at equal rate (MSE-only, TOSC-SR)")
     args = parser.parse_args()
@@ -220,7 +223,9 @@ def main() -> None:
     from tosc.metrics import psnr_db
     from tosc.provenance import git_commit, package_versions
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
+    from tosc.source_coding.learned.refine import Refinement
     from tosc.tasks import HELD_OUT_TASKS, TRAINING_TASK, accuracy, load_task_network
+    from tosc.tasks.semantic import task_names
 
     started = time.time()
     test = load_dataset("fashion-mnist", args.split, limit=args.limit)
@@ -261,10 +266,16 @@ def main() -> None:
     for name in args.codecs:
         path = Path(name) if Path(name).suffix else codec_path(name)
         codec = ConvLearnedCodec.load(name)
+        if args.refine_steps is not None:
+            codec.refinement = Refinement(steps=args.refine_steps, lr=codec.refinement.lr)
+        # the refining encoder's setting and the networks its loss reads shape the transform rows
+        encoder = [repr(codec.refinement)] + ([file_digest(task_path(t)) for t in task_names(codec.objective.task)]
+                                              if codec.objective.task and codec.refinement.steps else [])
         rows[name] = []
         for q in tqdm(args.transform_qualities + list(range(128, codec.quality_levels)), desc=name):
             # one stored row per quality: at 10k images each takes about a minute
-            rows[name] += store.rows(f"{name}@{q}", [file_digest(path), str(q)], lambda q=q: v3_row(codec, q))
+            rows[name] += store.rows(f"{name}@{q}", [file_digest(path), str(q), *encoder],
+                                  lambda q=q: v3_row(codec, q))
 
     from tosc.source_coding.learned import list_codecs
     from tosc.source_coding.learned.codec import LearnedCodec

@@ -180,6 +180,10 @@ def encode(
                                                "scene pair 128..139; the last lossless); then the global "
                                                "mode's levels, small to large, for images of its one size "
                                                "(mse-only-v3, tosc-sr-v3: 143..158; task-only-v3: 128..143; 28 x 28 grey)."),
+    refine_steps: Optional[int] = typer.Option(None, "--refine-steps", min=0, max=10000,
+                                               help="Codec v3 models only: the transform mode's encoder search, steps "
+                                                    "per image towards the loss the model was trained on (default "
+                                                    "20; 0: the fast encoder). Any value decodes the same way."),
 ) -> None:
     """Compress images into a .tosc file."""
     from ..io import atomic_write_bytes, check_input_file, check_output_file
@@ -199,7 +203,13 @@ def encode(
         raise DataError(f"{model} codes {wanted}-channel images; {input} has {got} channel{'s' * (got != 1)}"
                         + _models_for_channels(got))
     if hasattr(codec, "encode_to_budget"):  # codec v3: one model, a quality index per file
+        if refine_steps is not None:
+            from ..source_coding.learned.refine import Refinement
+
+            codec.refinement = Refinement(steps=refine_steps, lr=codec.refinement.lr)
         data = codec.encode_file(images, 127 if quality is None else quality)
+    elif refine_steps is not None:
+        raise DataError(f"--refine-steps applies to codec v3 models only; {model} is a fixed-rate family model")
     elif quality is not None:
         raise DataError(f"--quality applies to codec v3 models only; {model} is a fixed-rate family model")
     else:

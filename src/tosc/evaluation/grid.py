@@ -91,6 +91,20 @@ def record_key(record: ResultRecord | dict) -> tuple:
 _WORKER_CACHE: dict = {}
 
 
+def _encoder_task_files(path: Path) -> list[Path]:
+    """The task networks a codec v3 checkpoint's refining encoder reads (its training loss's)."""
+    from ..checkpoint import load_checkpoint
+    from ..errors import ToscError
+    from ..tasks.semantic import task_names
+    from ..zoo import task_path
+
+    try:
+        train = (load_checkpoint(path, kind="codec").get("config") or {}).get("train") or {}
+    except (ToscError, OSError):
+        return []  # (an unreadable checkpoint fails where the system loads it, with its own message)
+    return [task_path(t) for t in task_names(train["task"])] if train.get("task") and train.get("lambda_s") else []
+
+
 def model_fingerprint(system_name: str) -> str | None:
     """SHA-256 (hex, 16 digits) of the files a system's results depend on besides the code and
     the packages (which every record names): its model checkpoints (a codec v3 checkpoint names
@@ -108,6 +122,7 @@ def model_fingerprint(system_name: str) -> str | None:
         from ..zoo import codec_path
 
         files.append(codec_path(source))
+        files += _encoder_task_files(codec_path(source))
     elif family == "learned":
         from ..source_coding.learned.zoo import family_codecs
 
@@ -124,6 +139,10 @@ def model_fingerprint(system_name: str) -> str | None:
     if not files:
         return None
     digest = hashlib.sha256()
+    if family == "learned-v3":  # the refining encoder's defaults shape the streams too
+        from ..source_coding.learned.refine import Refinement
+
+        digest.update(repr(Refinement()).encode())
     for f in files:
         digest.update(f.name.encode() + b"\0" + bytes.fromhex(file_digest(f)))
     return digest.hexdigest()[:16]

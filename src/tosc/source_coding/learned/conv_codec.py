@@ -45,6 +45,7 @@ from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec, ConvCodecConfig, qua
 from .fastcoder import StreamDecoder, Tables, encode_batch
 from .global_mode import GlobalMode, GlobalModeConfig, from_int8_rows, stored_as_int8, to_int8_rows
 from .predictive import PredictiveTables, analyse, decode_pixels, stream_symbols, to_pixels
+from .refine import EncoderObjective, Refinement, refine_latents
 
 __all__ = ["ConvLearnedCodec", "QualityLadder", "freeze_conv_codec", "stream_bits", "stored_global_mode", "packed_tables",
            "unpacked_tables", "ARCH"]
@@ -186,8 +187,11 @@ class QualityLadder:
     y: the latents of :meth:`ConvLearnedCodec.latents` for the batch, N x M x H/4 x W/4.
     """
 
-    def __init__(self, y: torch.Tensor, pixels: np.ndarray | None = None, g: torch.Tensor | None = None) -> None:
+    def __init__(self, y: torch.Tensor, pixels: np.ndarray | None = None, g: torch.Tensor | None = None,
+                 images: torch.Tensor | None = None) -> None:
         self.y = y
+        self.images = images  # N x C x H x W in [0, 1], for the refining encoder (None: it does not refine)
+        self.refined: dict[tuple[int, int], bytes] = {}  # the refining encoder's streams, by (row, index)
         self.pixels = pixels  # N x C x H x W 8-bit values, for the predictive mode and the errors
         self.g = g  # N x L, the global mode's ungained latents (None where it does not apply)
         self.streams: dict[tuple[int, int], bytes] = {}
@@ -205,6 +209,9 @@ class ConvLearnedCodec:
     device: str | torch.device = "cpu"
     predictive: PredictiveTables | None = None
     global_mode: GlobalMode | None = None
+    # the transform mode's encoder search (:mod:`.refine`); None: ``Refinement()`` for a
+    # checkpoint that names its training loss, none (the fast encoder) for one that does not
+    refinement: Refinement | None = None
 
     def __post_init__(self) -> None:
         from ...distributed import resolve_device
@@ -257,6 +264,19 @@ class ConvLearnedCodec:
                     digest.update(f"global_mode.{key}".encode())
                     digest.update(value.detach().cpu().contiguous().numpy().tobytes())
         self.model_id = digest.digest()[:8]
+        train = (self.meta.get("config") or {}).get("train")
+        self.objective = EncoderObjective.from_train_config(train)
+        if self.refinement is None:
+            self.refinement = Refinement() if train else Refinement(steps=0)
+        self._task = None
+
+    def task_network(self):
+        """The frozen training task network(s) of the encoder's semantic term (None without one)."""
+        if self._task is None and self.objective.task:
+            from ...tasks.semantic import is_multilabel, load_training_task
+
+            self._task = (load_training_task(self.objective.task).to(self.device), is_multilabel(self.objective.task))
+        return self._task
 
     def mode_of(self, quality: np.ndarray) -> np.ndarray:
         """Quality indices [N] -> their modes [N]: 0 the transform codec, 1 the predictive mode,
@@ -357,8 +377,11 @@ class ConvLearnedCodec:
                           for lo in range(0, max(len(images), 1), _CHUNK)]), pad  # (an empty batch: one empty step)
 
     @torch.no_grad()
-    def _symbols(self, y: torch.Tensor, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Latents y (N x M x h x w) at quality indices [N] -> (symbols, table indexes), N x S."""
+    def _symbols(self, y: torch.Tensor, quality: np.ndarray, images: torch.Tensor | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Latents y (N x M x h x w) at quality indices [N] -> (symbols, table indexes), N x S.
+        With ``images`` (N x C x H x W, y's source) the encoder refines the latent per image
+        (:attr:`refinement`; the hyperprior's symbols stay the analysis's)."""
         m = self.model
         t = torch.as_tensor(quality, dtype=torch.float32) / (QUALITY_LEVELS - 1)
         y_s = y.to(self.device) * m.gain(t.to(self.device))
@@ -367,6 +390,10 @@ class ConvLearnedCodec:
         z_sym = torch.round(z - self._z_medians[band])
         mean_num, index = m.split_params(m.h_s.run_exact(z_sym), y.shape[-2:])
         y_s = y_s.cpu().double()
+        if images is not None and self.refinement.steps and m.ctx is None:
+            task = self.task_network()
+            y_s = refine_latents(m, images, y_s, quality, mean_num, index, self.objective, self.refinement,
+                                 *(task or (None, False)))
         if m.ctx is not None:  # the anchors' symbols are the same before and after the correction
             anchors = torch.round(y_s - mean_num.double() / MEAN_FRACTION).long()
             mean_num, index = m.context_exact(anchors, mean_num, index)
@@ -397,7 +424,8 @@ class ConvLearnedCodec:
         out: list[bytes] = [b""] * len(q)
         learned = np.flatnonzero(mode == 0)
         if len(learned):
-            for r, stream in zip(learned, self.encode_latents(self.latents(images[learned])[0], q[learned])):
+            chosen = images[learned]
+            for r, stream in zip(learned, self.encode_latents(self.latents(chosen)[0], q[learned], images=chosen)):
                 out[r] = stream
         rows = np.flatnonzero(mode == 1)
         if len(rows):
@@ -437,13 +465,16 @@ class ConvLearnedCodec:
         indexes = np.concatenate([np.full((len(q), 1), self._q_index), indexes], axis=1)
         return encode_batch(symbols, indexes, self.tables)
 
-    def encode_latents(self, y: torch.Tensor, quality) -> list[bytes]:
+    def encode_latents(self, y: torch.Tensor, quality, images: torch.Tensor | None = None) -> list[bytes]:
+        """Latents y (:meth:`latents`) at transform-mode indices [N] -> streams; with ``images``
+        (y's source, N x C x H x W in [0, 1]) through the refining encoder."""
         q = self._qualities(quality, len(y))
         if len(q) and q.max() >= QUALITY_LEVELS:
             raise DataError(f"latents are coded at quality indices 0..{QUALITY_LEVELS - 1} only")
         streams: list[bytes] = []
         for lo in range(0, len(y), _CHUNK):
-            symbols, indexes = self._symbols(y[lo:lo + _CHUNK], q[lo:lo + _CHUNK])
+            symbols, indexes = self._symbols(y[lo:lo + _CHUNK], q[lo:lo + _CHUNK],
+                                             None if images is None else self._check(images[lo:lo + _CHUNK]))
             streams += encode_batch(symbols, indexes, self.tables)
         return streams
 
@@ -473,7 +504,8 @@ class ConvLearnedCodec:
         quality index within each mode, all images at once (the rate grows with the index,
         not always strictly, so the result is checked against the budget). ``ladder``: the
         batch's :class:`QualityLadder` from earlier budgets (made from ``images`` by
-        :meth:`ladder`); streams and errors it holds are not computed again.
+        :meth:`ladder`); streams and errors it holds are not computed again. Images left in the
+        transform mode then go through the refining encoder (:attr:`refinement`).
         """
         if ladder is None:
             ladder = self.ladder(images)
@@ -481,6 +513,14 @@ class ConvLearnedCodec:
             raise DataError(f"the quality ladder holds {len(ladder)} images, not {len(images)}")
         n = len(ladder)
         budget = np.broadcast_to(np.asarray(budget_bits, dtype=np.int64), (n,))
+        streams, quality = self._choose(ladder, budget)
+        if self.refinement.steps and ladder.images is not None and n:
+            self._refine_to_budget(ladder, budget, streams, quality)
+        return streams, quality
+
+    def _choose(self, ladder: QualityLadder, budget: np.ndarray) -> tuple[list[bytes | None], np.ndarray]:
+        """:meth:`encode_to_budget` before refinement: the unrefined streams of least error."""
+        n = len(ladder)
         streams, quality = self._bisect(ladder, budget, 0, QUALITY_LEVELS - 1)
         others = []
         if self.predictive is not None and n:
@@ -502,6 +542,24 @@ class ConvLearnedCodec:
                 if quality[r] < 0 or ladder.errors[r, int(o_quality[r])] < ladder.errors[r, int(quality[r])]:
                     streams[r], quality[r] = o_streams[r], o_quality[r]
         return streams, quality
+
+    def _refine_to_budget(self, ladder: QualityLadder, budget: np.ndarray, streams: list, quality: np.ndarray) -> None:
+        """Replace the transform mode's streams (in place) by the refining encoder's: at one index
+        higher where that fits the budget (refined streams are smaller), else at the same index
+        where that fits, else (rarely: refinement may spend bits where they buy more) unrefined."""
+        rows = np.flatnonzero((quality >= 0) & (quality < QUALITY_LEVELS))
+        done = np.zeros(len(rows), dtype=bool)
+        for up in (1, 0):
+            sel = np.flatnonzero(~done & (quality[rows] + up < QUALITY_LEVELS))
+            r, q = rows[sel], quality[rows[sel]] + up
+            todo = [j for j, key in enumerate(zip(r.tolist(), q.tolist())) if key not in ladder.refined]
+            if todo:
+                coded = self.encode_latents(ladder.y[r[todo]], q[todo], images=ladder.images[r[todo]])
+                ladder.refined.update(zip(zip(r[todo].tolist(), q[todo].tolist()), coded))
+            for j, rr, qq in zip(sel, r.tolist(), q.tolist()):
+                stream = ladder.refined[rr, qq]
+                if stream_bits(stream) <= budget[rr]:
+                    streams[rr], quality[rr], done[j] = stream, qq, True
 
     def _errors(self, ladder: QualityLadder, rows: np.ndarray, quality: np.ndarray) -> None:
         """Fill ``ladder.errors`` for the streams (rows, quality) it lacks: decode them."""
@@ -565,7 +623,7 @@ class ConvLearnedCodec:
         images = self._check(images)
         g = self.global_latents(images) if self.global_applies(images.shape) else None
         pixels = to_pixels(images) if self.predictive is not None or g is not None else None
-        return QualityLadder(self.latents(images)[0], pixels, g)
+        return QualityLadder(self.latents(images)[0], pixels, g, images if self.refinement.steps else None)
 
     def _y_order(self, y_hw: tuple[int, int]) -> tuple[np.ndarray, int]:
         """The order of the flattened y symbols (M x h x w) in the stream, and how many of them
