@@ -4,6 +4,7 @@ encoder is the analysis transform as before."""
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -23,6 +24,11 @@ def images(fashion_test_slice):
 @pytest.fixture(scope="module")
 def codecs():
     return {name: ConvLearnedCodec.load(name) for name in ("mse-only-v3", "tosc-sr-v3")}
+
+
+def _fast(codec):
+    """The same codec with the fast encoder (the analysis transform's latent)."""
+    return dataclasses.replace(codec, refinement=Refinement(steps=0))
 
 
 def _hyper(codec, x, q):
@@ -66,8 +72,7 @@ def test_the_semantic_term_moves_the_task_networks_towards_their_clean_answers(c
 
     codec = codecs["tosc-sr-v3"]
     task, _ = codec.task_network()
-    fast = ConvLearnedCodec(codec.model, codec.name, codec.meta, predictive=codec.predictive,
-                            global_mode=codec.global_mode, refinement=Refinement(steps=0))
+    fast = _fast(codec)
     plain = fast.decode(fast.encode(images, 40), (28, 28))
     refined = codec.decode(codec.encode(images, 40), (28, 28))
     labels = torch.zeros(len(images), dtype=torch.int64)
@@ -82,8 +87,7 @@ def test_the_semantic_term_moves_the_task_networks_towards_their_clean_answers(c
 @torch.no_grad()
 def test_no_steps_is_the_fast_encoder(codecs, images):
     codec = codecs["mse-only-v3"]
-    fast = ConvLearnedCodec(codec.model, codec.name, codec.meta, predictive=codec.predictive,
-                            global_mode=codec.global_mode, refinement=Refinement(steps=0))
+    fast = _fast(codec)
     y = codec.latents(images)[0]
     assert fast.encode(images, 40) == codec.encode_latents(y, 40)  # the analysis's latent, no search
     assert codec.encode(images, 40) != fast.encode(images, 40)
@@ -127,9 +131,7 @@ def test_cli_refine_steps_choose_the_encoder_and_both_decode(codecs, tmp_path, f
                      "-o", str(out)]) == 0
         assert main(["decode", str(out), "-o", str(tmp_path / f"y{steps}.npz")]) == 0
     assert (tmp_path / "x0.tosc").read_bytes() != (tmp_path / "x5.tosc").read_bytes()
-    fast = ConvLearnedCodec(codecs["tosc-sr-v3"].model, "tosc-sr-v3", codecs["tosc-sr-v3"].meta,
-                            predictive=codecs["tosc-sr-v3"].predictive, global_mode=codecs["tosc-sr-v3"].global_mode,
-                            refinement=Refinement(steps=0))
+    fast = _fast(codecs["tosc-sr-v3"])
     with np.load(tmp_path / "y0.npz") as decoded:
         expected = fast.decode(fast.encode(torch.from_numpy(images / 255.0).float(), 40), (28, 28)).numpy()
         assert np.array_equal(decoded["images"].reshape(expected.shape), expected)
@@ -138,3 +140,17 @@ def test_cli_refine_steps_choose_the_encoder_and_both_decode(codecs, tmp_path, f
                  "-o", str(tmp_path / "z.tosc")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "--refine-steps" in err and len(err.splitlines()) == 1
+
+
+@torch.no_grad()
+def test_images_above_the_pixel_cap_get_the_fast_encoder(codecs, monkeypatch):
+    from tosc.source_coding.learned import refine
+
+    codec = codecs["mse-only-v3"]
+    fast = _fast(codec)
+    big = torch.rand(1, 1, 40, 40, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(refine, "MAX_REFINED_PIXELS", 32 * 32)
+    assert codec.encode(big, 40) == fast.encode(big, 40)
+    monkeypatch.setattr(refine, "MAX_REFINED_PIXELS", 40 * 40)  # 1 image per search batch
+    three = torch.rand(3, 1, 40, 40, generator=torch.Generator().manual_seed(1))
+    assert codec.encode(three, 40) != fast.encode(three, 40)

@@ -32,7 +32,12 @@ from .compressai_adapter import gaussian_likelihood
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec
 from .intnet import round_ste
 
-__all__ = ["Refinement", "EncoderObjective", "refine_latents", "encoder_loss"]
+__all__ = ["Refinement", "EncoderObjective", "refine_latents", "encoder_loss", "MAX_REFINED_PIXELS"]
+
+# pixels per search batch, and the largest image the encoder refines: the search keeps the
+# synthesis's activations for its gradient (about 64 floats per pixel per layer), so a larger
+# image would need gigabytes; such images get the fast encoder
+MAX_REFINED_PIXELS = 512 * 512
 
 
 @dataclass(frozen=True)
@@ -88,13 +93,22 @@ def _semantic(task, x_hat: torch.Tensor, x: torch.Tensor, multilabel: bool) -> t
 def refine_latents(model: ConvCodec, x: torch.Tensor, y_s: torch.Tensor, quality,
                    mean_num: torch.Tensor, index: torch.Tensor, objective: EncoderObjective,
                    refinement: Refinement, task=None, multilabel: bool = False) -> torch.Tensor:
-    """The refined gained latent, N x M x h x w (CPU float64).
+    """The refined gained latent, N x M x h x w (CPU float64); ``y_s`` itself for images
+    larger than :data:`MAX_REFINED_PIXELS`.
 
     x: images N x C x H x W in [0, 1]; y_s: the analysis's gained latent N x M x h x w; quality:
     indices [N] (0..127); mean_num, index: the hyperprior's integer means (1/16 units) and
     scale indices for y_s, held fixed. ``task``: the frozen training
     task network(s) when ``objective.lambda_s`` > 0.
     """
+    pixels = x.shape[-2] * x.shape[-1]
+    if pixels > MAX_REFINED_PIXELS:
+        return y_s
+    step = max(1, MAX_REFINED_PIXELS // pixels)
+    if len(x) > step:  # in batches of bounded memory
+        return torch.cat([refine_latents(model, x[lo:lo + step], y_s[lo:lo + step], quality[lo:lo + step],
+                                         mean_num[lo:lo + step], index[lo:lo + step], objective, refinement, task,
+                                         multilabel) for lo in range(0, len(x), step)])
     device = next(model.g_s.parameters()).device
     x = x.to(device)
     t = torch.as_tensor(quality, dtype=torch.float32).to(device) / (QUALITY_LEVELS - 1)
