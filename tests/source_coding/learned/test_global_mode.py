@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import runpy
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from tosc.errors import ConfigError, CorruptFileError, DataError
 from tosc.source_coding.learned.compressai_adapter import freeze_factorized
 from tosc.source_coding.learned.conv import QUALITY_LEVELS
 from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
+from tosc.source_coding.learned.refine import Refinement
 from tosc.source_coding.learned.global_mode import GlobalMode, GlobalModeConfig
 
 SMALL = dict(width=4, latent_dim=8, levels=4)
@@ -78,6 +80,9 @@ def test_saved_global_mode_keeps_its_identity_and_the_tables_are_stored_packed(t
 
 
 def test_rate_control_takes_the_global_mode_only_where_its_error_is_smaller(small, fashion_test_slice):
+    # the mode choice, on the fast encoder's streams (the refining encoder then trades a transform
+    # stream's error for its training loss: test_refine.py)
+    small = dataclasses.replace(small, refinement=Refinement(steps=0))
     images = fashion_test_slice.images[:16]
     pixels = np.rint(images.numpy() * 255).astype(np.int64)
     ladder = small.ladder(images)

@@ -154,3 +154,18 @@ def test_images_above_the_pixel_cap_get_the_fast_encoder(codecs, monkeypatch):
     monkeypatch.setattr(refine, "MAX_REFINED_PIXELS", 40 * 40)  # 1 image per search batch
     three = torch.rand(3, 1, 40, 40, generator=torch.Generator().manual_seed(1))
     assert codec.encode(three, 40) != fast.encode(three, 40)
+
+
+@torch.no_grad()
+def test_at_a_budget_only_the_transform_modes_streams_are_refined(codecs, images):
+    """The mode each image takes is the fast encoder's choice; refinement replaces transform
+    streams only, at the same index or one above."""
+    codec = codecs["tosc-sr-v3"]
+    fast = _fast(codec)
+    for budget in (60, 360, 900):
+        streams, quality = codec.encode_to_budget(images, budget)
+        f_streams, f_quality = fast.encode_to_budget(images, budget)
+        assert (codec.mode_of(quality) == fast.mode_of(f_quality)).all()
+        transform = codec.mode_of(quality) == 0
+        assert ((quality - f_quality)[transform] >= 0).all() and ((quality - f_quality)[transform] <= 1).all()
+        assert all(s == f for s, f, t in zip(streams, f_streams, transform) if not t)
