@@ -95,7 +95,7 @@ def semantic_targets(data, task: str) -> torch.Tensor:
 
 
 def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Tensor, labels: torch.Tensor,
-                        kind: str) -> torch.Tensor:
+                        kind: str, clean: dict | None = None) -> torch.Tensor:
     """Per-image semantic distortion in nats, float [N].
 
     x_hat, x: N x C x H x W in [0, 1] (x_hat is clamped first). labels: int64 [N] (one class
@@ -104,28 +104,38 @@ def semantic_distortion(task: torch.nn.Module, x_hat: torch.Tensor, x: torch.Ten
     the KL plus ``FEATURE_WEIGHT`` times the relative squared distance of the network's learnt
     features (its ``features`` module, where it has one with weights: a CNN's last feature maps)
     between x_hat and x, a dense term that does not saturate once the decision is right. A
-    :class:`TaskEnsemble` gives the mean of its networks' distortions.
+    :class:`TaskEnsemble` gives the mean of its networks' distortions. ``clean``: a dict that
+    keeps the networks' outputs on x from one call to the next, for a caller that scores many
+    x_hat against the same x (an encoder's search); the values are those computed without it.
     """
     if isinstance(task, TaskEnsemble):
-        return torch.stack([semantic_distortion(net, x_hat, x, labels, kind) for net in task.networks]).mean(0)
+        return torch.stack([semantic_distortion(net, x_hat, x, labels, kind, clean) for net in task.networks]).mean(0)
+
+    def on_clean(what: str, compute):
+        if clean is None:
+            with torch.no_grad():
+                return compute()
+        key = (id(task), what)
+        if key not in clean:
+            with torch.no_grad():
+                clean[key] = compute()
+        return clean[key]
+
     logits = task(x_hat.clamp(0, 1))
     if labels.ndim == 2:
         if kind == "ce":
             return F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none").sum(1)
-        with torch.no_grad():
-            p = torch.sigmoid(task(x))
-            entropy = F.binary_cross_entropy(p, p, reduction="none")
+        p = on_clean("p", lambda: torch.sigmoid(task(x)))
+        entropy = on_clean("entropy", lambda: F.binary_cross_entropy(p, p, reduction="none"))
         # KL(Bern(p) || Bern(q)) = BCE(q; target p) - H(p)
         return (F.binary_cross_entropy_with_logits(logits, p, reduction="none") - entropy).sum(1)
     if kind == "ce":
         return F.cross_entropy(logits, labels, reduction="none")
-    with torch.no_grad():
-        target = F.log_softmax(task(x), dim=1)
+    target = on_clean("log_p", lambda: F.log_softmax(task(x), dim=1))
     kl = F.kl_div(F.log_softmax(logits, dim=1), target, log_target=True, reduction="none").sum(1)
     features = getattr(task, "features", None)
     if kind != "kl-feature" or features is None or not any(True for _ in features.parameters()):
         return kl
-    with torch.no_grad():
-        clean = features(x).flatten(1)
-    moved = (features(x_hat.clamp(0, 1)).flatten(1) - clean).pow(2).sum(1)
-    return kl + FEATURE_WEIGHT * moved / (clean.pow(2).sum(1) + 1e-6)
+    reference = on_clean("features", lambda: features(x).flatten(1))
+    moved = (features(x_hat.clamp(0, 1)).flatten(1) - reference).pow(2).sum(1)
+    return kl + FEATURE_WEIGHT * moved / (reference.pow(2).sum(1) + 1e-6)

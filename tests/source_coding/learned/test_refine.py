@@ -169,3 +169,26 @@ def test_at_a_budget_only_the_transform_modes_streams_are_refined(codecs, images
         transform = codec.mode_of(quality) == 0
         assert ((quality - f_quality)[transform] >= 0).all() and ((quality - f_quality)[transform] <= 1).all()
         assert all(s == f for s, f, t in zip(streams, f_streams, transform) if not t)
+
+
+def test_kept_clean_outputs_give_the_same_semantic_distortion(codecs, images):
+    """The search keeps the networks' outputs on the clean images between steps; the values must
+    be those computed afresh, for one-label ensembles and multi-label networks alike."""
+    from tosc.tasks.semantic import load_training_task, semantic_distortion
+
+    x_hat = (images + 0.05 * torch.randn_like(images)).clamp(0, 1)
+    task, _ = codecs["tosc-sr-v3"].task_network()
+    labels = torch.zeros(len(images), dtype=torch.int64)
+    kept: dict = {}
+    for kind in ("kl", "kl-feature"):
+        fresh = semantic_distortion(task, x_hat, images, labels, kind)
+        assert torch.equal(semantic_distortion(task, x_hat, images, labels, kind, kept), fresh)
+        assert torch.equal(semantic_distortion(task, x_hat, images, labels, kind, kept), fresh)  # from the dict
+    scene = load_training_task("scene-classifier-cnn")
+    s = torch.rand(2, 1, 64, 64)
+    s_hat = (s + 0.05).clamp(0, 1)
+    present = torch.zeros(2, 1)
+    kept = {}
+    fresh = semantic_distortion(scene, s_hat, s, present, "kl")
+    assert torch.equal(semantic_distortion(scene, s_hat, s, present, "kl", kept), fresh)
+    assert torch.equal(semantic_distortion(scene, s_hat, s, present, "kl", kept), fresh) and kept

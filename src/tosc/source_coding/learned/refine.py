@@ -82,12 +82,12 @@ class EncoderObjective:
         return self.pixel_weight * lam, self.lambda_s * (capped / self.lambda_min) ** self.semantic_exponent
 
 
-def _semantic(task, x_hat: torch.Tensor, x: torch.Tensor, multilabel: bool) -> torch.Tensor:
+def _semantic(task, x_hat: torch.Tensor, x: torch.Tensor, multilabel: bool, clean: dict | None) -> torch.Tensor:
     from ...tasks.semantic import semantic_distortion
 
     # the KL needs no labels; their shape only tells a multi-label task from a one-label one
     labels = torch.zeros(len(x), 1) if multilabel else torch.zeros(len(x), dtype=torch.int64)
-    return semantic_distortion(task, x_hat, x, labels.to(x.device), "kl")
+    return semantic_distortion(task, x_hat, x, labels.to(x.device), "kl", clean)
 
 
 def refine_latents(model: ConvCodec, x: torch.Tensor, y_s: torch.Tensor, quality,
@@ -125,16 +125,17 @@ def refine_latents(model: ConvCodec, x: torch.Tensor, y_s: torch.Tensor, quality
 
 def encoder_loss(model: ConvCodec, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, pad, means: torch.Tensor,
                  sigma: torch.Tensor, w_pixel: torch.Tensor, w_sem: torch.Tensor, task=None,
-                 multilabel: bool = False) -> torch.Tensor:
+                 multilabel: bool = False, clean: dict | None = None) -> torch.Tensor:
     """J [N] of the *rounded* latent round(y - means) + means (straight-through gradient):
     bits per pixel from the Gaussian tables' likelihoods, plus the weighted pixel and semantic
-    distortions. x: N x C x H x W; y, means, sigma: N x M x h x w; t, w_pixel, w_sem: [N]."""
+    distortions. x: N x C x H x W; y, means, sigma: N x M x h x w; t, w_pixel, w_sem: [N].
+    ``clean``: the task networks' outputs on x, kept from one call to the next (a dict)."""
     y_hat = round_ste(y - means) + means
     bits = -gaussian_likelihood(model.gaussian, y_hat, sigma, means).log2().flatten(1).sum(1)
     x_hat = model.synthesis(y_hat, t, pad)
     loss = bits / x[0].numel() + w_pixel * (x_hat.clamp(0, 1) - x).pow(2).flatten(1).mean(1)
     if task is not None:
-        loss = loss + w_sem * _semantic(task, x_hat, x, multilabel)
+        loss = loss + w_sem * _semantic(task, x_hat, x, multilabel, clean)
     return loss
 
 
@@ -143,8 +144,9 @@ def _search(model, x, start, t, pad, means, sigma, w_pixel, w_sem, task, multila
     best, best_j = start.clone(), torch.full((len(x),), math.inf, device=x.device)
     y = start.clone().requires_grad_(True)
     opt = torch.optim.Adam([y], lr=refinement.lr)
+    clean: dict = {}  # the networks' outputs on x: the same at every step
     for step in range(refinement.steps + 1):
-        loss = encoder_loss(model, x, y, t, pad, means, sigma, w_pixel, w_sem, task, multilabel)
+        loss = encoder_loss(model, x, y, t, pad, means, sigma, w_pixel, w_sem, task, multilabel, clean)
         with torch.no_grad():  # the forward pass is already the rounded latent's true loss
             better = loss < best_j
             best_j = torch.where(better, loss, best_j)
