@@ -192,3 +192,18 @@ def test_kept_clean_outputs_give_the_same_semantic_distortion(codecs, images):
     fresh = semantic_distortion(scene, s_hat, s, present, "kl")
     assert torch.equal(semantic_distortion(scene, s_hat, s, present, "kl", kept), fresh)
     assert torch.equal(semantic_distortion(scene, s_hat, s, present, "kl", kept), fresh) and kept
+
+
+@torch.no_grad()
+def test_the_rate_term_counts_bits_per_pixel_position_as_training_does():
+    """An RGB codec's loss divides the bits by H x W, not 3 x H x W (the trainer's bpp)."""
+    codec = ConvLearnedCodec.load("mse-only-v3-scenes-rgb")
+    m = codec.model
+    x = torch.rand(2, 3, 16, 24, generator=torch.Generator().manual_seed(0))
+    q = 40
+    quality, t, y_s, mean_num, index = _hyper(codec, x, q)
+    means, sigma = mean_num.float() / MEAN_FRACTION, m.scales[index.long()]
+    zero = torch.zeros(2)
+    bits = -m.gaussian._likelihood(torch.round(y_s.float() - means) + means, sigma, means).clamp(min=1e-9).log2()
+    got = encoder_loss(m, x, y_s.float(), t, m.padding_for(16, 24), means, sigma, zero, zero)
+    assert torch.allclose(got, bits.flatten(1).sum(1) / (16 * 24), rtol=1e-4)

@@ -127,13 +127,15 @@ def encoder_loss(model: ConvCodec, x: torch.Tensor, y: torch.Tensor, t: torch.Te
                  sigma: torch.Tensor, w_pixel: torch.Tensor, w_sem: torch.Tensor, task=None,
                  multilabel: bool = False, clean: dict | None = None) -> torch.Tensor:
     """J [N] of the *rounded* latent round(y - means) + means (straight-through gradient):
-    bits per pixel from the Gaussian tables' likelihoods, plus the weighted pixel and semantic
+    bits per pixel position (H x W, whatever C) from the Gaussian tables' likelihoods, plus the weighted pixel and semantic
     distortions. x: N x C x H x W; y, means, sigma: N x M x h x w; t, w_pixel, w_sem: [N].
     ``clean``: the task networks' outputs on x, kept from one call to the next (a dict)."""
     y_hat = round_ste(y - means) + means
     bits = -gaussian_likelihood(model.gaussian, y_hat, sigma, means).log2().flatten(1).sum(1)
     x_hat = model.synthesis(y_hat, t, pad)
-    loss = bits / x[0].numel() + w_pixel * (x_hat.clamp(0, 1) - x).pow(2).flatten(1).mean(1)
+    # bits per pixel position, as the trainer counts them (not per sample: an RGB image's rate
+    # would otherwise weigh a third of what it was trained with)
+    loss = bits / (x.shape[-2] * x.shape[-1]) + w_pixel * (x_hat.clamp(0, 1) - x).pow(2).flatten(1).mean(1)
     if task is not None:
         loss = loss + w_sem * _semantic(task, x_hat, x, multilabel, clean)
     return loss
