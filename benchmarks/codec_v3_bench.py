@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -37,11 +38,10 @@ def main() -> None:
     from tosc.data import load_dataset
     from tosc.source_coding.learned import arithmetic
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec
-    from tosc.source_coding.learned.refine import Refinement
 
     codec = ConvLearnedCodec.load(args.model)
-    refining = codec.refinement if args.refine_steps is None else Refinement(args.refine_steps, codec.refinement.lr)
-    codec.refinement = Refinement(steps=0)
+    refining = codec.refinement if args.refine_steps is None else replace(codec.refinement, steps=args.refine_steps)
+    codec.refinement = replace(codec.refinement, steps=0)
     images = load_dataset("fashion-mnist", "test", limit=args.images).images
     codec.decode(codec.encode(images[:8], args.quality), (28, 28))  # compile and warm up
 

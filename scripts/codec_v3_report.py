@@ -22,6 +22,7 @@ OUT/rate_psnr.png and OUT/rate_accuracy.png. Classic encodes are cached on disk
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import math
 import time
@@ -223,9 +224,8 @@ def main() -> None:
     from tosc.metrics import psnr_db
     from tosc.provenance import git_commit, package_versions
     from tosc.source_coding.learned.conv_codec import ConvLearnedCodec, stream_bits
-    from tosc.source_coding.learned.refine import Refinement
+    from tosc.source_coding.learned.refine import encoder_key
     from tosc.tasks import HELD_OUT_TASKS, TRAINING_TASK, accuracy, load_task_network
-    from tosc.tasks.semantic import task_names
 
     started = time.time()
     test = load_dataset("fashion-mnist", args.split, limit=args.limit)
@@ -267,14 +267,12 @@ def main() -> None:
         path = Path(name) if Path(name).suffix else codec_path(name)
         codec = ConvLearnedCodec.load(name)
         if args.refine_steps is not None:
-            codec.refinement = Refinement(steps=args.refine_steps, lr=codec.refinement.lr)
-        # the refining encoder's setting and the networks its loss reads shape the transform rows
-        encoder = [repr(codec.refinement)] + ([file_digest(task_path(t)) for t in task_names(codec.objective.task)]
-                                              if codec.objective.task and codec.refinement.steps else [])
+            codec.refinement = dataclasses.replace(codec.refinement, steps=args.refine_steps)
+        encoder = encoder_key(codec.objective, codec.refinement)  # it shapes the transform rows
         rows[name] = []
         for q in tqdm(args.transform_qualities + list(range(128, codec.quality_levels)), desc=name):
             # one stored row per quality: at 10k images each takes about a minute
-            rows[name] += store.rows(f"{name}@{q}", [file_digest(path), str(q), *encoder],
+            rows[name] += store.rows(f"{name}@{q}", [file_digest(path), str(q), encoder],
                                   lambda q=q: v3_row(codec, q))
 
     from tosc.source_coding.learned import list_codecs

@@ -204,9 +204,9 @@ def encode(
                         + _models_for_channels(got))
     if hasattr(codec, "encode_to_budget"):  # codec v3: one model, a quality index per file
         if refine_steps is not None:
-            from ..source_coding.learned.refine import Refinement
+            import dataclasses
 
-            codec.refinement = Refinement(steps=refine_steps, lr=codec.refinement.lr)
+            codec.refinement = dataclasses.replace(codec.refinement, steps=refine_steps)
         data = codec.encode_file(images, 127 if quality is None else quality)
     elif refine_steps is not None:
         raise DataError(f"--refine-steps applies to codec v3 models only; {model} is a fixed-rate family model")

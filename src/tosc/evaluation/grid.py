@@ -91,18 +91,15 @@ def record_key(record: ResultRecord | dict) -> tuple:
 _WORKER_CACHE: dict = {}
 
 
-def _encoder_task_files(path: Path) -> list[Path]:
-    """The task networks a codec v3 checkpoint's refining encoder reads (its training loss's)."""
-    from ..checkpoint import load_checkpoint
-    from ..errors import ToscError
-    from ..tasks.semantic import task_names
-    from ..zoo import task_path
+def _encoder_key(path: Path) -> str:
+    """:func:`~tosc.source_coding.learned.refine.encoder_key` of a codec v3 checkpoint with the
+    default refining encoder, from the zoo's cached checkpoint index (no checkpoint is loaded)."""
+    from ..checkpoint import checkpoint_index
+    from ..source_coding.learned.refine import EncoderObjective, Refinement, encoder_key
 
-    try:
-        train = (load_checkpoint(path, kind="codec").get("config") or {}).get("train") or {}
-    except (ToscError, OSError):
-        return []  # (an unreadable checkpoint fails where the system loads it, with its own message)
-    return [task_path(t) for t in task_names(train["task"])] if train.get("task") and train.get("lambda_s") else []
+    # (an unreadable checkpoint fails where the system loads it, with its own message)
+    train = ((checkpoint_index(path.parent).get(path.name) or {}).get("config") or {}).get("train")
+    return encoder_key(EncoderObjective.from_train_config(train), Refinement())
 
 
 def model_fingerprint(system_name: str) -> str | None:
@@ -122,7 +119,6 @@ def model_fingerprint(system_name: str) -> str | None:
         from ..zoo import codec_path
 
         files.append(codec_path(source))
-        files += _encoder_task_files(codec_path(source))
     elif family == "learned":
         from ..source_coding.learned.zoo import family_codecs
 
@@ -140,9 +136,9 @@ def model_fingerprint(system_name: str) -> str | None:
         return None
     digest = hashlib.sha256()
     if family == "learned-v3":  # the refining encoder's defaults shape the streams too
-        from ..source_coding.learned.refine import Refinement
+        from ..zoo import codec_path
 
-        digest.update(repr(Refinement()).encode())
+        digest.update(_encoder_key(codec_path(source)).encode())
     for f in files:
         digest.update(f.name.encode() + b"\0" + bytes.fromhex(file_digest(f)))
     return digest.hexdigest()[:16]

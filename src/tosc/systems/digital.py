@@ -330,14 +330,11 @@ class ConvCodecSource:
 
         if self._kind is None:
             code = source_digest(*sorted(Path(learned.__file__).parent.glob("*.py")))
-            from ..tasks.semantic import task_names
-            from ..zoo import task_path
+            from ..source_coding.learned.refine import encoder_key
 
-            # the refining encoder's search and the task networks its loss reads shape the streams too
-            ref, task = self.codec.refinement, self.codec.objective.task
-            tasks = ",".join(file_digest(task_path(t)) for t in task_names(task)) if task and ref.steps else ""
             self._kind = (f"v3-encode{_ENCODE_FORMAT}|{file_digest(codec_path(self.name))}|code={code}"
-                          f"|torch={torch.__version__}|device={self.memo_key[2]}|refine={ref.steps},{ref.lr}|{tasks}")
+                          f"|torch={torch.__version__}|device={self.memo_key[2]}"
+                          f"|{encoder_key(self.codec.objective, self.codec.refinement)}")
         return self._kind
 
     def _encode_to_budget(self, images: torch.Tensor, key: bytes, budget_bits: int):

@@ -32,7 +32,7 @@ from .compressai_adapter import gaussian_likelihood
 from .conv import MEAN_FRACTION, QUALITY_LEVELS, ConvCodec
 from .intnet import round_ste
 
-__all__ = ["Refinement", "EncoderObjective", "refine_latents", "encoder_loss", "MAX_REFINED_PIXELS"]
+__all__ = ["Refinement", "EncoderObjective", "refine_latents", "encoder_loss", "encoder_key", "MAX_REFINED_PIXELS"]
 
 # pixels per search batch, and the largest image the encoder refines: the search keeps the
 # synthesis's activations for its gradient (about 64 floats per pixel per layer), so a larger
@@ -77,9 +77,23 @@ class EncoderObjective:
 
     def weights(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Qualities t [N] in [0, 1] -> (pixel weight, semantic weight) [N], the trainer's schedules."""
-        lam = self.lambda_min * (self.lambda_max / self.lambda_min) ** t
-        capped = lam.clamp(max=self.semantic_lambda_cap) if self.semantic_lambda_cap > 0 else lam
-        return self.pixel_weight * lam, self.lambda_s * (capped / self.lambda_min) ** self.semantic_exponent
+        from .train_conv import lambda_at, semantic_weight  # (they read only the fields this shares)
+
+        lam = lambda_at(self, t)
+        return self.pixel_weight * lam, semantic_weight(self, lam)
+
+
+def encoder_key(objective: EncoderObjective, refinement: Refinement) -> str:
+    """What shapes the refining encoder's streams besides the checkpoint: its setting and the
+    digests of the task networks its loss reads (none when it does not search), for cache keys
+    and result fingerprints."""
+    if not (refinement.steps and objective.task):
+        return repr(refinement)
+    from ...diskcache import file_digest
+    from ...tasks.semantic import task_names
+    from ...zoo import task_path
+
+    return repr(refinement) + "|" + ",".join(file_digest(task_path(t)) for t in task_names(objective.task))
 
 
 def _semantic(task, x_hat: torch.Tensor, x: torch.Tensor, multilabel: bool, clean: dict | None) -> torch.Tensor:
